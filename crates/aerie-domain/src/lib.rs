@@ -1,0 +1,17 @@
+//! Aerie's domain: what an incident is and the rules that govern it.
+//!
+//! Sensors report [`event::NewEvent`]s; a CM groups them into [`incident::Incident`]s
+//! (one endpoint, a 5-minute window), derives [`risk::Risk`] from severity, and moves
+//! incidents through the [`status::Status`] workflow. Nothing here performs I/O.
+
+pub mod error;
+mod names;
+pub mod event;
+pub mod incident;
+pub mod query;
+pub mod risk;
+pub mod status;
+pub mod text;
+pub mod user;
+
+pub use error::DomainError;

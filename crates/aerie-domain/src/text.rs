@@ -1,0 +1,118 @@
+//! Validated text: bounded, free of control characters. Incident text is attacker-controlled;
+//! these types bound its size and shape, escaping is the job of whoever renders it.
+
+use std::fmt;
+
+use crate::DomainError;
+
+/// A bounded, single-line, non-empty string without control characters.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct Text(String);
+
+impl Text {
+    /// Longest name-like value (threat name, host name, user, OS).
+    pub const SHORT: usize = 256;
+    /// Longest URL-like value (source name: a domain, URL or email sender).
+    pub const LONG: usize = 2048;
+
+    /// Validates `value` for `field`, trimming surrounding whitespace.
+    pub fn parse(field: &str, value: &str, max: usize) -> Result<Self, DomainError> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(DomainError::new(field, "must not be empty"));
+        }
+        if value.chars().count() > max {
+            return Err(DomainError::new(field, format!("must be at most {max} characters")));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(DomainError::new(field, "must not contain control characters"));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// Wraps text already validated when it was stored.
+    pub fn from_trusted(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A SHA-256 digest as 64 lowercase hex characters.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, serde::Serialize)]
+#[serde(transparent)]
+pub struct Sha256Hex(String);
+
+impl Sha256Hex {
+    pub fn parse(field: &str, value: &str) -> Result<Self, DomainError> {
+        if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(DomainError::new(field, "must be a SHA-256 digest: 64 hex characters"));
+        }
+        Ok(Self(value.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An ISO 3166-1 alpha-2 country code, upper case.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct CountryCode([u8; 2]);
+
+impl CountryCode {
+    pub fn parse(field: &str, value: &str) -> Result<Self, DomainError> {
+        match value.as_bytes() {
+            [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+                Ok(Self([a.to_ascii_uppercase(), b.to_ascii_uppercase()]))
+            }
+            _ => Err(DomainError::new(field, "must be a two-letter country code such as \"DE\"")),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("validated ASCII")
+    }
+}
+
+impl serde::Serialize for CountryCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_rejects_empty_long_and_control() {
+        assert!(Text::parse("f", "  ", 10).is_err());
+        assert!(Text::parse("f", "abcdefghijk", 10).is_err());
+        assert!(Text::parse("f", "a\nb", 10).is_err());
+        assert_eq!(Text::parse("f", " <script> ", 10).unwrap().as_str(), "<script>");
+    }
+
+    #[test]
+    fn sha_and_country() {
+        assert!(Sha256Hex::parse("f", &"A".repeat(64)).is_ok());
+        assert!(Sha256Hex::parse("f", &"g".repeat(64)).is_err());
+        assert_eq!(CountryCode::parse("c", "de").unwrap().as_str(), "DE");
+        assert!(CountryCode::parse("c", "DEU").is_err());
+    }
+}

@@ -1,0 +1,44 @@
+//! Users, their roles, and the names they log in with.
+
+use crate::DomainError;
+
+crate::string_enum! {
+    /// What a user may do. Admins manage users; analysts act on incidents; viewers read.
+    pub enum Role {
+        Viewer = "viewer",
+        Analyst = "analyst",
+        Admin = "admin",
+    }
+}
+
+/// A login name: 1–64 characters of letters, digits, `.`, `_`, `-`, `@`.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, serde::Serialize)]
+#[serde(transparent)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(value: &str) -> Result<Self, DomainError> {
+        let ok = (1..=64).contains(&value.len())
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
+        if !ok {
+            return Err(DomainError::new(
+                "username",
+                "must be 1-64 characters of letters, digits, '.', '_', '-' or '@'",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A user account as the server sees it (never with its password hash).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct User {
+    pub id: i64,
+    pub username: Username,
+    pub role: Role,
+    pub disabled: bool,
+}
