@@ -42,3 +42,15 @@ pub struct User {
     pub role: Role,
     pub disabled: bool,
 }
+
+/// An API key's public record; the secret itself is shown once, at creation or rotation.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ApiKey {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: crate::text::Text,
+    /// The first characters of the secret, to tell keys apart.
+    pub prefix: String,
+    pub created: chrono::DateTime<chrono::Utc>,
+    pub revoked: Option<chrono::DateTime<chrono::Utc>>,
+}

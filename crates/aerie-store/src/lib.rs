@@ -1,1 +1,123 @@
+//! Aerie's storage: one [`Store`] trait in domain words, implemented over SQL for SQLite
+//! (the embedded default) and PostgreSQL.
+//!
+//! Every change to an incident takes the next value of a store-wide change sequence and
+//! bumps the incident's version; federation syncs from that sequence (see
+//! `docs/protocol.md`). Migrations are embedded and applied by [`open`].
 
+mod error;
+mod sql;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use aerie_domain::{
+    event::{Event, NewEvent},
+    incident::{Incident, IncidentId, Placement, StatusChange},
+    query::{IncidentPage, IncidentQuery},
+    status::Status,
+    text::Text,
+    user::{ApiKey, Role, User, Username},
+};
+
+pub use error::StoreError;
+pub use sql::{Backend, SqlStore, open};
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Everything Aerie keeps, in domain words.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which database this is.
+    fn backend(&self) -> Backend;
+
+    /// Groups `events` into incidents (opening new ones as needed) in one transaction;
+    /// returns where each event went, in order.
+    async fn ingest(&self, events: &[NewEvent]) -> Result<Vec<Placement>>;
+
+    async fn incident(&self, id: IncidentId) -> Result<Option<Incident>>;
+
+    /// The incident's events, oldest first.
+    async fn events_of(&self, id: IncidentId) -> Result<Vec<Event>>;
+
+    /// One page of incidents in the query's order.
+    async fn incidents(&self, query: &IncidentQuery) -> Result<IncidentPage>;
+
+    /// Moves an incident along the status workflow, recording who did it and why.
+    async fn change_status(
+        &self,
+        id: IncidentId,
+        to: Status,
+        comment: &Text,
+        actor: &Text,
+        at: DateTime<Utc>,
+    ) -> Result<Incident>;
+
+    /// The incident's status changes, oldest first.
+    async fn status_history(&self, id: IncidentId) -> Result<Vec<StatusChange>>;
+
+    /// Incidents whose latest change is after `after_seq`, in change order.
+    async fn changes_since(&self, after_seq: i64, limit: u32) -> Result<Vec<Incident>>;
+
+    /// The highest change sequence number handed out so far.
+    async fn last_change_seq(&self) -> Result<i64>;
+
+    /// Creates a user; [`StoreError::Conflict`] if the name is taken.
+    async fn create_user(
+        &self,
+        username: &Username,
+        password_hash: &str,
+        role: Role,
+        at: DateTime<Utc>,
+    ) -> Result<User>;
+
+    /// The user and their password hash, for login.
+    async fn user_credentials(&self, username: &Username) -> Result<Option<(User, String)>>;
+
+    async fn set_password_hash(&self, user_id: i64, password_hash: &str) -> Result<()>;
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        expires: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// The user of an unexpired session.
+    async fn session_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>>;
+
+    async fn delete_session(&self, token_hash: &str) -> Result<()>;
+
+    async fn create_api_key(
+        &self,
+        user_id: i64,
+        name: &Text,
+        key_hash: &str,
+        prefix: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ApiKey>;
+
+    /// The user's API keys, revoked ones included.
+    async fn api_keys(&self, user_id: i64) -> Result<Vec<ApiKey>>;
+
+    /// Replaces the secret of a live key of the user's; `None` if there is no such key.
+    async fn rotate_api_key(
+        &self,
+        user_id: i64,
+        key_id: i64,
+        key_hash: &str,
+        prefix: &str,
+    ) -> Result<Option<ApiKey>>;
+
+    /// Revokes a live key of the user's; false if there is no such key.
+    async fn revoke_api_key(&self, user_id: i64, key_id: i64, at: DateTime<Utc>) -> Result<bool>;
+
+    /// The user owning a live key with this hash.
+    async fn api_key_user(&self, key_hash: &str) -> Result<Option<User>>;
+
+    async fn setting(&self, name: &str) -> Result<Option<String>>;
+
+    async fn set_setting(&self, name: &str, value: &str) -> Result<()>;
+}

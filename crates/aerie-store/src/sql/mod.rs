@@ -1,0 +1,132 @@
+//! The SQL implementation of [`Store`], shared by SQLite and PostgreSQL through sqlx's
+//! `Any` driver. Times are stored as UTC milliseconds and flags as integers, so every
+//! value is a plain integer, float or text on both backends; the few statements that
+//! differ are chosen by [`Backend`].
+
+mod incidents;
+mod rows;
+mod users;
+
+use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
+
+use sqlx::{
+    AnyPool, Executor,
+    any::{AnyConnectOptions, AnyPoolOptions},
+    migrate::Migrator,
+};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::{Result, Store};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The database behind a [`SqlStore`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn of(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// A store on SQLite or PostgreSQL.
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer; serialising writers here avoids lock upgrades and busy
+    /// retries. PostgreSQL serialises incident writers on the `change_seq` counter row.
+    write_lock: Mutex<()>,
+    sql: incidents::IncidentSql,
+}
+
+/// Opens the store at `url` (`sqlite:PATH` or `postgres://…`), creating a SQLite file if
+/// needed, and applies pending migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(SqlStore::open(url).await?))
+}
+
+impl SqlStore {
+    pub async fn open(url: &str) -> Result<SqlStore> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of(url).ok_or_else(|| {
+            crate::StoreError::Conflict(
+                "database URL must start with sqlite: or postgres://".to_owned(),
+            )
+        })?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                let url = if url.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") };
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(AnyConnectOptions::from_str(&url)?)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await?
+            }
+        };
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(SqlStore { pool, backend, write_lock: Mutex::new(()), sql: incidents::IncidentSql::new() })
+    }
+
+    /// The SQLite URL of the database file in a data directory.
+    pub fn sqlite_url(dir: &Path) -> String {
+        format!("sqlite:{}", dir.join("aerie.db").display())
+    }
+
+    async fn writer(&self) -> Option<MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.write_lock.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// Locks the change-sequence counter for this transaction and reads it.
+    async fn lock_change_seq(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<i64> {
+        let sql = match self.backend {
+            Backend::Sqlite => "SELECT value FROM counters WHERE name = 'change_seq'",
+            Backend::Postgres => "SELECT value FROM counters WHERE name = 'change_seq' FOR UPDATE",
+        };
+        Ok(sqlx::query_scalar(sql).fetch_one(&mut **tx).await?)
+    }
+
+    async fn store_change_seq(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        value: i64,
+    ) -> Result<()> {
+        sqlx::query("UPDATE counters SET value = $1 WHERE name = 'change_seq'")
+            .bind(value)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+}

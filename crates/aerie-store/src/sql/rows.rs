@@ -1,0 +1,160 @@
+//! Turning stored rows back into domain values. Stored text was validated on the way in;
+//! a value that no longer parses means the database was changed behind our back.
+
+use std::{net::IpAddr, str::FromStr};
+
+use chrono::{DateTime, Utc};
+use sqlx::{Row, any::AnyRow};
+
+use aerie_domain::{
+    event::{Endpoint, Event, NewEvent, Progression, Source},
+    incident::{Incident, IncidentFacts, IncidentId, StatusChange},
+    risk::Severity,
+    text::{CountryCode, Sha256Hex, Text},
+    user::{ApiKey, User, Username},
+};
+
+use crate::{Result, StoreError};
+
+/// The incident columns, in the order [`incident`] reads them.
+pub const INCIDENT_COLUMNS: &str = "id, first_seen_ms, last_activity_ms, severity, category, \
+    threat_name, endpoint_ip, endpoint_name, endpoint_os, endpoint_user, source_ip, \
+    source_name, source_country, progression, collector_id, collector_type, file_sha256, \
+    event_count, status, version, change_seq";
+
+pub const EVENT_COLUMNS: &str = "id, incident_id, kind, time_ms, severity, category, \
+    threat_name, endpoint_ip, endpoint_name, endpoint_os, endpoint_user, source_ip, \
+    source_name, source_country, progression, collector_id, collector_type, file_sha256";
+
+pub fn time(ms: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt(format!("time {ms}")))
+}
+
+fn corrupt(what: String) -> StoreError {
+    StoreError::Corrupt(what)
+}
+
+fn parsed<T: FromStr>(row: &AnyRow, col: &str) -> Result<T> {
+    let raw: String = row.try_get(col)?;
+    raw.parse().map_err(|_| corrupt(format!("{col} {raw:?}")))
+}
+
+fn parsed_opt<T: FromStr>(row: &AnyRow, col: &str) -> Result<Option<T>> {
+    let raw: Option<String> = row.try_get(col)?;
+    raw.map(|r| r.parse().map_err(|_| corrupt(format!("{col} {r:?}")))).transpose()
+}
+
+fn text(row: &AnyRow, col: &str) -> Result<Text> {
+    Ok(Text::from_trusted(row.try_get(col)?))
+}
+
+fn text_opt(row: &AnyRow, col: &str) -> Result<Option<Text>> {
+    Ok(row.try_get::<Option<String>, _>(col)?.map(Text::from_trusted))
+}
+
+fn country(row: &AnyRow) -> Result<Option<CountryCode>> {
+    let raw: Option<String> = row.try_get("source_country")?;
+    raw.map(|r| CountryCode::parse("source_country", &r).map_err(|e| corrupt(e.to_string())))
+        .transpose()
+}
+
+fn sha(row: &AnyRow) -> Result<Option<Sha256Hex>> {
+    let raw: Option<String> = row.try_get("file_sha256")?;
+    raw.map(|r| Sha256Hex::parse("file_sha256", &r).map_err(|e| corrupt(e.to_string())))
+        .transpose()
+}
+
+fn severity(row: &AnyRow) -> Result<Severity> {
+    let raw: f64 = row.try_get("severity")?;
+    Severity::parse("severity", raw).map_err(|e| corrupt(e.to_string()))
+}
+
+pub fn incident(row: &AnyRow) -> Result<Incident> {
+    let facts = IncidentFacts {
+        first_seen: time(row.try_get("first_seen_ms")?)?,
+        last_activity: time(row.try_get("last_activity_ms")?)?,
+        severity: severity(row)?,
+        category: parsed(row, "category")?,
+        threat_name: text(row, "threat_name")?,
+        endpoint_ip: parsed(row, "endpoint_ip")?,
+        endpoint_name: text_opt(row, "endpoint_name")?,
+        endpoint_os: text_opt(row, "endpoint_os")?,
+        endpoint_user: text_opt(row, "endpoint_user")?,
+        source_ip: parsed_opt::<IpAddr>(row, "source_ip")?,
+        source_name: text_opt(row, "source_name")?,
+        source_country: country(row)?,
+        progression: Progression::from_bits(row.try_get("progression")?),
+        collector_id: text_opt(row, "collector_id")?,
+        collector_type: parsed(row, "collector_type")?,
+        file_sha256: sha(row)?,
+        event_count: row.try_get("event_count")?,
+    };
+    Ok(Incident {
+        id: IncidentId(row.try_get("id")?),
+        facts,
+        status: parsed(row, "status")?,
+        version: row.try_get("version")?,
+        change_seq: row.try_get("change_seq")?,
+    })
+}
+
+pub fn event(row: &AnyRow) -> Result<Event> {
+    Ok(Event {
+        id: row.try_get("id")?,
+        incident_id: IncidentId(row.try_get("incident_id")?),
+        event: NewEvent {
+            kind: parsed(row, "kind")?,
+            time: time(row.try_get("time_ms")?)?,
+            severity: severity(row)?,
+            category: parsed(row, "category")?,
+            threat_name: text(row, "threat_name")?,
+            endpoint: Endpoint {
+                ip: parsed(row, "endpoint_ip")?,
+                name: text_opt(row, "endpoint_name")?,
+                os: text_opt(row, "endpoint_os")?,
+                user: text_opt(row, "endpoint_user")?,
+            },
+            source: Source {
+                ip: parsed_opt(row, "source_ip")?,
+                name: text_opt(row, "source_name")?,
+                country: country(row)?,
+            },
+            progression: Progression::from_bits(row.try_get("progression")?),
+            collector_id: text_opt(row, "collector_id")?,
+            collector_type: parsed(row, "collector_type")?,
+            file_sha256: sha(row)?,
+        },
+    })
+}
+
+pub fn status_change(row: &AnyRow) -> Result<StatusChange> {
+    Ok(StatusChange {
+        incident_id: IncidentId(row.try_get("incident_id")?),
+        from: parsed(row, "from_status")?,
+        to: parsed(row, "to_status")?,
+        comment: text(row, "comment")?,
+        actor: text(row, "actor")?,
+        at: time(row.try_get("at_ms")?)?,
+    })
+}
+
+pub fn user(row: &AnyRow) -> Result<User> {
+    let name: String = row.try_get("username")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        username: Username::parse(&name).map_err(|e| corrupt(e.to_string()))?,
+        role: parsed(row, "role")?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+    })
+}
+
+pub fn api_key(row: &AnyRow) -> Result<ApiKey> {
+    Ok(ApiKey {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        name: text(row, "name")?,
+        prefix: row.try_get("prefix")?,
+        created: time(row.try_get("created_ms")?)?,
+        revoked: row.try_get::<Option<i64>, _>("revoked_ms")?.map(time).transpose()?,
+    })
+}

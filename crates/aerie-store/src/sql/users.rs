@@ -1,0 +1,215 @@
+//! Users, sessions, API keys and settings.
+
+use chrono::{DateTime, Utc};
+
+use aerie_domain::{
+    text::Text,
+    user::{ApiKey, Role, User, Username},
+};
+
+use super::{SqlStore, rows};
+use crate::{Result, StoreError};
+
+const USER_COLUMNS: &str = "users.id, users.username, users.role, users.disabled";
+const KEY_COLUMNS: &str = "id, user_id, name, prefix, created_ms, revoked_ms";
+
+impl SqlStore {
+    pub(super) async fn insert_user(
+        &self,
+        username: &Username,
+        password_hash: &str,
+        role: Role,
+        at: DateTime<Utc>,
+    ) -> Result<User> {
+        let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+            .bind(username.as_str().to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict(format!("user {} exists", username.as_str())));
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (username, password_hash, role, disabled, created_ms) \
+             VALUES ($1, $2, $3, 0, $4) RETURNING id",
+        )
+        .bind(username.as_str().to_owned())
+        .bind(password_hash.to_owned())
+        .bind(role.as_str())
+        .bind(at.timestamp_millis())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(User { id, username: username.clone(), role, disabled: false })
+    }
+
+    pub(super) async fn credentials(&self, username: &Username) -> Result<Option<(User, String)>> {
+        let sql = format!("SELECT {USER_COLUMNS}, users.password_hash FROM users WHERE username = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(username.as_str().to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Ok((rows::user(&row)?, sqlx::Row::try_get(&row, "password_hash")?)))
+            .transpose()
+    }
+
+    pub(super) async fn update_password_hash(&self, user_id: i64, hash: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(hash.to_owned())
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn insert_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        expires: DateTime<Utc>,
+    ) -> Result<()> {
+        let now = Utc::now().timestamp_millis();
+        sqlx::query("DELETE FROM sessions WHERE expires_ms <= $1").bind(now).execute(&self.pool).await?;
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, expires_ms) VALUES ($1, $2, $3)")
+            .bind(token_hash.to_owned())
+            .bind(user_id)
+            .bind(expires.timestamp_millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn user_of_session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM sessions JOIN users ON users.id = sessions.user_id \
+             WHERE sessions.token_hash = $1 AND sessions.expires_ms > $2"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(token_hash.to_owned())
+            .bind(now.timestamp_millis())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| rows::user(&row)).transpose()
+    }
+
+    pub(super) async fn remove_session(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn insert_api_key(
+        &self,
+        user_id: i64,
+        name: &Text,
+        key_hash: &str,
+        prefix: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ApiKey> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO api_keys (user_id, name, key_hash, prefix, created_ms) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(name.as_str().to_owned())
+        .bind(key_hash.to_owned())
+        .bind(prefix.to_owned())
+        .bind(at.timestamp_millis())
+        .fetch_one(&self.pool)
+        .await?;
+        self.key(user_id, id).await?.ok_or_else(|| StoreError::NotFound(format!("API key {id}")))
+    }
+
+    async fn key(&self, user_id: i64, key_id: i64) -> Result<Option<ApiKey>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1 AND user_id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key_id)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| rows::api_key(&row)).transpose()
+    }
+
+    pub(super) async fn keys_of(&self, user_id: i64) -> Result<Vec<ApiKey>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY id");
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id).fetch_all(&self.pool).await?;
+        rows.iter().map(rows::api_key).collect()
+    }
+
+    pub(super) async fn replace_key(
+        &self,
+        user_id: i64,
+        key_id: i64,
+        key_hash: &str,
+        prefix: &str,
+    ) -> Result<Option<ApiKey>> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET key_hash = $1, prefix = $2 \
+             WHERE id = $3 AND user_id = $4 AND revoked_ms IS NULL",
+        )
+        .bind(key_hash.to_owned())
+        .bind(prefix.to_owned())
+        .bind(key_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.key(user_id, key_id).await
+    }
+
+    pub(super) async fn revoke_key(
+        &self,
+        user_id: i64,
+        key_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_ms = $1 \
+             WHERE id = $2 AND user_id = $3 AND revoked_ms IS NULL",
+        )
+        .bind(at.timestamp_millis())
+        .bind(key_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(super) async fn user_of_key(&self, key_hash: &str) -> Result<Option<User>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM api_keys JOIN users ON users.id = api_keys.user_id \
+             WHERE api_keys.key_hash = $1 AND api_keys.revoked_ms IS NULL"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key_hash.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| rows::user(&row)).transpose()
+    }
+
+    pub(super) async fn read_setting(&self, name: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+            .bind(name.to_owned())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub(super) async fn write_setting(&self, name: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name.to_owned())
+        .bind(value.to_owned())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
