@@ -1,1 +1,181 @@
+//! A typed HTTPS client for Aerie's JSON API.
+//!
+//! Aerie appliances present self-signed certificates, so the client never consults the
+//! operating system's trust store: it trusts exactly one pinned certificate (by SHA-256
+//! of its DER encoding), and still checks that the server holds that certificate's key.
 
+mod pin;
+pub mod traffic;
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, header};
+use serde::{Serialize, de::DeserializeOwned};
+
+use aerie_proto::{
+    ErrorBody, Health,
+    auth::{ApiKeyInfo, ApiKeySecret, CreateApiKey, LoginRequest, LoginResponse},
+    events::{EventBatch, IngestResponse},
+    incidents::{IncidentDetail, IncidentList, IncidentListParams, IncidentOut, StatusRequest},
+};
+
+pub use pin::{Fingerprint, PinError};
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error body.
+    #[error("{status}: {}{}", body.error, body.field.as_ref().map(|f| format!(" (field {f})")).unwrap_or_default())]
+    Api { status: StatusCode, body: ErrorBody },
+    #[error("cannot reach the server: {0}")]
+    Transport(#[from] reqwest::Error),
+    #[error("unexpected response: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// A connection to one Aerie server, optionally authenticated.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client for `base` (e.g. `https://127.0.0.1:8443`) that trusts only the
+    /// certificate with this fingerprint.
+    pub fn new(base: &str, pin: Fingerprint) -> Result<Client> {
+        let tls = pin::client_config(pin);
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(Client {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token: None,
+        })
+    }
+
+    /// The same connection, authenticated with a session token or API key.
+    pub fn with_token(&self, token: &str) -> Client {
+        Client {
+            token: Some(token.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// The underlying HTTP client, for requests this library does not model.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, self.url(path));
+        match &self.token {
+            Some(t) => req.header(header::AUTHORIZATION, format!("Bearer {t}")),
+            None => req,
+        }
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
+        let resp = req.send().await?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        if !status.is_success() {
+            let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
+                error: String::from_utf8_lossy(&bytes).into_owned(),
+                field: None,
+            });
+            return Err(ClientError::Api { status, body });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        self.send(self.request(Method::POST, path).json(body)).await
+    }
+
+    pub async fn health(&self) -> Result<Health> {
+        self.get("/healthz").await
+    }
+
+    /// Logs in and returns a client authenticated with the new session.
+    pub async fn login(&self, username: &str, password: &str) -> Result<(Client, LoginResponse)> {
+        let body = LoginRequest {
+            username: username.into(),
+            password: password.into(),
+        };
+        let resp: LoginResponse = self.post("/api/v1/login", &body).await?;
+        Ok((self.with_token(&resp.token), resp))
+    }
+
+    pub async fn logout(&self) -> Result<()> {
+        let _: serde_json::Value = self.post("/api/v1/logout", &serde_json::json!({})).await?;
+        Ok(())
+    }
+
+    pub async fn create_api_key(&self, name: &str) -> Result<ApiKeySecret> {
+        self.post("/api/v1/api-keys", &CreateApiKey { name: name.into() })
+            .await
+    }
+
+    pub async fn api_keys(&self) -> Result<Vec<ApiKeyInfo>> {
+        self.get("/api/v1/api-keys").await
+    }
+
+    pub async fn rotate_api_key(&self, id: i64) -> Result<ApiKeySecret> {
+        self.post(
+            &format!("/api/v1/api-keys/{id}/rotate"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    pub async fn revoke_api_key(&self, id: i64) -> Result<ApiKeyInfo> {
+        self.send(self.request(Method::DELETE, &format!("/api/v1/api-keys/{id}")))
+            .await
+    }
+
+    pub async fn post_events(&self, batch: &EventBatch) -> Result<IngestResponse> {
+        self.post("/api/v1/events", batch).await
+    }
+
+    pub async fn incidents(&self, params: &IncidentListParams) -> Result<IncidentList> {
+        self.send(self.request(Method::GET, "/api/v1/incidents").query(params))
+            .await
+    }
+
+    pub async fn incident(&self, id: i64) -> Result<IncidentDetail> {
+        self.get(&format!("/api/v1/incidents/{id}")).await
+    }
+
+    pub async fn change_status(&self, id: i64, status: &str, comment: &str) -> Result<IncidentOut> {
+        let body = StatusRequest {
+            status: status.into(),
+            comment: comment.into(),
+        };
+        self.post(&format!("/api/v1/incidents/{id}/status"), &body)
+            .await
+    }
+}

@@ -88,7 +88,10 @@ impl Progression {
     }
 
     pub fn stages(self) -> impl Iterator<Item = Stage> {
-        Stage::ALL.iter().copied().filter(move |s| self.contains(*s))
+        Stage::ALL
+            .iter()
+            .copied()
+            .filter(move |s| self.contains(*s))
     }
 }
 
@@ -147,10 +150,18 @@ mod tests {
 
     #[test]
     fn progression_bits_round_trip() {
-        let p: Progression = [Stage::Exploit, Stage::FileSubmission].into_iter().collect();
+        let p: Progression = [Stage::Exploit, Stage::FileSubmission]
+            .into_iter()
+            .collect();
         assert!(p.contains(Stage::Exploit) && !p.contains(Stage::Download));
         assert_eq!(Progression::from_bits(p.bits()), p);
-        assert_eq!(p.stages().collect::<Vec<_>>(), vec![Stage::Exploit, Stage::FileSubmission]);
-        assert_eq!(Progression::from_bits(0xff).stages().count(), Stage::ALL.len());
+        assert_eq!(
+            p.stages().collect::<Vec<_>>(),
+            vec![Stage::Exploit, Stage::FileSubmission]
+        );
+        assert_eq!(
+            Progression::from_bits(0xff).stages().count(),
+            Stage::ALL.len()
+        );
     }
 }

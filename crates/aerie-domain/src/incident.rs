@@ -106,9 +106,15 @@ impl IncidentFacts {
         self.first_seen = self.first_seen.min(e.time);
         self.last_activity = self.last_activity.max(e.time);
         self.progression = self.progression.union(e.progression);
-        self.endpoint_name = self.endpoint_name.take().or_else(|| e.endpoint.name.clone());
+        self.endpoint_name = self
+            .endpoint_name
+            .take()
+            .or_else(|| e.endpoint.name.clone());
         self.endpoint_os = self.endpoint_os.take().or_else(|| e.endpoint.os.clone());
-        self.endpoint_user = self.endpoint_user.take().or_else(|| e.endpoint.user.clone());
+        self.endpoint_user = self
+            .endpoint_user
+            .take()
+            .or_else(|| e.endpoint.user.clone());
         self.event_count += 1;
     }
 }
@@ -156,14 +162,21 @@ mod tests {
     use crate::event::{Endpoint, EventKind, Source, Stage};
 
     fn event(minute_offset_secs: i64, severity: f64, ip: &str) -> NewEvent {
-        let t0 = DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z").unwrap().to_utc();
+        let t0 = DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
+            .unwrap()
+            .to_utc();
         NewEvent {
             kind: EventKind::Download,
             time: t0 + TimeDelta::seconds(minute_offset_secs),
             severity: Severity::parse("s", severity).unwrap(),
             category: Category::Trojan,
             threat_name: Text::parse("t", &format!("T{severity}"), 100).unwrap(),
-            endpoint: Endpoint { ip: ip.parse().unwrap(), name: None, os: None, user: None },
+            endpoint: Endpoint {
+                ip: ip.parse().unwrap(),
+                name: None,
+                os: None,
+                user: None,
+            },
             source: Source::default(),
             progression: [Stage::Download].into_iter().collect(),
             collector_id: None,

@@ -5,9 +5,9 @@
 //! incidents through the [`status::Status`] workflow. Nothing here performs I/O.
 
 pub mod error;
-mod names;
 pub mod event;
 pub mod incident;
+mod names;
 pub mod query;
 pub mod risk;
 pub mod status;

@@ -4,13 +4,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
-use crate::{
-    DomainError,
-    event::Category,
-    incident::Incident,
-    risk::Risk,
-    status::Status,
-};
+use crate::{DomainError, event::Category, incident::Incident, risk::Risk, status::Status};
 
 crate::string_enum! {
     /// Orders of the incident list. Time: newest activity first. Risk: highest first,
@@ -79,10 +73,15 @@ impl Cursor {
         let at_ms = incident.facts.last_activity.timestamp_millis();
         match sort {
             IncidentSort::Time => Cursor::Time { at_ms, id },
-            IncidentSort::Risk => Cursor::Risk { rank: incident.risk().rank(), at_ms, id },
-            IncidentSort::Endpoint => {
-                Cursor::Endpoint { key: endpoint_sort_key(incident.facts.endpoint_ip), id }
-            }
+            IncidentSort::Risk => Cursor::Risk {
+                rank: incident.risk().rank(),
+                at_ms,
+                id,
+            },
+            IncidentSort::Endpoint => Cursor::Endpoint {
+                key: endpoint_sort_key(incident.facts.endpoint_ip),
+                id,
+            },
         }
     }
 
@@ -109,12 +108,20 @@ impl Cursor {
         let parts: Vec<&str> = token.split('.').collect();
         let int = |s: &str| s.parse::<i64>().map_err(|_| bad());
         let cursor = match parts.as_slice() {
-            ["t", at, id] => Cursor::Time { at_ms: int(at)?, id: int(id)? },
-            ["r", rank, at, id] => Cursor::Risk { rank: int(rank)?, at_ms: int(at)?, id: int(id)? },
-            ["e", key, id]
-                if key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()) =>
-            {
-                Cursor::Endpoint { key: key.to_ascii_lowercase(), id: int(id)? }
+            ["t", at, id] => Cursor::Time {
+                at_ms: int(at)?,
+                id: int(id)?,
+            },
+            ["r", rank, at, id] => Cursor::Risk {
+                rank: int(rank)?,
+                at_ms: int(at)?,
+                id: int(id)?,
+            },
+            ["e", key, id] if key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Cursor::Endpoint {
+                    key: key.to_ascii_lowercase(),
+                    id: int(id)?,
+                }
             }
             _ => return Err(bad()),
         };
@@ -164,8 +171,15 @@ mod tests {
     fn cursor_round_trips_and_checks_sort() {
         for c in [
             Cursor::Time { at_ms: 1, id: 2 },
-            Cursor::Risk { rank: 4, at_ms: -5, id: 9 },
-            Cursor::Endpoint { key: endpoint_sort_key("10.0.0.2".parse().unwrap()), id: 3 },
+            Cursor::Risk {
+                rank: 4,
+                at_ms: -5,
+                id: 9,
+            },
+            Cursor::Endpoint {
+                key: endpoint_sort_key("10.0.0.2".parse().unwrap()),
+                id: 3,
+            },
         ] {
             assert_eq!(Cursor::decode(&c.encode(), c.sort()).unwrap(), c);
         }

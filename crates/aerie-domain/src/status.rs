@@ -22,7 +22,10 @@ impl Status {
         if allowed {
             Ok(())
         } else if to == self {
-            Err(DomainError::new("status", format!("incident is already {self}")))
+            Err(DomainError::new(
+                "status",
+                format!("incident is already {self}"),
+            ))
         } else {
             Err(DomainError::new(
                 "status",

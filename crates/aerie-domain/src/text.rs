@@ -23,10 +23,16 @@ impl Text {
             return Err(DomainError::new(field, "must not be empty"));
         }
         if value.chars().count() > max {
-            return Err(DomainError::new(field, format!("must be at most {max} characters")));
+            return Err(DomainError::new(
+                field,
+                format!("must be at most {max} characters"),
+            ));
         }
         if value.chars().any(char::is_control) {
-            return Err(DomainError::new(field, "must not contain control characters"));
+            return Err(DomainError::new(
+                field,
+                "must not contain control characters",
+            ));
         }
         Ok(Self(value.to_owned()))
     }
@@ -61,7 +67,10 @@ pub struct Sha256Hex(String);
 impl Sha256Hex {
     pub fn parse(field: &str, value: &str) -> Result<Self, DomainError> {
         if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(DomainError::new(field, "must be a SHA-256 digest: 64 hex characters"));
+            return Err(DomainError::new(
+                field,
+                "must be a SHA-256 digest: 64 hex characters",
+            ));
         }
         Ok(Self(value.to_ascii_lowercase()))
     }
@@ -81,7 +90,10 @@ impl CountryCode {
             [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
                 Ok(Self([a.to_ascii_uppercase(), b.to_ascii_uppercase()]))
             }
-            _ => Err(DomainError::new(field, "must be a two-letter country code such as \"DE\"")),
+            _ => Err(DomainError::new(
+                field,
+                "must be a two-letter country code such as \"DE\"",
+            )),
         }
     }
 
@@ -105,7 +117,10 @@ mod tests {
         assert!(Text::parse("f", "  ", 10).is_err());
         assert!(Text::parse("f", "abcdefghijk", 10).is_err());
         assert!(Text::parse("f", "a\nb", 10).is_err());
-        assert_eq!(Text::parse("f", " <script> ", 10).unwrap().as_str(), "<script>");
+        assert_eq!(
+            Text::parse("f", " <script> ", 10).unwrap().as_str(),
+            "<script>"
+        );
     }
 
     #[test]

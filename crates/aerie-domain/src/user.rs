@@ -19,7 +19,9 @@ pub struct Username(String);
 impl Username {
     pub fn parse(value: &str) -> Result<Self, DomainError> {
         let ok = (1..=64).contains(&value.len())
-            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
         if !ok {
             return Err(DomainError::new(
                 "username",

@@ -1,1 +1,47 @@
+//! Aerie's wire messages: the JSON bodies of the API, shared by the server, the
+//! client library, `aerie simulate` and the tests. Requests are parsed into domain
+//! values here, with errors that name the offending field.
 
+pub mod auth;
+pub mod events;
+pub mod incidents;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Every error response: what was wrong and, when one field is to blame, which.
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
+pub struct ErrorBody {
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// `GET /healthz`.
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
+pub struct Health {
+    /// Always `ok` when the daemon answers.
+    pub status: String,
+    /// `cm` or `mcm`.
+    pub role: String,
+}
+
+/// Formats a time the way the API writes every time: RFC 3339 UTC, milliseconds.
+pub fn format_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Parses an API time; the error names the expected form.
+pub fn parse_time(
+    field: &str,
+    value: &str,
+) -> Result<chrono::DateTime<chrono::Utc>, aerie_domain::DomainError> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.to_utc())
+        .map_err(|_| {
+            aerie_domain::DomainError::new(
+                field,
+                format!("{value:?} is not a time: expected RFC 3339, such as 2026-11-26T04:27:00Z"),
+            )
+        })
+}

@@ -1,1 +1,132 @@
+//! Aerie's daemon: configuration, the HTTPS listener, authentication, and the JSON API.
+//!
+//! [`start`] brings one appliance up (data dir, certificate, store, admin account,
+//! listener) and returns a [`Running`] handle; the daemon stops when the cancellation
+//! token given to it is cancelled.
 
+pub mod api;
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+mod error;
+mod json;
+mod state;
+pub mod tls;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderValue, header},
+};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use config::{Config, ConfigLayer};
+pub use error::ApiError;
+pub use state::AppState;
+
+/// How long in-flight requests may take to finish after shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A started daemon.
+pub struct Running {
+    /// The address actually bound (the port is chosen by the OS for `:0`).
+    pub addr: SocketAddr,
+    /// The DER of the certificate served, for clients to pin.
+    pub cert_der: Vec<u8>,
+    pub state: AppState,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Waits until the server has stopped.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task
+            .await
+            .context("server task panicked")?
+            .context("server failed")
+    }
+}
+
+/// Installs the process-wide rustls crypto provider (aws-lc-rs); idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// The full HTTP application: API routes, body cap, security headers.
+pub fn app(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    api::router()
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+}
+
+/// Starts one appliance; it runs until `shutdown` is cancelled.
+pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    install_crypto_provider();
+    tracing::info!(data_dir = %config.data_dir.display(), database = %config.database_url,
+        listen = %config.listen, hostname = %config.hostname, "starting");
+    bootstrap::data_dir(&config.data_dir)?;
+    let tls = tls::load_or_create(&config.data_dir, &config.hostname)?;
+    let store = aerie_store::open(config.database_url.expose())
+        .await
+        .with_context(|| format!("open the store at {}", config.database_url))?;
+    tracing::info!("store ready");
+    bootstrap::admin(
+        store.as_ref(),
+        &config.data_dir,
+        std::env::var("AERIE_ADMIN_PASSWORD").ok(),
+    )
+    .await?;
+    let state = AppState {
+        store,
+        config: Arc::new(config),
+    };
+
+    let handle = axum_server::Handle::new();
+    let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config()?);
+    let server = axum_server::bind_rustls(state.config.listen, rustls).handle(handle.clone());
+    let app = app(state.clone());
+    let task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
+    let addr = match handle.listening().await {
+        Some(addr) => addr,
+        None => {
+            let err = match task.await {
+                Ok(Err(e)) => e.to_string(),
+                _ => "the listener stopped".to_owned(),
+            };
+            anyhow::bail!(
+                "cannot listen on {}: {err} (choose another with --listen)",
+                state.config.listen
+            );
+        }
+    };
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        tracing::info!("shutting down");
+        handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
+    });
+    tracing::info!("listening on https://{addr}");
+    Ok(Running {
+        addr,
+        cert_der: tls.cert_der.to_vec(),
+        state,
+        task,
+    })
+}

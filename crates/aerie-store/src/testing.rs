@@ -14,7 +14,11 @@ const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// A store on a fresh SQLite file in `dir`.
 pub async fn sqlite(dir: &std::path::Path) -> Arc<dyn Store> {
-    Arc::new(SqlStore::open(&SqlStore::sqlite_url(dir)).await.expect("open SQLite store"))
+    Arc::new(
+        SqlStore::open(&SqlStore::sqlite_url(dir))
+            .await
+            .expect("open SQLite store"),
+    )
 }
 
 /// The URL of a fresh, empty PostgreSQL database, or `None` (with the reason printed)
@@ -44,7 +48,9 @@ pub async fn fresh_postgres_url() -> Option<String> {
 /// A store on a fresh PostgreSQL database, or `None` as [`fresh_postgres_url`].
 pub async fn postgres() -> Option<Arc<dyn Store>> {
     let url = fresh_postgres_url().await?;
-    Some(Arc::new(SqlStore::open(&url).await.expect("open PostgreSQL store")))
+    Some(Arc::new(
+        SqlStore::open(&url).await.expect("open PostgreSQL store"),
+    ))
 }
 
 /// Drops the test databases of test processes that have exited.
@@ -55,7 +61,11 @@ async fn drop_leftovers(admin: &mut PgConnection) {
             .await
             .unwrap_or_default();
     for name in names {
-        let pid = name.trim_start_matches("aerie_test_").split('_').next().unwrap_or("");
+        let pid = name
+            .trim_start_matches("aerie_test_")
+            .split('_')
+            .next()
+            .unwrap_or("");
         let alive = !pid.is_empty() && std::path::Path::new(&format!("/proc/{pid}")).exists();
         if !alive {
             let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");

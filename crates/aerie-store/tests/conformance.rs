@@ -51,7 +51,9 @@ conformance!(
 );
 
 fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z").unwrap().to_utc()
+    DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
+        .unwrap()
+        .to_utc()
 }
 
 fn text(s: &str) -> Text {
@@ -65,7 +67,12 @@ fn ev(ip: &str, secs: i64, severity: f64) -> NewEvent {
         severity: Severity::parse("severity", severity).unwrap(),
         category: Category::Trojan,
         threat_name: text("TROJAN_Zemot.CY"),
-        endpoint: Endpoint { ip: ip.parse().unwrap(), name: None, os: None, user: None },
+        endpoint: Endpoint {
+            ip: ip.parse().unwrap(),
+            name: None,
+            os: None,
+            user: None,
+        },
         source: Source::default(),
         progression: [Stage::Download].into_iter().collect(),
         collector_id: None,
@@ -107,12 +114,19 @@ async fn grouping_joins_within_window_and_splits_outside(store: Arc<dyn Store>) 
     let f = &incident.facts;
     assert_eq!(f.event_count, 3);
     assert_eq!(incident.risk(), Risk::Critical);
-    assert_eq!(f.threat_name.as_str(), "EXPLOIT_<script>", "headline follows the worst event");
+    assert_eq!(
+        f.threat_name.as_str(),
+        "EXPLOIT_<script>",
+        "headline follows the worst event"
+    );
     assert_eq!(f.source_country.unwrap().as_str(), "RU");
     assert_eq!(f.first_seen, t0());
     assert_eq!(f.last_activity, t0() + TimeDelta::seconds(500));
     let stages: Vec<Stage> = f.progression.stages().collect();
-    assert_eq!(stages, vec![Stage::Exploit, Stage::Download, Stage::Infection]);
+    assert_eq!(
+        stages,
+        vec![Stage::Exploit, Stage::Download, Stage::Infection]
+    );
     assert_eq!(incident.status, Status::New);
 
     let events = store.events_of(first).await.unwrap();
@@ -122,15 +136,28 @@ async fn grouping_joins_within_window_and_splits_outside(store: Arc<dyn Store>) 
         events[1].event.source.name.as_ref().unwrap().as_str(),
         "http://evil.example/a?b=1"
     );
-    let benign = store.incident(placed[4].incident_id).await.unwrap().unwrap();
+    let benign = store
+        .incident(placed[4].incident_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(benign.risk(), Risk::Benign);
     assert!(store.incident(IncidentId(999_999)).await.unwrap().is_none());
-    assert!(store.events_of(IncidentId(999_999)).await.unwrap().is_empty());
+    assert!(
+        store
+            .events_of(IncidentId(999_999))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn complete_incidents_take_no_new_events(store: Arc<dyn Store>) {
     let id = store.ingest(&[ev("10.0.0.1", 0, 0.5)]).await.unwrap()[0].incident_id;
-    store.change_status(id, Status::Complete, &text("closed"), &text("admin"), t0()).await.unwrap();
+    store
+        .change_status(id, Status::Complete, &text("closed"), &text("admin"), t0())
+        .await
+        .unwrap();
     let next = store.ingest(&[ev("10.0.0.1", 30, 0.5)]).await.unwrap()[0];
     assert!(next.opened);
     assert_ne!(next.incident_id, id);
@@ -146,15 +173,21 @@ async fn changes_bump_sequence_and_version(store: Arc<dyn Store>) {
     let a2 = store.incident(a).await.unwrap().unwrap();
     assert_eq!(a2.version, 2);
     assert!(a2.change_seq > a1.change_seq);
-    let moved =
-        store.change_status(a, Status::Acknowledged, &text("seen"), &text("ann"), t0()).await.unwrap();
+    let moved = store
+        .change_status(a, Status::Acknowledged, &text("seen"), &text("ann"), t0())
+        .await
+        .unwrap();
     assert_eq!(moved.version, 3);
     assert_eq!(store.incident(a).await.unwrap().unwrap(), moved);
     assert_eq!(store.last_change_seq().await.unwrap(), moved.change_seq);
 
     let all = store.changes_since(0, 100).await.unwrap();
     let ids: Vec<IncidentId> = all.iter().map(|i| i.id).collect();
-    assert_eq!(ids, vec![b, a], "each incident once, in order of its latest change");
+    assert_eq!(
+        ids,
+        vec![b, a],
+        "each incident once, in order of its latest change"
+    );
     assert!(all.windows(2).all(|w| w[0].change_seq < w[1].change_seq));
     let after_b = store.changes_since(all[0].change_seq, 100).await.unwrap();
     assert_eq!(after_b.len(), 1);
@@ -163,19 +196,40 @@ async fn changes_bump_sequence_and_version(store: Arc<dyn Store>) {
 
 async fn status_workflow_and_history(store: Arc<dyn Store>) {
     let id = store.ingest(&[ev("10.0.0.1", 0, 0.5)]).await.unwrap()[0].incident_id;
-    let steps = [(Status::Acknowledged, "looking"), (Status::InProgress, "cleaning")];
+    let steps = [
+        (Status::Acknowledged, "looking"),
+        (Status::InProgress, "cleaning"),
+    ];
     for (to, comment) in steps {
-        store.change_status(id, to, &text(comment), &text("ann"), t0()).await.unwrap();
+        store
+            .change_status(id, to, &text(comment), &text("ann"), t0())
+            .await
+            .unwrap();
     }
-    let err = store.change_status(id, Status::New, &text("undo"), &text("ann"), t0()).await;
-    assert!(matches!(err, Err(StoreError::Rule(ref e)) if e.field == "status"), "{err:?}");
+    let err = store
+        .change_status(id, Status::New, &text("undo"), &text("ann"), t0())
+        .await;
+    assert!(
+        matches!(err, Err(StoreError::Rule(ref e)) if e.field == "status"),
+        "{err:?}"
+    );
     let history = store.status_history(id).await.unwrap();
     assert_eq!(history.len(), 2);
-    assert_eq!((history[0].from, history[0].to), (Status::New, Status::Acknowledged));
+    assert_eq!(
+        (history[0].from, history[0].to),
+        (Status::New, Status::Acknowledged)
+    );
     assert_eq!(history[1].comment.as_str(), "cleaning");
     assert_eq!(history[1].actor.as_str(), "ann");
-    let missing =
-        store.change_status(IncidentId(424242), Status::Complete, &text("x"), &text("a"), t0()).await;
+    let missing = store
+        .change_status(
+            IncidentId(424242),
+            Status::Complete,
+            &text("x"),
+            &text("a"),
+            t0(),
+        )
+        .await;
     assert!(matches!(missing, Err(StoreError::NotFound(_))));
 }
 
@@ -191,51 +245,140 @@ async fn filters_match(store: Arc<dyn Store>) {
         country: None,
     };
     store
-        .ingest(&[ev("10.0.0.1", 0, 0.9), ev("10.0.0.2", 1000, 0.2), phish, ev("10.0.0.4", 0, 0.0)])
+        .ingest(&[
+            ev("10.0.0.1", 0, 0.9),
+            ev("10.0.0.2", 1000, 0.2),
+            phish,
+            ev("10.0.0.4", 0, 0.0),
+        ])
         .await
         .unwrap();
     let count = |filter: IncidentFilter| {
         let store = store.clone();
         async move {
-            let q = IncidentQuery { filter, ..Default::default() };
+            let q = IncidentQuery {
+                filter,
+                ..Default::default()
+            };
             store.incidents(&q).await.unwrap().items.len()
         }
     };
     assert_eq!(count(IncidentFilter::default()).await, 4);
-    assert_eq!(count(IncidentFilter { risks: vec![Risk::Critical, Risk::High], ..Default::default() }).await, 2);
-    assert_eq!(count(IncidentFilter { risks: vec![Risk::Benign], ..Default::default() }).await, 1);
-    assert_eq!(count(IncidentFilter { categories: vec![Category::Phishing], ..Default::default() }).await, 1);
-    assert_eq!(count(IncidentFilter { statuses: vec![Status::New], ..Default::default() }).await, 4);
-    assert_eq!(count(IncidentFilter { statuses: vec![Status::Complete], ..Default::default() }).await, 0);
+    assert_eq!(
+        count(IncidentFilter {
+            risks: vec![Risk::Critical, Risk::High],
+            ..Default::default()
+        })
+        .await,
+        2
+    );
+    assert_eq!(
+        count(IncidentFilter {
+            risks: vec![Risk::Benign],
+            ..Default::default()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        count(IncidentFilter {
+            categories: vec![Category::Phishing],
+            ..Default::default()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        count(IncidentFilter {
+            statuses: vec![Status::New],
+            ..Default::default()
+        })
+        .await,
+        4
+    );
+    assert_eq!(
+        count(IncidentFilter {
+            statuses: vec![Status::Complete],
+            ..Default::default()
+        })
+        .await,
+        0
+    );
     let endpoint = Some("10.0.0.2".parse().unwrap());
-    assert_eq!(count(IncidentFilter { endpoint, ..Default::default() }).await, 1);
-    let by_source = |s: &str| IncidentFilter { source: Some(s.into()), ..Default::default() };
+    assert_eq!(
+        count(IncidentFilter {
+            endpoint,
+            ..Default::default()
+        })
+        .await,
+        1
+    );
+    let by_source = |s: &str| IncidentFilter {
+        source: Some(s.into()),
+        ..Default::default()
+    };
     assert_eq!(count(by_source("198.51.100.7")).await, 1);
     assert_eq!(count(by_source("evil.EXAMPLE")).await, 1);
     assert_eq!(count(by_source("nowhere")).await, 0);
-    let by_text = |s: &str| IncidentFilter { text: Some(s.into()), ..Default::default() };
-    assert_eq!(count(by_text("100%")).await, 1, "% is literal, not a wildcard");
+    let by_text = |s: &str| IncidentFilter {
+        text: Some(s.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        count(by_text("100%")).await,
+        1,
+        "% is literal, not a wildcard"
+    );
     assert_eq!(count(by_text("_%")).await, 0);
     assert_eq!(count(by_text("FINANCE")).await, 1);
     assert_eq!(count(by_text("zemot")).await, 3);
     assert_eq!(count(by_text("10.0.0.4")).await, 1);
     let from = Some(t0() + TimeDelta::seconds(500));
-    assert_eq!(count(IncidentFilter { from, ..Default::default() }).await, 1);
+    assert_eq!(
+        count(IncidentFilter {
+            from,
+            ..Default::default()
+        })
+        .await,
+        1
+    );
     let to = Some(t0() + TimeDelta::seconds(500));
-    assert_eq!(count(IncidentFilter { to, ..Default::default() }).await, 3);
+    assert_eq!(
+        count(IncidentFilter {
+            to,
+            ..Default::default()
+        })
+        .await,
+        3
+    );
 }
 
 async fn paging_visits_every_row_once_in_order(store: Arc<dyn Store>) {
     // 37 incidents on 12 endpoints; several share a last-activity time to test ties.
     let events: Vec<NewEvent> = (0..37)
-        .map(|i| ev(&format!("10.0.{}.{}", i % 3, i % 12), (i / 12) * 1000 + (i % 4), (i % 5) as f64 / 4.0))
+        .map(|i| {
+            ev(
+                &format!("10.0.{}.{}", i % 3, i % 12),
+                (i / 12) * 1000 + (i % 4),
+                (i % 5) as f64 / 4.0,
+            )
+        })
         .collect();
     store.ingest(&events).await.unwrap();
-    for sort in [IncidentSort::Time, IncidentSort::Risk, IncidentSort::Endpoint] {
+    for sort in [
+        IncidentSort::Time,
+        IncidentSort::Risk,
+        IncidentSort::Endpoint,
+    ] {
         let mut seen = Vec::new();
         let mut after: Option<Cursor> = None;
         loop {
-            let q = IncidentQuery { sort, limit: 5, after: after.clone(), ..Default::default() };
+            let q = IncidentQuery {
+                sort,
+                limit: 5,
+                after: after.clone(),
+                ..Default::default()
+            };
             let page = store.incidents(&q).await.unwrap();
             assert!(page.items.len() <= 5);
             seen.extend(page.items);
@@ -248,10 +391,18 @@ async fn paging_visits_every_row_once_in_order(store: Arc<dyn Store>) {
         assert_eq!(ids.len(), seen.len(), "{sort}: no row twice");
         assert_eq!(ids.len(), 37, "{sort}: every row");
         let key = |i: &aerie_domain::incident::Incident| match sort {
-            IncidentSort::Time => (0, -i.facts.last_activity.timestamp_millis(), -i.id.0, String::new()),
-            IncidentSort::Risk => {
-                (-i.risk().rank(), -i.facts.last_activity.timestamp_millis(), -i.id.0, String::new())
-            }
+            IncidentSort::Time => (
+                0,
+                -i.facts.last_activity.timestamp_millis(),
+                -i.id.0,
+                String::new(),
+            ),
+            IncidentSort::Risk => (
+                -i.risk().rank(),
+                -i.facts.last_activity.timestamp_millis(),
+                -i.id.0,
+                String::new(),
+            ),
             IncidentSort::Endpoint => (
                 0,
                 0,
@@ -274,7 +425,10 @@ async fn paging_visits_every_row_once_in_order(store: Arc<dyn Store>) {
 
 async fn users_sessions_and_keys(store: Arc<dyn Store>) {
     let name = Username::parse("ann").unwrap();
-    let user = store.create_user(&name, "$argon2id$hash", Role::Analyst, t0()).await.unwrap();
+    let user = store
+        .create_user(&name, "$argon2id$hash", Role::Analyst, t0())
+        .await
+        .unwrap();
     assert_eq!(user.role, Role::Analyst);
     assert!(matches!(
         store.create_user(&name, "x", Role::Viewer, t0()).await,
@@ -282,29 +436,84 @@ async fn users_sessions_and_keys(store: Arc<dyn Store>) {
     ));
     let (found, hash) = store.user_credentials(&name).await.unwrap().unwrap();
     assert_eq!((found.id, hash.as_str()), (user.id, "$argon2id$hash"));
-    store.set_password_hash(user.id, "$argon2id$new").await.unwrap();
-    assert_eq!(store.user_credentials(&name).await.unwrap().unwrap().1, "$argon2id$new");
-    assert!(store.user_credentials(&Username::parse("bob").unwrap()).await.unwrap().is_none());
+    store
+        .set_password_hash(user.id, "$argon2id$new")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_credentials(&name).await.unwrap().unwrap().1,
+        "$argon2id$new"
+    );
+    assert!(
+        store
+            .user_credentials(&Username::parse("bob").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let now = Utc::now();
-    store.create_session("s1", user.id, now + TimeDelta::hours(1)).await.unwrap();
-    assert_eq!(store.session_user("s1", now).await.unwrap().unwrap().id, user.id);
-    assert!(store.session_user("s1", now + TimeDelta::hours(2)).await.unwrap().is_none());
+    store
+        .create_session("s1", user.id, now + TimeDelta::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.session_user("s1", now).await.unwrap().unwrap().id,
+        user.id
+    );
+    assert!(
+        store
+            .session_user("s1", now + TimeDelta::hours(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
     store.delete_session("s1").await.unwrap();
     assert!(store.session_user("s1", now).await.unwrap().is_none());
 
-    let key = store.create_api_key(user.id, &text("siem"), "h1", "ak_1234", t0()).await.unwrap();
+    let key = store
+        .create_api_key(user.id, &text("siem"), "h1", "ak_1234", t0())
+        .await
+        .unwrap();
     assert_eq!(store.api_key_user("h1").await.unwrap().unwrap().id, user.id);
-    let rotated = store.rotate_api_key(user.id, key.id, "h2", "ak_5678").await.unwrap().unwrap();
+    let rotated = store
+        .rotate_api_key(user.id, key.id, "h2", "ak_5678")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(rotated.prefix, "ak_5678");
-    assert!(store.api_key_user("h1").await.unwrap().is_none(), "old secret dies on rotation");
+    assert!(
+        store.api_key_user("h1").await.unwrap().is_none(),
+        "old secret dies on rotation"
+    );
     assert!(store.api_key_user("h2").await.unwrap().is_some());
-    assert!(store.rotate_api_key(user.id + 1, key.id, "h3", "x").await.unwrap().is_none());
-    assert!(!store.revoke_api_key(user.id + 1, key.id, t0()).await.unwrap(), "not theirs");
+    assert!(
+        store
+            .rotate_api_key(user.id + 1, key.id, "h3", "x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !store
+            .revoke_api_key(user.id + 1, key.id, t0())
+            .await
+            .unwrap(),
+        "not theirs"
+    );
     assert!(store.revoke_api_key(user.id, key.id, t0()).await.unwrap());
-    assert!(!store.revoke_api_key(user.id, key.id, t0()).await.unwrap(), "already revoked");
+    assert!(
+        !store.revoke_api_key(user.id, key.id, t0()).await.unwrap(),
+        "already revoked"
+    );
     assert!(store.api_key_user("h2").await.unwrap().is_none());
-    assert!(store.rotate_api_key(user.id, key.id, "h4", "x").await.unwrap().is_none());
+    assert!(
+        store
+            .rotate_api_key(user.id, key.id, "h4", "x")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let keys = store.api_keys(user.id).await.unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].revoked, Some(t0()));

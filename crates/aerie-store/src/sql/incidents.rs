@@ -80,7 +80,13 @@ fn insert_incident_sql() -> String {
 fn update_incident_sql() -> String {
     let assignments: Vec<String> = SHARED_COLUMNS
         .split(", ")
-        .chain(["first_seen_ms", "last_activity_ms", "risk_rank", "endpoint_key", "event_count"])
+        .chain([
+            "first_seen_ms",
+            "last_activity_ms",
+            "risk_rank",
+            "endpoint_key",
+            "event_count",
+        ])
         .enumerate()
         .map(|(i, col)| format!("{col} = ${}", i + 1))
         .collect();
@@ -167,18 +173,27 @@ fn page_sql(q: &IncidentQuery) -> (String, Vec<Param>) {
         conds.push(p.in_list("risk_rank", f.risks.iter().map(|r| Param::Int(r.rank()))));
     }
     if !f.statuses.is_empty() {
-        conds.push(p.in_list("status", f.statuses.iter().map(|s| Param::Text(s.as_str().into()))));
+        conds.push(p.in_list(
+            "status",
+            f.statuses.iter().map(|s| Param::Text(s.as_str().into())),
+        ));
     }
     if !f.categories.is_empty() {
         let values = f.categories.iter().map(|c| Param::Text(c.as_str().into()));
         conds.push(p.in_list("category", values));
     }
     if let Some(ip) = f.endpoint {
-        conds.push(format!("endpoint_ip = {}", p.slot(Param::Text(ip.to_string()))));
+        conds.push(format!(
+            "endpoint_ip = {}",
+            p.slot(Param::Text(ip.to_string()))
+        ));
     }
     if let Some(source) = &f.source {
         match source.parse::<std::net::IpAddr>() {
-            Ok(ip) => conds.push(format!("source_ip = {}", p.slot(Param::Text(ip.to_string())))),
+            Ok(ip) => conds.push(format!(
+                "source_ip = {}",
+                p.slot(Param::Text(ip.to_string()))
+            )),
             Err(_) => {
                 let s = p.slot(Param::Text(contains_pattern(source)));
                 conds.push(format!("LOWER(source_name) LIKE {s} ESCAPE '\\'"));
@@ -193,10 +208,16 @@ fn page_sql(q: &IncidentQuery) -> (String, Vec<Param>) {
         ));
     }
     if let Some(from) = f.from {
-        conds.push(format!("last_activity_ms >= {}", p.slot(Param::Int(from.timestamp_millis()))));
+        conds.push(format!(
+            "last_activity_ms >= {}",
+            p.slot(Param::Int(from.timestamp_millis()))
+        ));
     }
     if let Some(to) = f.to {
-        conds.push(format!("last_activity_ms < {}", p.slot(Param::Int(to.timestamp_millis()))));
+        conds.push(format!(
+            "last_activity_ms < {}",
+            p.slot(Param::Int(to.timestamp_millis()))
+        ));
     }
     if let Some(cursor) = &q.after {
         let cond = match cursor {
@@ -224,8 +245,11 @@ fn page_sql(q: &IncidentQuery) -> (String, Vec<Param>) {
         IncidentSort::Risk => "risk_rank DESC, last_activity_ms DESC, id DESC",
         IncidentSort::Endpoint => "endpoint_key ASC, id ASC",
     };
-    let filter =
-        if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
+    let filter = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
     let sql = format!(
         "SELECT {} FROM incidents{filter} ORDER BY {order} LIMIT {}",
         rows::INCIDENT_COLUMNS,
@@ -256,30 +280,44 @@ impl SqlStore {
         let placement = match open {
             Some(mut incident) => {
                 incident.facts.absorb(e);
-                bind_facts(sqlx::query(AssertSqlSafe(self.sql.update_incident.as_str())), &incident.facts)
-                    .bind(seq)
-                    .bind(incident.id.0)
-                    .execute(&mut **tx)
-                    .await?;
-                Placement { incident_id: incident.id, opened: false }
+                bind_facts(
+                    sqlx::query(AssertSqlSafe(self.sql.update_incident.as_str())),
+                    &incident.facts,
+                )
+                .bind(seq)
+                .bind(incident.id.0)
+                .execute(&mut **tx)
+                .await?;
+                Placement {
+                    incident_id: incident.id,
+                    opened: false,
+                }
             }
             None => {
                 let facts = IncidentFacts::open(e);
-                let id: i64 =
-                    bind_facts(sqlx::query(AssertSqlSafe(self.sql.insert_incident.as_str())), &facts)
-                        .bind(seq)
-                        .fetch_one(&mut **tx)
-                        .await
-                        .and_then(|row| sqlx::Row::try_get(&row, 0))?;
-                Placement { incident_id: IncidentId(id), opened: true }
+                let id: i64 = bind_facts(
+                    sqlx::query(AssertSqlSafe(self.sql.insert_incident.as_str())),
+                    &facts,
+                )
+                .bind(seq)
+                .fetch_one(&mut **tx)
+                .await
+                .and_then(|row| sqlx::Row::try_get(&row, 0))?;
+                Placement {
+                    incident_id: IncidentId(id),
+                    opened: true,
+                }
             }
         };
-        bind_shared(sqlx::query(AssertSqlSafe(self.sql.insert_event.as_str())), e)
-            .bind(placement.incident_id.0)
-            .bind(e.kind.as_str())
-            .bind(at)
-            .execute(&mut **tx)
-            .await?;
+        bind_shared(
+            sqlx::query(AssertSqlSafe(self.sql.insert_event.as_str())),
+            e,
+        )
+        .bind(placement.incident_id.0)
+        .bind(e.kind.as_str())
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
         Ok(placement)
     }
 
@@ -307,7 +345,10 @@ impl SqlStore {
             };
         }
         let rows = query.fetch_all(&self.pool).await?;
-        let mut items = rows.iter().map(rows::incident).collect::<Result<Vec<_>>>()?;
+        let mut items = rows
+            .iter()
+            .map(rows::incident)
+            .collect::<Result<Vec<_>>>()?;
         let next = if items.len() > q.limit as usize {
             items.truncate(q.limit as usize);
             items.last().map(|last| Cursor::after(q.sort, last))
@@ -328,7 +369,10 @@ impl SqlStore {
         let _writer = self.writer().await;
         let mut tx = self.pool.begin().await?;
         let seq = self.lock_change_seq(&mut tx).await? + 1;
-        let sql = format!("SELECT {} FROM incidents WHERE id = $1", rows::INCIDENT_COLUMNS);
+        let sql = format!(
+            "SELECT {} FROM incidents WHERE id = $1",
+            rows::INCIDENT_COLUMNS
+        );
         let incident = sqlx::query(AssertSqlSafe(sql))
             .bind(id.0)
             .fetch_optional(&mut *tx)
@@ -359,7 +403,12 @@ impl SqlStore {
         .await?;
         self.store_change_seq(&mut tx, seq).await?;
         tx.commit().await?;
-        Ok(Incident { status: to, version: incident.version + 1, change_seq: seq, ..incident })
+        Ok(Incident {
+            status: to,
+            version: incident.version + 1,
+            change_seq: seq,
+            ..incident
+        })
     }
 }
 
@@ -374,7 +423,10 @@ impl Store for SqlStore {
     }
 
     async fn incident(&self, id: IncidentId) -> Result<Option<Incident>> {
-        let sql = format!("SELECT {} FROM incidents WHERE id = $1", rows::INCIDENT_COLUMNS);
+        let sql = format!(
+            "SELECT {} FROM incidents WHERE id = $1",
+            rows::INCIDENT_COLUMNS
+        );
         sqlx::query(AssertSqlSafe(sql))
             .bind(id.0)
             .fetch_optional(&self.pool)
@@ -388,7 +440,10 @@ impl Store for SqlStore {
             "SELECT {} FROM events WHERE incident_id = $1 ORDER BY time_ms, id",
             rows::EVENT_COLUMNS
         );
-        let rows = sqlx::query(AssertSqlSafe(sql)).bind(id.0).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(rows::event).collect()
     }
 
@@ -432,9 +487,11 @@ impl Store for SqlStore {
     }
 
     async fn last_change_seq(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT value FROM counters WHERE name = 'change_seq'")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT value FROM counters WHERE name = 'change_seq'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn create_user(
@@ -480,7 +537,8 @@ impl Store for SqlStore {
         prefix: &str,
         at: DateTime<Utc>,
     ) -> Result<ApiKey> {
-        self.insert_api_key(user_id, name, key_hash, prefix, at).await
+        self.insert_api_key(user_id, name, key_hash, prefix, at)
+            .await
     }
 
     async fn api_keys(&self, user_id: i64) -> Result<Vec<ApiKey>> {
@@ -535,6 +593,9 @@ mod tests {
         let (sql, params) = page_sql(&IncidentQuery::default());
         assert!(params.is_empty());
         assert!(!sql.contains("WHERE"));
-        assert!(sql.ends_with("LIMIT 51"), "fetches one extra row to know if more follow");
+        assert!(
+            sql.ends_with("LIMIT 51"),
+            "fetches one extra row to know if more follow"
+        );
     }
 }

@@ -66,7 +66,11 @@ impl SqlStore {
         })?;
         let pool = match backend {
             Backend::Sqlite => {
-                let url = if url.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") };
+                let url = if url.contains('?') {
+                    url.to_owned()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
                 AnyPoolOptions::new()
                     .max_connections(8)
                     .after_connect(|conn, _| {
@@ -94,7 +98,12 @@ impl SqlStore {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(SqlStore { pool, backend, write_lock: Mutex::new(()), sql: incidents::IncidentSql::new() })
+        Ok(SqlStore {
+            pool,
+            backend,
+            write_lock: Mutex::new(()),
+            sql: incidents::IncidentSql::new(),
+        })
     }
 
     /// The SQLite URL of the database file in a data directory.

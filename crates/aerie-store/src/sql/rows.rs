@@ -41,7 +41,8 @@ fn parsed<T: FromStr>(row: &AnyRow, col: &str) -> Result<T> {
 
 fn parsed_opt<T: FromStr>(row: &AnyRow, col: &str) -> Result<Option<T>> {
     let raw: Option<String> = row.try_get(col)?;
-    raw.map(|r| r.parse().map_err(|_| corrupt(format!("{col} {r:?}")))).transpose()
+    raw.map(|r| r.parse().map_err(|_| corrupt(format!("{col} {r:?}"))))
+        .transpose()
 }
 
 fn text(row: &AnyRow, col: &str) -> Result<Text> {
@@ -49,7 +50,9 @@ fn text(row: &AnyRow, col: &str) -> Result<Text> {
 }
 
 fn text_opt(row: &AnyRow, col: &str) -> Result<Option<Text>> {
-    Ok(row.try_get::<Option<String>, _>(col)?.map(Text::from_trusted))
+    Ok(row
+        .try_get::<Option<String>, _>(col)?
+        .map(Text::from_trusted))
 }
 
 fn country(row: &AnyRow) -> Result<Option<CountryCode>> {
@@ -155,6 +158,9 @@ pub fn api_key(row: &AnyRow) -> Result<ApiKey> {
         name: text(row, "name")?,
         prefix: row.try_get("prefix")?,
         created: time(row.try_get("created_ms")?)?,
-        revoked: row.try_get::<Option<i64>, _>("revoked_ms")?.map(time).transpose()?,
+        revoked: row
+            .try_get::<Option<i64>, _>("revoked_ms")?
+            .map(time)
+            .transpose()?,
     })
 }

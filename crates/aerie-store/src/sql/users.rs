@@ -26,7 +26,10 @@ impl SqlStore {
             .fetch_optional(&self.pool)
             .await?;
         if taken.is_some() {
-            return Err(StoreError::Conflict(format!("user {} exists", username.as_str())));
+            return Err(StoreError::Conflict(format!(
+                "user {} exists",
+                username.as_str()
+            )));
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO users (username, password_hash, role, disabled, created_ms) \
@@ -38,17 +41,28 @@ impl SqlStore {
         .bind(at.timestamp_millis())
         .fetch_one(&self.pool)
         .await?;
-        Ok(User { id, username: username.clone(), role, disabled: false })
+        Ok(User {
+            id,
+            username: username.clone(),
+            role,
+            disabled: false,
+        })
     }
 
     pub(super) async fn credentials(&self, username: &Username) -> Result<Option<(User, String)>> {
-        let sql = format!("SELECT {USER_COLUMNS}, users.password_hash FROM users WHERE username = $1");
+        let sql =
+            format!("SELECT {USER_COLUMNS}, users.password_hash FROM users WHERE username = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(username.as_str().to_owned())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|row| Ok((rows::user(&row)?, sqlx::Row::try_get(&row, "password_hash")?)))
-            .transpose()
+        row.map(|row| {
+            Ok((
+                rows::user(&row)?,
+                sqlx::Row::try_get(&row, "password_hash")?,
+            ))
+        })
+        .transpose()
     }
 
     pub(super) async fn update_password_hash(&self, user_id: i64, hash: &str) -> Result<()> {
@@ -67,7 +81,10 @@ impl SqlStore {
         expires: DateTime<Utc>,
     ) -> Result<()> {
         let now = Utc::now().timestamp_millis();
-        sqlx::query("DELETE FROM sessions WHERE expires_ms <= $1").bind(now).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_ms <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         sqlx::query("INSERT INTO sessions (token_hash, user_id, expires_ms) VALUES ($1, $2, $3)")
             .bind(token_hash.to_owned())
             .bind(user_id)
@@ -121,7 +138,9 @@ impl SqlStore {
         .bind(at.timestamp_millis())
         .fetch_one(&self.pool)
         .await?;
-        self.key(user_id, id).await?.ok_or_else(|| StoreError::NotFound(format!("API key {id}")))
+        self.key(user_id, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("API key {id}")))
     }
 
     async fn key(&self, user_id: i64, key_id: i64) -> Result<Option<ApiKey>> {
@@ -136,8 +155,10 @@ impl SqlStore {
 
     pub(super) async fn keys_of(&self, user_id: i64) -> Result<Vec<ApiKey>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY id");
-        let rows =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(rows::api_key).collect()
     }
 
@@ -195,10 +216,12 @@ impl SqlStore {
     }
 
     pub(super) async fn read_setting(&self, name: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
-            .bind(name.to_owned())
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                .bind(name.to_owned())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     pub(super) async fn write_setting(&self, name: &str, value: &str) -> Result<()> {

@@ -1,0 +1,161 @@
+//! Certificate pinning: trust one certificate, identified by the SHA-256 of its DER.
+
+use std::{fmt, str::FromStr, sync::Arc};
+
+use rustls::{
+    DigitallySignedStruct, SignatureScheme,
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    crypto::CryptoProvider,
+    pki_types::{CertificateDer, ServerName, UnixTime},
+};
+
+/// The SHA-256 of a certificate's DER encoding.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    pub fn of(cert_der: &[u8]) -> Fingerprint {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert_der);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        Fingerprint(out)
+    }
+
+    /// The fingerprint of the first certificate in a PEM text.
+    pub fn of_pem(pem: &str) -> Result<Fingerprint, PinError> {
+        use rustls::pki_types::pem::PemObject;
+        let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|_| PinError::Pem)?;
+        Ok(Fingerprint::of(&der))
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            write!(f, "{b:02X}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+impl FromStr for Fingerprint {
+    type Err = PinError;
+    fn from_str(s: &str) -> Result<Self, PinError> {
+        let hex: String = s.chars().filter(|c| *c != ':').collect();
+        if hex.len() != 64 {
+            return Err(PinError::Fingerprint);
+        }
+        let mut out = [0u8; 32];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+                .map_err(|_| PinError::Fingerprint)?;
+        }
+        Ok(Fingerprint(out))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    #[error("not a PEM certificate")]
+    Pem,
+    #[error("a fingerprint is 64 hex digits, optionally separated by ':'")]
+    Fingerprint,
+}
+
+/// Accepts exactly the pinned certificate; handshake signatures are verified normally,
+/// so a peer must hold the certificate's private key.
+#[derive(Debug)]
+struct PinnedVerifier {
+    pin: Fingerprint,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if Fingerprint::of(end_entity) == self.pin {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "server certificate {} is not the pinned {}",
+                Fingerprint::of(end_entity),
+                self.pin
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A rustls client configuration trusting only `pin`.
+pub(crate) fn client_config(pin: Fingerprint) -> rustls::ClientConfig {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("aws-lc-rs supports the default protocol versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedVerifier { pin, provider }))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_text_round_trips() {
+        let fp = Fingerprint::of(b"certificate");
+        assert_eq!(fp.to_string().parse::<Fingerprint>().unwrap(), fp);
+        assert!("abc".parse::<Fingerprint>().is_err());
+        assert!("zz".repeat(32).parse::<Fingerprint>().is_err());
+    }
+}

@@ -1,0 +1,20 @@
+use axum::{Json, extract::State};
+
+use aerie_proto::Health;
+
+use crate::{error::ApiError, state::AppState};
+
+/// Liveness and role; needs no authentication.
+#[utoipa::path(get, path = "/healthz", tag = "system",
+    responses((status = 200, description = "The daemon is up", body = Health)))]
+pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    let role = state
+        .store
+        .setting("role")
+        .await?
+        .unwrap_or_else(|| "cm".to_owned());
+    Ok(Json(Health {
+        status: "ok".to_owned(),
+        role,
+    }))
+}

@@ -1,0 +1,308 @@
+//! The daemon's configuration: defaults < `DIR/aerie.toml` < `AERIE_*` environment <
+//! command-line flags, validated once into a [`Config`].
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+/// One source of settings; unset fields defer to the layer below.
+#[derive(Deserialize, Default, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigLayer {
+    /// Address and port of the HTTPS listener, e.g. `0.0.0.0:443`.
+    pub listen: Option<String>,
+    /// `sqlite:PATH` or `postgres://…`; the default is `aerie.db` in the data dir.
+    pub database_url: Option<String>,
+    /// A file holding the database URL (keeps the password out of the config file).
+    pub database_url_file: Option<PathBuf>,
+    /// The appliance's host name (certificate, CM name). Default: the system's.
+    pub hostname: Option<String>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: Option<usize>,
+    /// Minutes a login session lasts.
+    pub session_ttl_minutes: Option<u64>,
+}
+
+impl ConfigLayer {
+    /// Reads `DIR/aerie.toml`; a missing file is an empty layer.
+    pub fn from_file(path: &Path) -> Result<ConfigLayer, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.message()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigLayer::default()),
+            Err(e) => Err(ConfigError(format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+
+    /// Reads the `AERIE_*` variables from `vars`.
+    pub fn from_env(vars: impl Fn(&str) -> Option<String>) -> Result<ConfigLayer, ConfigError> {
+        let number = |name: &str| -> Result<Option<u64>, ConfigError> {
+            vars(name)
+                .map(|v| {
+                    v.parse()
+                        .map_err(|_| ConfigError(format!("{name}={v:?} is not a number")))
+                })
+                .transpose()
+        };
+        Ok(ConfigLayer {
+            listen: vars("AERIE_LISTEN"),
+            database_url: vars("AERIE_DATABASE_URL"),
+            database_url_file: vars("AERIE_DATABASE_URL_FILE").map(PathBuf::from),
+            hostname: vars("AERIE_HOSTNAME"),
+            max_body_bytes: number("AERIE_MAX_BODY_BYTES")?.map(|n| n as usize),
+            session_ttl_minutes: number("AERIE_SESSION_TTL_MINUTES")?,
+        })
+    }
+
+    /// `self` over `lower`: each field set here wins.
+    pub fn over(self, lower: ConfigLayer) -> ConfigLayer {
+        ConfigLayer {
+            listen: self.listen.or(lower.listen),
+            database_url: self.database_url.or(lower.database_url),
+            database_url_file: self.database_url_file.or(lower.database_url_file),
+            hostname: self.hostname.or(lower.hostname),
+            max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+            session_ttl_minutes: self.session_ttl_minutes.or(lower.session_ttl_minutes),
+        }
+    }
+}
+
+/// A configuration value that cannot be used, with what to do about it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// A database URL whose password never reaches a log.
+#[derive(Clone, PartialEq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((auth, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// The validated configuration of one daemon.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub database_url: DatabaseUrl,
+    pub hostname: String,
+    pub max_body_bytes: usize,
+    pub session_ttl_minutes: u64,
+}
+
+impl Config {
+    pub const DEFAULT_LISTEN: &str = "0.0.0.0:443";
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+    pub const DEFAULT_SESSION_TTL_MINUTES: u64 = 12 * 60;
+
+    /// Layers file, environment and flags over the defaults and validates the result.
+    pub fn load(data_dir: &Path, flags: ConfigLayer) -> Result<Config, ConfigError> {
+        let file = ConfigLayer::from_file(&data_dir.join("aerie.toml"))?;
+        let env = ConfigLayer::from_env(|name| std::env::var(name).ok())?;
+        Config::resolve(data_dir, flags.over(env).over(file))
+    }
+
+    /// Validates a merged layer.
+    pub fn resolve(data_dir: &Path, layer: ConfigLayer) -> Result<Config, ConfigError> {
+        let listen_text = layer
+            .listen
+            .unwrap_or_else(|| Self::DEFAULT_LISTEN.to_owned());
+        let listen = listen_text.parse().map_err(|_| {
+            ConfigError(format!(
+                "listen {listen_text:?} is not ADDRESS:PORT, e.g. 0.0.0.0:443 or [::]:8443"
+            ))
+        })?;
+        let url = match (layer.database_url, layer.database_url_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError(
+                    "set database_url or database_url_file, not both".to_owned(),
+                ));
+            }
+            (Some(url), None) => url,
+            (None, Some(file)) => std::fs::read_to_string(&file)
+                .map_err(|e| ConfigError(format!("cannot read {}: {e}", file.display())))?
+                .trim()
+                .to_owned(),
+            (None, None) => aerie_store::SqlStore::sqlite_url(data_dir),
+        };
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| url.starts_with(p))
+        {
+            return Err(ConfigError(format!(
+                "database URL {} must start with sqlite: or postgres://",
+                redact_url(&url)
+            )));
+        }
+        let hostname = match layer.hostname {
+            Some(h) => h,
+            None => system_hostname(),
+        };
+        check_hostname(&hostname)?;
+        let max_body_bytes = layer.max_body_bytes.unwrap_or(Self::DEFAULT_MAX_BODY_BYTES);
+        if !(1024..=64 * 1024 * 1024).contains(&max_body_bytes) {
+            return Err(ConfigError(
+                "max_body_bytes must be from 1024 to 67108864".to_owned(),
+            ));
+        }
+        let session_ttl_minutes = layer
+            .session_ttl_minutes
+            .unwrap_or(Self::DEFAULT_SESSION_TTL_MINUTES);
+        if !(1..=30 * 24 * 60).contains(&session_ttl_minutes) {
+            return Err(ConfigError(
+                "session_ttl_minutes must be from 1 to 43200".to_owned(),
+            ));
+        }
+        Ok(Config {
+            data_dir: data_dir.to_owned(),
+            listen,
+            database_url: DatabaseUrl(url),
+            hostname,
+            max_body_bytes,
+            session_ttl_minutes,
+        })
+    }
+}
+
+/// The kernel's host name, or `aerie` if it cannot be read.
+pub fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| check_hostname(h).is_ok())
+        .unwrap_or_else(|| "aerie".to_owned())
+}
+
+/// An RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens.
+pub fn check_hostname(name: &str) -> Result<(), ConfigError> {
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.len() <= 253 && name.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        Err(ConfigError(format!(
+            "hostname {name:?} is not a valid host name (letters, digits, inner hyphens, dots)"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(listen: &str) -> ConfigLayer {
+        ConfigLayer {
+            listen: Some(listen.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn higher_layers_win() {
+        let flags = layer("127.0.0.1:1");
+        let env = ConfigLayer {
+            hostname: Some("from-env".into()),
+            ..layer("127.0.0.1:2")
+        };
+        let file = ConfigLayer {
+            max_body_bytes: Some(4096),
+            ..layer("127.0.0.1:3")
+        };
+        let c = Config::resolve(Path::new("/d"), flags.over(env).over(file)).unwrap();
+        assert_eq!(c.listen.port(), 1);
+        assert_eq!(c.hostname, "from-env");
+        assert_eq!(c.max_body_bytes, 4096);
+        assert_eq!(c.database_url.expose(), "sqlite:/d/aerie.db");
+    }
+
+    #[test]
+    fn defaults_and_errors() {
+        let c = Config::resolve(Path::new("/d"), ConfigLayer::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:443");
+        let bad = |l: ConfigLayer| Config::resolve(Path::new("/d"), l).unwrap_err().0;
+        assert!(bad(layer("localhost")).contains("ADDRESS:PORT"));
+        let db = ConfigLayer {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        };
+        assert!(bad(db).contains("sqlite: or postgres://"));
+        let host = ConfigLayer {
+            hostname: Some("-bad".into()),
+            ..Default::default()
+        };
+        assert!(bad(host).contains("host name"));
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let url = DatabaseUrl("postgres://aerie:hunter2@db:5432/aerie".into());
+        assert_eq!(format!("{url:?}"), "postgres://aerie:***@db:5432/aerie");
+        assert!(!format!("{url}").contains("hunter2"));
+    }
+
+    #[test]
+    fn toml_rejects_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aerie.toml");
+        std::fs::write(&path, "listne = \"1.2.3.4:5\"\n").unwrap();
+        assert!(
+            ConfigLayer::from_file(&path)
+                .unwrap_err()
+                .0
+                .contains("unknown field")
+        );
+        std::fs::write(&path, "listen = \"1.2.3.4:5\"\n").unwrap();
+        assert_eq!(
+            ConfigLayer::from_file(&path).unwrap().listen.as_deref(),
+            Some("1.2.3.4:5")
+        );
+    }
+
+    #[test]
+    fn env_numbers_are_checked() {
+        let env = |name: &str| (name == "AERIE_MAX_BODY_BYTES").then(|| "lots".to_owned());
+        assert!(
+            ConfigLayer::from_env(env)
+                .unwrap_err()
+                .0
+                .contains("AERIE_MAX_BODY_BYTES")
+        );
+    }
+}
