@@ -52,6 +52,15 @@ pub struct Client {
     token: Option<String>,
 }
 
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("authenticated", &self.token.is_some())
+            .finish()
+    }
+}
+
 impl Client {
     /// A client for `base` (e.g. `https://127.0.0.1:8443`) that trusts only the
     /// certificate with this fingerprint.

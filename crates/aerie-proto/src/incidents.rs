@@ -261,10 +261,10 @@ impl IncidentListParams {
                 .map(|v| crate::parse_time("to", v))
                 .transpose()?,
         };
-        if let (Some(from), Some(to)) = (filter.from, filter.to) {
-            if from >= to {
-                return Err(DomainError::new("to", "must be after from"));
-            }
+        if let (Some(from), Some(to)) = (filter.from, filter.to)
+            && from >= to
+        {
+            return Err(DomainError::new("to", "must be after from"));
         }
         Ok(IncidentQuery {
             filter,

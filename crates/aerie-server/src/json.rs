@@ -54,7 +54,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.into_inner();
         let message = match inner.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                format!("malformed JSON: {inner}")
+                return ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {inner}"));
             }
             _ => strip_position(&inner.to_string()),
         };

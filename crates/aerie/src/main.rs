@@ -1,1 +1,63 @@
-fn main() {}
+//! The `aerie` binary: parses the command line and dispatches.
+
+mod demo;
+mod logging;
+mod serve;
+mod simulate;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "aerie",
+    version,
+    about = "Aerie: Central Manager and Manager of Central Managers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one appliance (CM or MCM; the role is stored in its data dir).
+    Serve(serve::ServeArgs),
+    /// The appliance CLI (talks to a running daemon through its data dir).
+    Cli {
+        #[arg(long, env = "AERIE_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Run these lines in order and exit.
+        #[arg(short = 'c')]
+        commands: Vec<String>,
+    },
+    /// Start a CM on loopback with simulated sensor traffic and print its URL and login.
+    Demo(demo::DemoArgs),
+    /// Send realistic sensor traffic to a CM's ingest API.
+    Simulate(simulate::SimulateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init();
+    let runtime = tokio::runtime::Runtime::new().expect("start the async runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
+            Command::Simulate(args) => simulate::run(args).await,
+            Command::Cli { .. } => Err(anyhow::anyhow!(
+                "the appliance CLI is not available in this build yet — use the JSON API \
+                 (README, \"API\")"
+            )),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

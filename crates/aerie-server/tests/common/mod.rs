@@ -1,0 +1,96 @@
+//! Test helpers: a real daemon on 127.0.0.1:0 over HTTPS, and clients for it.
+#![allow(dead_code)]
+
+use aerie_client::{Client, Fingerprint};
+use aerie_proto::events::{EventBatch, EventIn};
+use aerie_server::{Config, ConfigLayer, Running, bootstrap::INITIAL_PASSWORD_FILE};
+use tokio_util::sync::CancellationToken;
+
+pub struct TestServer {
+    pub running: Running,
+    pub dir: tempfile::TempDir,
+    pub shutdown: CancellationToken,
+    /// Unauthenticated.
+    pub anon: Client,
+    /// Logged in as admin.
+    pub admin: Client,
+    pub admin_password: String,
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.running.addr)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn start() -> TestServer {
+    start_with(ConfigLayer::default()).await
+}
+
+pub async fn start_with(layer: ConfigLayer) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let layer = ConfigLayer {
+        listen: Some("127.0.0.1:0".into()),
+        hostname: Some("cm-test".into()),
+        ..layer
+    };
+    let config = Config::resolve(dir.path(), layer).unwrap();
+    let shutdown = CancellationToken::new();
+    let running = aerie_server::start(config, shutdown.clone()).await.unwrap();
+    let anon = Client::new(
+        &format!("https://{}", running.addr),
+        Fingerprint::of(&running.cert_der),
+    )
+    .unwrap();
+    let admin_password = std::fs::read_to_string(dir.path().join(INITIAL_PASSWORD_FILE))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (admin, _) = anon.login("admin", &admin_password).await.unwrap();
+    TestServer {
+        running,
+        dir,
+        shutdown,
+        anon,
+        admin,
+        admin_password,
+    }
+}
+
+/// A valid event at `endpoint`, `secs` after midnight yesterday (UTC), with `severity`.
+pub fn event(endpoint: &str, secs: i64, severity: f64) -> EventIn {
+    let base = (chrono::Utc::now() - chrono::TimeDelta::days(1))
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let time = base + chrono::TimeDelta::seconds(secs);
+    EventIn {
+        kind: aerie_domain::event::EventKind::Download,
+        time: aerie_proto::format_time(time),
+        severity,
+        category: aerie_domain::event::Category::Trojan,
+        threat_name: "TROJAN_Zemot.CY".into(),
+        endpoint_ip: endpoint.into(),
+        endpoint_name: Some("ws-1".into()),
+        endpoint_os: None,
+        endpoint_user: None,
+        source_ip: Some("203.0.113.5".into()),
+        source_name: Some("http://evil.example/x".into()),
+        source_country: Some("RU".into()),
+        progression: vec![aerie_domain::event::Stage::Download],
+        collector_id: None,
+        collector_type: aerie_domain::event::CollectorType::Web,
+        file_sha256: None,
+    }
+}
+
+pub fn batch(events: Vec<EventIn>) -> EventBatch {
+    EventBatch { events }
+}

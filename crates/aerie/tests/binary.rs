@@ -1,0 +1,169 @@
+//! The built `aerie` binary, black box: it starts, answers, simulates, and stops on SIGTERM.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use aerie_client::{Client, Fingerprint};
+
+const AERIE: &str = env!("CARGO_BIN_EXE_aerie");
+
+/// Starts `aerie serve` and returns it with the address from its "listening on" line.
+fn serve(dir: &Path) -> (Child, String) {
+    let mut child = Command::new(AERIE)
+        .args(["serve", "--data-dir"])
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("AERIE_ADMIN_PASSWORD", "binary-test-password")
+        .env("AERIE_HOSTNAME", "cm-binary")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some((_, addr)) = line.split_once("listening on https://") {
+                let _ = tx.send(addr.trim().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the daemon reports its address");
+    (child, addr)
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_answers_simulate_feeds_it_and_sigterm_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = serve(dir.path());
+    let cert = dir.path().join("tls/cert.pem");
+    let pem = std::fs::read_to_string(&cert).unwrap();
+    let url = format!("https://{addr}");
+    let client = Client::new(&url, Fingerprint::of_pem(&pem).unwrap()).unwrap();
+    let mut health = None;
+    for _ in 0..100 {
+        match client.health().await {
+            Ok(h) => {
+                health = Some(h);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    assert_eq!(health.expect("healthz answers").role, "cm");
+    use std::os::unix::fs::PermissionsExt;
+    let key_mode = std::fs::metadata(dir.path().join("tls/key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o777, 0o600);
+    assert!(
+        !dir.path().join("initial-admin-password").exists(),
+        "the password came from the env"
+    );
+
+    let (admin, _) = client.login("admin", "binary-test-password").await.unwrap();
+    let key = admin.create_api_key("sensors").await.unwrap().key;
+    let simulate = Command::new(AERIE)
+        .args([
+            "simulate",
+            "--target",
+            &url,
+            "--api-key",
+            &key,
+            "--count",
+            "60",
+            "--rate",
+            "600",
+        ])
+        .arg("--cert")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        simulate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&simulate.stderr)
+    );
+    let page = admin.incidents(&Default::default()).await.unwrap();
+    assert!(!page.items.is_empty());
+    let events: i64 = {
+        let mut total = 0;
+        let mut params = aerie_proto::incidents::IncidentListParams {
+            limit: Some(500),
+            ..Default::default()
+        };
+        loop {
+            let page = admin.incidents(&params).await.unwrap();
+            total += page.items.iter().map(|i| i.event_count).sum::<i64>();
+            match page.next {
+                Some(n) => params.after = Some(n),
+                None => break total,
+            }
+        }
+    };
+    assert_eq!(events, 60, "every simulated event landed in an incident");
+
+    sigterm(&child);
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+}
+
+#[test]
+fn bad_configuration_fails_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(AERIE)
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .args(["--listen", "everywhere"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error: configuration: listen \"everywhere\" is not ADDRESS:PORT"),
+        "{err}"
+    );
+
+    std::fs::write(dir.path().join("aerie.toml"), "listen = 443\n").unwrap();
+    let out = Command::new(AERIE)
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("aerie.toml"), "{err}");
+
+    let out = Command::new(AERIE)
+        .args([
+            "simulate",
+            "--target",
+            "https://127.0.0.1:1",
+            "--api-key",
+            "k",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--cert FILE or --fingerprint"),
+        "{err}"
+    );
+}
