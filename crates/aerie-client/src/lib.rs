@@ -68,6 +68,7 @@ impl Client {
         let tls = pin::client_config(pin);
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
+            .tcp_nodelay(true)
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(5))
             .build()?;

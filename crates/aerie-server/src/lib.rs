@@ -101,7 +101,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
 
     let handle = axum_server::Handle::new();
     let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config()?);
-    let server = axum_server::bind_rustls(state.config.listen, rustls).handle(handle.clone());
+    // Without TCP_NODELAY small responses wait out the peer's delayed ACK (~40 ms).
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
+        .acceptor(axum_server::accept::NoDelayAcceptor::new());
+    let server = axum_server::bind(state.config.listen)
+        .acceptor(acceptor)
+        .handle(handle.clone());
     let app = app(state.clone());
     let task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
     let addr = match handle.listening().await {

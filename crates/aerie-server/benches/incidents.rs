@@ -1,0 +1,302 @@
+//! Ingest and incident-list benchmark. Prints figures, each next to a baseline measured in
+//! the same run:
+//!
+//! 1. events/s ingested through the HTTPS API, against raw `Store::ingest` of the same
+//!    events in the same batches;
+//! 2. first-page latency of filtered, sorted incident lists at `AERIE_BENCH_ROWS`
+//!    incidents (default 1,000,000), through the store and through HTTPS, against the
+//!    same queries at 10,000 incidents.
+//!
+//! Run: `cargo bench -p aerie-server --bench incidents` (set `AERIE_BENCH_ROWS=10000000`
+//! for the large run; `AERIE_BENCH_EVENTS` sizes part 1, default 40,000).
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use aerie_client::{Client, Fingerprint, traffic::Traffic};
+use aerie_domain::{
+    event::{Category, CollectorType, Endpoint, EventKind, NewEvent, Source, Stage},
+    query::{IncidentFilter, IncidentQuery, IncidentSort},
+    risk::{Risk, Severity},
+    status::Status,
+    text::Text,
+};
+use aerie_proto::{events::EventBatch, incidents::IncidentListParams};
+use aerie_server::{Config, ConfigLayer};
+use aerie_store::{SqlStore, Store};
+use chrono::{TimeDelta, Utc};
+use tokio_util::sync::CancellationToken;
+
+const BATCH: usize = 500;
+const CONCURRENCY: usize = 4;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Server {
+    client: Client,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+async fn server(database_url: Option<String>) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let layer = ConfigLayer {
+        listen: Some("127.0.0.1:0".into()),
+        hostname: Some("bench".into()),
+        database_url,
+        ..Default::default()
+    };
+    let shutdown = CancellationToken::new();
+    let running = aerie_server::start(
+        Config::resolve(dir.path(), layer).unwrap(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let anon = Client::new(
+        &format!("https://{}", running.addr),
+        Fingerprint::of(&running.cert_der),
+    )
+    .unwrap();
+    let password = std::fs::read_to_string(dir.path().join("initial-admin-password")).unwrap();
+    let (admin, _) = anon.login("admin", password.trim()).await.unwrap();
+    let key = admin.create_api_key("bench").await.unwrap().key;
+    Server {
+        client: anon.with_token(&key),
+        shutdown,
+        _dir: dir,
+    }
+}
+
+/// Part 1: HTTPS ingest against raw store ingest of the same batches.
+async fn ingest(events: usize) {
+    let now = Utc::now();
+    let batches: Vec<EventBatch> = Traffic::new(42, (events / 3) as u32)
+        .batch(events, now)
+        .chunks(BATCH)
+        .map(|c| EventBatch { events: c.to_vec() })
+        .collect();
+
+    let s = server(None).await;
+    let started = Instant::now();
+    let queue = Arc::new(std::sync::Mutex::new(batches.clone()));
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let queue = queue.clone();
+            let client = s.client.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Some(batch) = queue.lock().unwrap().pop() else {
+                        break;
+                    };
+                    client.post_events(&batch).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let https = events as f64 / started.elapsed().as_secs_f64();
+    s.shutdown.cancel();
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqlStore::open(&SqlStore::sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    let validated: Vec<Vec<NewEvent>> = batches.iter().map(|b| b.validate(now).unwrap()).collect();
+    let started = Instant::now();
+    for batch in &validated {
+        store.ingest(batch).await.unwrap();
+    }
+    let raw = events as f64 / started.elapsed().as_secs_f64();
+    println!("ingest: {events} events in batches of {BATCH}, SQLite");
+    println!("  through HTTPS API ({CONCURRENCY} concurrent clients): {https:>9.0} events/s");
+    println!("  raw Store::ingest (one writer):              {raw:>9.0} events/s");
+    println!(
+        "  ratio HTTPS / raw:                           {:>9.2}",
+        https / raw
+    );
+}
+
+/// One incident per event: each on its own endpoint, a second apart.
+fn seed_event(i: usize) -> NewEvent {
+    let x = (i as u64)
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let severity = [0.0, 0.1, 0.3, 0.6, 0.9][(x >> 33) as usize % 5];
+    let category = Category::ALL[(x >> 40) as usize % Category::ALL.len()];
+    let ip = Ipv4Addr::from(0x0a00_0000u32 + i as u32 + 1);
+    NewEvent {
+        kind: EventKind::Download,
+        time: Utc::now() - TimeDelta::days(30) + TimeDelta::seconds(i as i64),
+        severity: Severity::parse("s", severity).unwrap(),
+        category,
+        threat_name: Text::parse("t", &format!("TROJAN_Bench.{}", x % 997), 64).unwrap(),
+        endpoint: Endpoint {
+            ip: IpAddr::V4(ip),
+            name: None,
+            os: None,
+            user: None,
+        },
+        source: Source::default(),
+        progression: [Stage::Download].into_iter().collect(),
+        collector_id: None,
+        collector_type: CollectorType::Web,
+        file_sha256: None,
+    }
+}
+
+async fn seed(store: &dyn Store, from: usize, to: usize) {
+    let started = Instant::now();
+    for start in (from..to).step_by(5000) {
+        let batch: Vec<NewEvent> = (start..to.min(start + 5000)).map(seed_event).collect();
+        store.ingest(&batch).await.unwrap();
+    }
+    let rate = (to - from) as f64 / started.elapsed().as_secs_f64();
+    println!("  seeded {} incidents at {rate:.0} incidents/s", to - from);
+}
+
+/// The list queries measured, as store queries and as API parameters.
+fn queries() -> Vec<(&'static str, IncidentQuery, IncidentListParams)> {
+    let q = |filter: IncidentFilter, sort| IncidentQuery {
+        filter,
+        sort,
+        ..Default::default()
+    };
+    let p = |risk: Option<&str>, status: Option<&str>, category: Option<&str>, sort: &str| {
+        IncidentListParams {
+            risk: risk.map(Into::into),
+            status: status.map(Into::into),
+            category: category.map(Into::into),
+            sort: Some(sort.into()),
+            ..Default::default()
+        }
+    };
+    vec![
+        (
+            "newest first, no filter",
+            q(IncidentFilter::default(), IncidentSort::Time),
+            p(None, None, None, "time"),
+        ),
+        (
+            "risk critical,high; newest first",
+            q(
+                IncidentFilter {
+                    risks: vec![Risk::Critical, Risk::High],
+                    ..Default::default()
+                },
+                IncidentSort::Time,
+            ),
+            p(Some("critical,high"), None, None, "time"),
+        ),
+        (
+            "status new, category trojan; by risk",
+            q(
+                IncidentFilter {
+                    statuses: vec![Status::New],
+                    categories: vec![Category::Trojan],
+                    ..Default::default()
+                },
+                IncidentSort::Risk,
+            ),
+            p(None, Some("new"), Some("trojan"), "risk"),
+        ),
+        (
+            "risk medium; by endpoint",
+            q(
+                IncidentFilter {
+                    risks: vec![Risk::Medium],
+                    ..Default::default()
+                },
+                IncidentSort::Endpoint,
+            ),
+            p(Some("medium"), None, None, "endpoint"),
+        ),
+    ]
+}
+
+/// Median and 99th percentile of `runs` timings of `f`, in milliseconds.
+async fn time<F, Fut>(runs: usize, mut f: F) -> (f64, f64)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut ms: Vec<f64> = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f().await;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    (ms[runs / 2], ms[(runs * 99 / 100).min(runs - 1)])
+}
+
+async fn measure(store: &dyn Store, client: &Client) -> Vec<(f64, f64, f64, f64)> {
+    let mut out = Vec::new();
+    for (_, query, params) in queries() {
+        let (sm, sp) = time(40, || async {
+            assert_eq!(store.incidents(&query).await.unwrap().items.len(), 50);
+        })
+        .await;
+        let (hm, hp) = time(40, || async {
+            assert_eq!(client.incidents(&params).await.unwrap().items.len(), 50);
+        })
+        .await;
+        out.push((sm, sp, hm, hp));
+    }
+    out
+}
+
+/// Part 2: first-page latency at `rows` incidents against the same at 10,000.
+async fn list(rows: usize) {
+    const SMALL: usize = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let url = SqlStore::sqlite_url(dir.path());
+    let store = SqlStore::open(&url).await.unwrap();
+    println!("incident list: first page (50 rows), SQLite; median / p99 of 40 runs, ms");
+    seed(&store, 0, SMALL).await;
+    let s = server(Some(url.clone())).await;
+    let small = measure(&store, &s.client).await;
+    seed(&store, SMALL, rows).await;
+    let large = measure(&store, &s.client).await;
+    for (((name, _, _), small), large) in queries().iter().zip(&small).zip(&large) {
+        println!("  {name}:");
+        println!(
+            "    store  {rows:>9} rows {:7.2} / {:7.2}   {SMALL} rows {:7.2} / {:7.2}   ratio {:5.2}",
+            large.0,
+            large.1,
+            small.0,
+            small.1,
+            large.0 / small.0
+        );
+        println!(
+            "    HTTPS  {rows:>9} rows {:7.2} / {:7.2}   {SMALL} rows {:7.2} / {:7.2}   ratio {:5.2}",
+            large.2,
+            large.3,
+            small.2,
+            small.3,
+            large.2 / small.2
+        );
+    }
+    s.shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+fn main() {
+    let events = env_usize("AERIE_BENCH_EVENTS", 40_000);
+    let rows = env_usize("AERIE_BENCH_ROWS", 1_000_000);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        ingest(events).await;
+        list(rows).await;
+    });
+}
