@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod event;
+pub mod grouping;
 pub mod incident;
 mod names;
 pub mod query;

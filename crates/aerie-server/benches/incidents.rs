@@ -76,6 +76,35 @@ async fn server(database_url: Option<String>) -> Server {
     }
 }
 
+/// Runs `send` on every batch from `CONCURRENCY` tasks; returns the seconds it took.
+async fn drain<B, F, Fut>(batches: Vec<B>, send: F) -> f64
+where
+    B: Send + 'static,
+    F: Fn(B) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let started = Instant::now();
+    let queue = Arc::new(std::sync::Mutex::new(batches));
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (queue, send) = (queue.clone(), send.clone());
+            tokio::spawn(async move {
+                loop {
+                    let next = queue.lock().unwrap().pop();
+                    match next {
+                        Some(batch) => send(batch).await,
+                        None => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    started.elapsed().as_secs_f64()
+}
+
 /// Part 1: HTTPS ingest against raw store ingest of the same batches.
 async fn ingest(events: usize) {
     let now = Utc::now();
@@ -86,41 +115,34 @@ async fn ingest(events: usize) {
         .collect();
 
     let s = server(None).await;
-    let started = Instant::now();
-    let queue = Arc::new(std::sync::Mutex::new(batches.clone()));
-    let workers: Vec<_> = (0..CONCURRENCY)
-        .map(|_| {
-            let queue = queue.clone();
-            let client = s.client.clone();
-            tokio::spawn(async move {
-                loop {
-                    let Some(batch) = queue.lock().unwrap().pop() else {
-                        break;
-                    };
-                    client.post_events(&batch).await.unwrap();
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.await.unwrap();
-    }
-    let https = events as f64 / started.elapsed().as_secs_f64();
+    let client = s.client.clone();
+    let https = drain(batches.clone(), move |batch| {
+        let client = client.clone();
+        async move {
+            client.post_events(&batch).await.unwrap();
+        }
+    })
+    .await;
     s.shutdown.cancel();
 
     let dir = tempfile::tempdir().unwrap();
-    let store = SqlStore::open(&SqlStore::sqlite_url(dir.path()))
-        .await
-        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        SqlStore::open(&SqlStore::sqlite_url(dir.path()))
+            .await
+            .unwrap(),
+    );
     let validated: Vec<Vec<NewEvent>> = batches.iter().map(|b| b.validate(now).unwrap()).collect();
-    let started = Instant::now();
-    for batch in &validated {
-        store.ingest(batch).await.unwrap();
-    }
-    let raw = events as f64 / started.elapsed().as_secs_f64();
+    let raw = drain(validated, move |batch| {
+        let store = store.clone();
+        async move {
+            store.ingest(&batch).await.unwrap();
+        }
+    })
+    .await;
+    let (https, raw) = (events as f64 / https, events as f64 / raw);
     println!("ingest: {events} events in batches of {BATCH}, SQLite");
     println!("  through HTTPS API ({CONCURRENCY} concurrent clients): {https:>9.0} events/s");
-    println!("  raw Store::ingest (one writer):              {raw:>9.0} events/s");
+    println!("  raw Store::ingest ({CONCURRENCY} concurrent callers):     {raw:>9.0} events/s");
     println!(
         "  ratio HTTPS / raw:                           {:>9.2}",
         https / raw

@@ -3,12 +3,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Any, AssertSqlSafe, any::AnyArguments, query::Query};
+use sqlx::AssertSqlSafe;
 
 use aerie_domain::{
     event::{Event, NewEvent},
-    incident::{GROUPING_WINDOW, Incident, IncidentFacts, IncidentId, Placement, StatusChange},
-    query::{Cursor, IncidentPage, IncidentQuery, IncidentSort, endpoint_sort_key},
+    incident::{Incident, IncidentId, Placement, StatusChange},
+    query::{Cursor, IncidentPage, IncidentQuery, IncidentSort},
     status::Status,
     text::Text,
     user::{ApiKey, Role, User, Username},
@@ -16,116 +16,6 @@ use aerie_domain::{
 
 use super::{Backend, SqlStore, rows};
 use crate::{Result, Store, StoreError};
-
-type AnyQuery<'q> = Query<'q, Any, AnyArguments>;
-
-fn opt(t: &Option<Text>) -> Option<String> {
-    t.as_ref().map(|t| t.as_str().to_owned())
-}
-
-/// Binds the columns every incident row and event row share, in [`SHARED_COLUMNS`] order.
-fn bind_shared<'q>(q: AnyQuery<'q>, e: &NewEvent) -> AnyQuery<'q> {
-    q.bind(e.severity.value())
-        .bind(e.category.as_str())
-        .bind(e.threat_name.as_str().to_owned())
-        .bind(e.endpoint.ip.to_string())
-        .bind(opt(&e.endpoint.name))
-        .bind(opt(&e.endpoint.os))
-        .bind(opt(&e.endpoint.user))
-        .bind(e.source.ip.map(|ip| ip.to_string()))
-        .bind(opt(&e.source.name))
-        .bind(e.source.country.map(|c| c.as_str().to_owned()))
-        .bind(e.progression.bits())
-        .bind(opt(&e.collector_id))
-        .bind(e.collector_type.as_str())
-        .bind(e.file_sha256.as_ref().map(|s| s.as_str().to_owned()))
-}
-
-/// Binds an incident's facts: its headline as an event, then times, risk and count.
-fn bind_facts<'q>(q: AnyQuery<'q>, f: &IncidentFacts) -> AnyQuery<'q> {
-    q.bind(f.severity.value())
-        .bind(f.category.as_str())
-        .bind(f.threat_name.as_str().to_owned())
-        .bind(f.endpoint_ip.to_string())
-        .bind(opt(&f.endpoint_name))
-        .bind(opt(&f.endpoint_os))
-        .bind(opt(&f.endpoint_user))
-        .bind(f.source_ip.map(|ip| ip.to_string()))
-        .bind(opt(&f.source_name))
-        .bind(f.source_country.map(|c| c.as_str().to_owned()))
-        .bind(f.progression.bits())
-        .bind(opt(&f.collector_id))
-        .bind(f.collector_type.as_str())
-        .bind(f.file_sha256.as_ref().map(|s| s.as_str().to_owned()))
-        .bind(f.first_seen.timestamp_millis())
-        .bind(f.last_activity.timestamp_millis())
-        .bind(f.risk().rank())
-        .bind(endpoint_sort_key(f.endpoint_ip))
-        .bind(f.event_count)
-}
-
-const SHARED_COLUMNS: &str = "severity, category, threat_name, endpoint_ip, endpoint_name, \
-    endpoint_os, endpoint_user, source_ip, source_name, source_country, progression, \
-    collector_id, collector_type, file_sha256";
-
-fn insert_incident_sql() -> String {
-    format!(
-        "INSERT INTO incidents ({SHARED_COLUMNS}, first_seen_ms, last_activity_ms, risk_rank, \
-         endpoint_key, event_count, status, version, change_seq) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-         'new', 1, $20) RETURNING id"
-    )
-}
-
-fn update_incident_sql() -> String {
-    let assignments: Vec<String> = SHARED_COLUMNS
-        .split(", ")
-        .chain([
-            "first_seen_ms",
-            "last_activity_ms",
-            "risk_rank",
-            "endpoint_key",
-            "event_count",
-        ])
-        .enumerate()
-        .map(|(i, col)| format!("{col} = ${}", i + 1))
-        .collect();
-    format!(
-        "UPDATE incidents SET {}, version = version + 1, change_seq = $20 WHERE id = $21",
-        assignments.join(", ")
-    )
-}
-
-fn insert_event_sql() -> String {
-    format!(
-        "INSERT INTO events ({SHARED_COLUMNS}, incident_id, kind, time_ms) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-    )
-}
-
-/// Prepared statement texts, built once.
-pub(super) struct IncidentSql {
-    insert_incident: String,
-    update_incident: String,
-    insert_event: String,
-    find_open: String,
-}
-
-impl IncidentSql {
-    pub(super) fn new() -> Self {
-        Self {
-            insert_incident: insert_incident_sql(),
-            update_incident: update_incident_sql(),
-            insert_event: insert_event_sql(),
-            find_open: format!(
-                "SELECT {} FROM incidents WHERE endpoint_ip = $1 AND status <> 'complete' \
-                 AND last_activity_ms >= $2 AND first_seen_ms <= $3 \
-                 ORDER BY last_activity_ms DESC LIMIT 1",
-                rows::INCIDENT_COLUMNS
-            ),
-        }
-    }
-}
 
 /// A bind value of a query built at run time.
 enum Param {
@@ -267,82 +157,6 @@ fn page_sql(q: &IncidentQuery) -> (String, Vec<Param>) {
 }
 
 impl SqlStore {
-    /// Places one event: absorbs it into its endpoint's open incident or opens a new one.
-    async fn place(
-        &self,
-        tx: &mut sqlx::Transaction<'_, Any>,
-        e: &NewEvent,
-        seq: i64,
-    ) -> Result<Placement> {
-        let at = e.time.timestamp_millis();
-        let window = GROUPING_WINDOW.num_milliseconds();
-        let open = sqlx::query(AssertSqlSafe(self.sql.find_open.as_str()))
-            .bind(e.endpoint.ip.to_string())
-            .bind(at - window)
-            .bind(at + window)
-            .fetch_optional(&mut **tx)
-            .await?
-            .map(|row| rows::incident(&row))
-            .transpose()?
-            .filter(|i| i.facts.accepts(i.status, e));
-        let placement = match open {
-            Some(mut incident) => {
-                incident.facts.absorb(e);
-                bind_facts(
-                    sqlx::query(AssertSqlSafe(self.sql.update_incident.as_str())),
-                    &incident.facts,
-                )
-                .bind(seq)
-                .bind(incident.id.0)
-                .execute(&mut **tx)
-                .await?;
-                Placement {
-                    incident_id: incident.id,
-                    opened: false,
-                }
-            }
-            None => {
-                let facts = IncidentFacts::open(e);
-                let id: i64 = bind_facts(
-                    sqlx::query(AssertSqlSafe(self.sql.insert_incident.as_str())),
-                    &facts,
-                )
-                .bind(seq)
-                .fetch_one(&mut **tx)
-                .await
-                .and_then(|row| sqlx::Row::try_get(&row, 0))?;
-                Placement {
-                    incident_id: IncidentId(id),
-                    opened: true,
-                }
-            }
-        };
-        bind_shared(
-            sqlx::query(AssertSqlSafe(self.sql.insert_event.as_str())),
-            e,
-        )
-        .bind(placement.incident_id.0)
-        .bind(e.kind.as_str())
-        .bind(at)
-        .execute(&mut **tx)
-        .await?;
-        Ok(placement)
-    }
-
-    pub(super) async fn ingest_events(&self, events: &[NewEvent]) -> Result<Vec<Placement>> {
-        let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
-        let mut seq = self.lock_change_seq(&mut tx).await?;
-        let mut placements = Vec::with_capacity(events.len());
-        for e in events {
-            seq += 1;
-            placements.push(self.place(&mut tx, e, seq).await?);
-        }
-        self.store_change_seq(&mut tx, seq).await?;
-        tx.commit().await?;
-        Ok(placements)
-    }
-
     pub(super) async fn incident_page(&self, q: &IncidentQuery) -> Result<IncidentPage> {
         let (sql, params) = page_sql(q);
         let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -587,13 +401,6 @@ mod tests {
     #[test]
     fn like_pattern_escapes_wildcards() {
         assert_eq!(contains_pattern("A%b_c\\"), "%a\\%b\\_c\\\\%");
-    }
-
-    #[test]
-    fn update_binds_line_up() {
-        let sql = update_incident_sql();
-        assert!(sql.contains("event_count = $19"), "{sql}");
-        assert!(sql.contains("change_seq = $20 WHERE id = $21"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! differ are chosen by [`Backend`].
 
 mod incidents;
+mod ingest;
 mod rows;
 mod users;
 
@@ -29,6 +30,16 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The `n`th (1-based) bind placeholder of a statement that numbers its parameters
+    /// in textual order. SQLite gets anonymous `?`: it resolves named or numbered
+    /// placeholders by a linear search per bind, quadratic in multi-row statements.
+    pub(crate) fn placeholder(self, n: usize) -> String {
+        match self {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => format!("${n}"),
+        }
+    }
+
     fn of(url: &str) -> Option<Backend> {
         if url.starts_with("sqlite:") {
             Some(Backend::Sqlite)
@@ -47,7 +58,7 @@ pub struct SqlStore {
     /// SQLite allows one writer; serialising writers here avoids lock upgrades and busy
     /// retries. PostgreSQL serialises incident writers on the `change_seq` counter row.
     write_lock: Mutex<()>,
-    sql: incidents::IncidentSql,
+    sql: ingest::IngestSql,
 }
 
 /// Opens the store at `url` (`sqlite:PATH` or `postgres://…`), creating a SQLite file if
@@ -102,7 +113,7 @@ impl SqlStore {
             pool,
             backend,
             write_lock: Mutex::new(()),
-            sql: incidents::IncidentSql::new(),
+            sql: ingest::IngestSql::new(),
         })
     }
 

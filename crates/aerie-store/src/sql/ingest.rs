@@ -1,0 +1,285 @@
+//! Ingest: a batch of events grouped into incidents in one transaction. The open
+//! incidents near the batch are read in one query per 500 endpoints, grouping happens in
+//! memory ([`aerie_domain::grouping::group`]), and the writes are one statement per
+//! changed incident plus multi-row inserts for new incidents and for the events.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sqlx::{Any, AssertSqlSafe, Row, any::AnyArguments, query::Query};
+
+use aerie_domain::{
+    event::NewEvent,
+    grouping::group,
+    incident::{GROUPING_WINDOW, Incident, IncidentFacts, IncidentId, Placement},
+    query::endpoint_sort_key,
+    text::Text,
+};
+
+use super::{Backend, SqlStore, rows};
+use crate::{Result, StoreError};
+
+type AnyQuery<'q> = Query<'q, Any, AnyArguments>;
+
+/// Columns every incident row and event row share, in bind order.
+const SHARED_COLUMNS: &str = "severity, category, threat_name, endpoint_ip, endpoint_name, \
+    endpoint_os, endpoint_user, source_ip, source_name, source_country, progression, \
+    collector_id, collector_type, file_sha256";
+const SHARED_COUNT: usize = 14;
+/// Incident-only columns bound after the shared ones.
+const FACT_COLUMNS: [&str; 5] = [
+    "first_seen_ms",
+    "last_activity_ms",
+    "risk_rank",
+    "endpoint_key",
+    "event_count",
+];
+const FACTS_COUNT: usize = SHARED_COUNT + FACT_COLUMNS.len();
+
+/// Rows per multi-row insert, well under both backends' bind-parameter limits.
+const INSERT_CHUNK: usize = 400;
+/// Endpoints per candidate lookup.
+const LOOKUP_CHUNK: usize = 500;
+
+fn opt(t: &Option<Text>) -> Option<String> {
+    t.as_ref().map(|t| t.as_str().to_owned())
+}
+
+fn bind_shared<'q>(q: AnyQuery<'q>, e: &NewEvent) -> AnyQuery<'q> {
+    q.bind(e.severity.value())
+        .bind(e.category.as_str())
+        .bind(e.threat_name.as_str().to_owned())
+        .bind(e.endpoint.ip.to_string())
+        .bind(opt(&e.endpoint.name))
+        .bind(opt(&e.endpoint.os))
+        .bind(opt(&e.endpoint.user))
+        .bind(e.source.ip.map(|ip| ip.to_string()))
+        .bind(opt(&e.source.name))
+        .bind(e.source.country.map(|c| c.as_str().to_owned()))
+        .bind(e.progression.bits())
+        .bind(opt(&e.collector_id))
+        .bind(e.collector_type.as_str())
+        .bind(e.file_sha256.as_ref().map(|s| s.as_str().to_owned()))
+}
+
+/// Binds an incident's facts: the shared columns, then [`FACT_COLUMNS`].
+fn bind_facts<'q>(q: AnyQuery<'q>, f: &IncidentFacts) -> AnyQuery<'q> {
+    q.bind(f.severity.value())
+        .bind(f.category.as_str())
+        .bind(f.threat_name.as_str().to_owned())
+        .bind(f.endpoint_ip.to_string())
+        .bind(opt(&f.endpoint_name))
+        .bind(opt(&f.endpoint_os))
+        .bind(opt(&f.endpoint_user))
+        .bind(f.source_ip.map(|ip| ip.to_string()))
+        .bind(opt(&f.source_name))
+        .bind(f.source_country.map(|c| c.as_str().to_owned()))
+        .bind(f.progression.bits())
+        .bind(opt(&f.collector_id))
+        .bind(f.collector_type.as_str())
+        .bind(f.file_sha256.as_ref().map(|s| s.as_str().to_owned()))
+        .bind(f.first_seen.timestamp_millis())
+        .bind(f.last_activity.timestamp_millis())
+        .bind(f.risk().rank())
+        .bind(endpoint_sort_key(f.endpoint_ip))
+        .bind(f.event_count)
+}
+
+/// `($1, …, $n)` groups for `rows` rows of `per_row` parameters; `shape` turns one row's
+/// placeholders into its value list.
+fn values(
+    backend: Backend,
+    rows: usize,
+    per_row: usize,
+    shape: impl Fn(&[String]) -> String,
+) -> String {
+    (0..rows)
+        .map(|r| {
+            let slots: Vec<String> = (1..=per_row)
+                .map(|c| backend.placeholder(r * per_row + c))
+                .collect();
+            format!("({})", shape(&slots))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn update_incident_sql() -> String {
+    let assignments: Vec<String> = SHARED_COLUMNS
+        .split(", ")
+        .chain(FACT_COLUMNS)
+        .enumerate()
+        .map(|(i, col)| format!("{col} = ${}", i + 1))
+        .collect();
+    format!(
+        "UPDATE incidents SET {}, version = version + 1, change_seq = ${} WHERE id = ${}",
+        assignments.join(", "),
+        FACTS_COUNT + 1,
+        FACTS_COUNT + 2
+    )
+}
+
+fn insert_incidents_sql(backend: Backend, rows: usize) -> String {
+    let cols = format!(
+        "{SHARED_COLUMNS}, {}, status, version, change_seq",
+        FACT_COLUMNS.join(", ")
+    );
+    let rows = values(backend, rows, FACTS_COUNT + 1, |s| {
+        format!(
+            "{}, 'new', 1, {}",
+            s[..FACTS_COUNT].join(", "),
+            s[FACTS_COUNT]
+        )
+    });
+    format!("INSERT INTO incidents ({cols}) VALUES {rows} RETURNING id, change_seq")
+}
+
+fn insert_events_sql(backend: Backend, rows: usize) -> String {
+    let rows = values(backend, rows, SHARED_COUNT + 3, |s| s.join(", "));
+    format!("INSERT INTO events ({SHARED_COLUMNS}, incident_id, kind, time_ms) VALUES {rows}")
+}
+
+impl SqlStore {
+    /// The stored incidents some event of the batch might join: open, on one of the
+    /// batch's endpoints, active within the grouping window of the batch's time span.
+    async fn candidates(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Any>,
+        events: &[NewEvent],
+    ) -> Result<Vec<Incident>> {
+        let window = GROUPING_WINDOW.num_milliseconds();
+        let times = events.iter().map(|e| e.time.timestamp_millis());
+        let (lo, hi) = (
+            times.clone().min().unwrap_or(0) - window,
+            times.max().unwrap_or(0) + window,
+        );
+        let endpoints: BTreeSet<String> =
+            events.iter().map(|e| e.endpoint.ip.to_string()).collect();
+        let endpoints: Vec<String> = endpoints.into_iter().collect();
+        let mut found = Vec::new();
+        for chunk in endpoints.chunks(LOOKUP_CHUNK) {
+            let b = self.backend;
+            let slots: Vec<String> = (3..chunk.len() + 3).map(|i| b.placeholder(i)).collect();
+            let sql = format!(
+                "SELECT {} FROM incidents WHERE last_activity_ms >= {} AND first_seen_ms <= {} \
+                 AND status <> 'complete' AND endpoint_ip IN ({})",
+                rows::INCIDENT_COLUMNS,
+                b.placeholder(1),
+                b.placeholder(2),
+                slots.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(lo).bind(hi);
+            for ip in chunk {
+                query = query.bind(ip.clone());
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                found.push(rows::incident(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    pub(super) async fn ingest_events(&self, events: &[NewEvent]) -> Result<Vec<Placement>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _writer = self.writer().await;
+        let mut tx = self.pool.begin().await?;
+        let first_seq = self.lock_change_seq(&mut tx).await?;
+        let grouping = group(self.candidates(&mut tx, events).await?, events);
+        let seq_of = |touched: usize| first_seq + 1 + touched as i64;
+
+        let mut ids = vec![0i64; grouping.touched.len()];
+        let mut new = Vec::new();
+        for (i, t) in grouping.touched.iter().enumerate() {
+            match &t.existing {
+                Some(incident) => {
+                    bind_facts(
+                        sqlx::query(AssertSqlSafe(self.sql.update_incident.as_str())),
+                        &t.facts,
+                    )
+                    .bind(seq_of(i))
+                    .bind(incident.id.0)
+                    .execute(&mut *tx)
+                    .await?;
+                    ids[i] = incident.id.0;
+                }
+                None => new.push(i),
+            }
+        }
+        for chunk in new.chunks(INSERT_CHUNK) {
+            let mut query = sqlx::query(AssertSqlSafe(insert_incidents_sql(
+                self.backend,
+                chunk.len(),
+            )));
+            for &i in chunk {
+                query = bind_facts(query, &grouping.touched[i].facts).bind(seq_of(i));
+            }
+            // Each new incident has its own change sequence number: map ids back by it.
+            let by_seq: HashMap<i64, i64> = query
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|row| Ok((row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(0)?)))
+                .collect::<std::result::Result<_, sqlx::Error>>()?;
+            for &i in chunk {
+                ids[i] = *by_seq.get(&seq_of(i)).ok_or_else(|| {
+                    StoreError::Corrupt("an inserted incident came back without its id".into())
+                })?;
+            }
+        }
+        for (chunk_no, chunk) in events.chunks(INSERT_CHUNK).enumerate() {
+            let mut query =
+                sqlx::query(AssertSqlSafe(insert_events_sql(self.backend, chunk.len())));
+            for (k, e) in chunk.iter().enumerate() {
+                let (touched, _) = grouping.placements[chunk_no * INSERT_CHUNK + k];
+                query = bind_shared(query, e)
+                    .bind(ids[touched])
+                    .bind(e.kind.as_str())
+                    .bind(e.time.timestamp_millis());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        self.store_change_seq(&mut tx, seq_of(grouping.touched.len() - 1))
+            .await?;
+        tx.commit().await?;
+        Ok(grouping
+            .placements
+            .iter()
+            .map(|&(touched, opened)| Placement {
+                incident_id: IncidentId(ids[touched]),
+                opened,
+            })
+            .collect())
+    }
+}
+
+/// Statement texts built once.
+pub(super) struct IngestSql {
+    update_incident: String,
+}
+
+impl IngestSql {
+    pub(super) fn new() -> Self {
+        Self {
+            update_incident: update_incident_sql(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_line_up_with_binds() {
+        let update = update_incident_sql();
+        assert!(update.contains("event_count = $19"), "{update}");
+        assert!(update.ends_with("change_seq = $20 WHERE id = $21"));
+        let insert = insert_incidents_sql(Backend::Postgres, 2);
+        assert!(insert.contains("($1, "), "{insert}");
+        assert!(insert.contains("$19, 'new', 1, $20), ($21, "), "{insert}");
+        assert!(insert.ends_with("$39, 'new', 1, $40) RETURNING id, change_seq"));
+        assert!(insert_incidents_sql(Backend::Sqlite, 1).contains("(?, ?, "));
+        assert!(insert_events_sql(Backend::Postgres, 2).ends_with("$17), ($18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34)"));
+    }
+}
