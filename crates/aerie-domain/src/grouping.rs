@@ -108,7 +108,7 @@ pub fn group(candidates: Vec<Incident>, events: &[NewEvent]) -> Grouping {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, TimeDelta, Utc};
+    use chrono::{DateTime, TimeDelta};
 
     use super::*;
     use crate::{
