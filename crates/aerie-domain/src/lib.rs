@@ -6,9 +6,11 @@
 
 pub mod error;
 pub mod event;
+pub mod federation;
 pub mod grouping;
 pub mod incident;
 mod names;
+pub mod net;
 pub mod query;
 pub mod risk;
 pub mod status;

@@ -69,17 +69,21 @@ pub enum Cursor {
 impl Cursor {
     /// The cursor that resumes `sort` after `incident`.
     pub fn after(sort: IncidentSort, incident: &Incident) -> Cursor {
-        let id = incident.id.0;
-        let at_ms = incident.facts.last_activity.timestamp_millis();
+        Cursor::at(sort, incident.id.0, &incident.facts)
+    }
+
+    /// The cursor that resumes `sort` after the row `id` holding `facts`.
+    pub fn at(sort: IncidentSort, id: i64, facts: &crate::incident::IncidentFacts) -> Cursor {
+        let at_ms = facts.last_activity.timestamp_millis();
         match sort {
             IncidentSort::Time => Cursor::Time { at_ms, id },
             IncidentSort::Risk => Cursor::Risk {
-                rank: incident.risk().rank(),
+                rank: facts.risk().rank(),
                 at_ms,
                 id,
             },
             IncidentSort::Endpoint => Cursor::Endpoint {
-                key: endpoint_sort_key(incident.facts.endpoint_ip),
+                key: endpoint_sort_key(facts.endpoint_ip),
                 id,
             },
         }

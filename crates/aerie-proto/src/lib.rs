@@ -2,7 +2,9 @@
 //! client library, `aerie simulate` and the tests. Requests are parsed into domain
 //! values here, with errors that name the offending field.
 
+pub mod admin;
 pub mod auth;
+pub mod device_key;
 pub mod events;
 pub mod incidents;
 

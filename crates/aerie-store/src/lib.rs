@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 
 use aerie_domain::{
     event::{Event, NewEvent},
+    federation::{Cm, CmRegistration, RemoteIncident, RemotePage, SyncBatch},
     incident::{Incident, IncidentId, Placement, StatusChange},
     query::{IncidentPage, IncidentQuery},
     status::Status,
@@ -78,6 +79,9 @@ pub trait Store: Send + Sync + 'static {
 
     async fn set_password_hash(&self, user_id: i64, password_hash: &str) -> Result<()>;
 
+    /// Every user, by name.
+    async fn users(&self) -> Result<Vec<User>>;
+
     async fn create_session(
         &self,
         token_hash: &str,
@@ -117,7 +121,50 @@ pub trait Store: Send + Sync + 'static {
     /// The user owning a live key with this hash.
     async fn api_key_user(&self, key_hash: &str) -> Result<Option<User>>;
 
+    /// Registers a CM (or re-registers it, by its uid) with a fresh credential.
+    async fn register_cm(&self, registration: &CmRegistration, at: DateTime<Utc>) -> Result<Cm>;
+
+    /// The CM holding this credential (deregistered CMs hold none).
+    async fn cm_by_credential(&self, credential_hash: &str) -> Result<Option<Cm>>;
+
+    async fn cm(&self, id: i64) -> Result<Option<Cm>>;
+
+    /// Every CM ever registered, by name.
+    async fn cms(&self) -> Result<Vec<Cm>>;
+
+    async fn set_cm_proxy_token(&self, cm_id: i64, token: &str) -> Result<()>;
+
+    /// Applies a CM's sync batch in one transaction: newer versions win, removals drop
+    /// rows no newer than themselves, and the CM's acknowledged sequence only grows.
+    async fn apply_sync(&self, cm_id: i64, batch: &SyncBatch, at: DateTime<Utc>) -> Result<()>;
+
+    /// Records that a CM was heard from, with its reported backlog.
+    async fn cm_heartbeat(&self, cm_id: i64, backlog: i64, at: DateTime<Utc>) -> Result<()>;
+
+    /// (incident id, version) of a CM's incidents held here, by id, after `after`.
+    async fn manifest(&self, cm_id: i64, after: i64, limit: u32) -> Result<Vec<(IncidentId, i64)>>;
+
+    /// One page of the MCM's incident table, optionally of some CMs only.
+    async fn remote_incidents(&self, query: &IncidentQuery, cms: &[i64]) -> Result<RemotePage>;
+
+    async fn remote_incident(&self, cm_id: i64, id: IncidentId) -> Result<Option<RemoteIncident>>;
+
+    /// Deletes every CM incident held here and deregisters every CM; returns how many
+    /// incidents went.
+    async fn drop_federation(&self, at: DateTime<Utc>) -> Result<u64>;
+
+    /// This CM's incidents by id, after `after`.
+    async fn incidents_after(&self, after: IncidentId, limit: u32) -> Result<Vec<Incident>>;
+
+    /// How many incidents changed after `after_seq`.
+    async fn pending_changes(&self, after_seq: i64) -> Result<i64>;
+
+    /// The latest change sequence number, updated as changes commit in this process.
+    fn watch_changes(&self) -> tokio::sync::watch::Receiver<i64>;
+
     async fn setting(&self, name: &str) -> Result<Option<String>>;
 
     async fn set_setting(&self, name: &str, value: &str) -> Result<()>;
+
+    async fn delete_setting(&self, name: &str) -> Result<()>;
 }

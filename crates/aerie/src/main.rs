@@ -40,6 +40,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Cli { data_dir, commands } = &cli.command {
+        // The shell runs without the async runtime and keeps its own output clean.
+        return ExitCode::from(aerie_cli::run(data_dir, commands) as u8);
+    }
     logging::init();
     let runtime = tokio::runtime::Runtime::new().expect("start the async runtime");
     let result = runtime.block_on(async {
@@ -47,10 +51,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Simulate(args) => simulate::run(args).await,
-            Command::Cli { .. } => Err(anyhow::anyhow!(
-                "the appliance CLI is not available in this build yet — use the JSON API \
-                 (README, \"API\")"
-            )),
+            Command::Cli { .. } => unreachable!("handled before the runtime starts"),
         }
     });
     match result {

@@ -1,24 +1,21 @@
 //! Incidents: ingest with grouping, pages with keyset paging, status changes, the
 //! change feed.
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
 use aerie_domain::{
-    event::{Event, NewEvent},
-    incident::{Incident, IncidentId, Placement, StatusChange},
+    incident::{Incident, IncidentId},
     query::{Cursor, IncidentPage, IncidentQuery, IncidentSort},
     status::Status,
     text::Text,
-    user::{ApiKey, Role, User, Username},
 };
 
-use super::{Backend, SqlStore, rows};
-use crate::{Result, Store, StoreError};
+use super::{SqlStore, rows};
+use crate::{Result, StoreError};
 
 /// A bind value of a query built at run time.
-enum Param {
+pub(super) enum Param {
     Int(i64),
     Text(String),
 }
@@ -54,11 +51,24 @@ impl Params {
     }
 }
 
-/// Builds the SQL and parameters of one page of incidents.
-fn page_sql(q: &IncidentQuery) -> (String, Vec<Param>) {
+/// Which incident table a page reads.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Table {
+    /// This CM's incidents.
+    Local,
+    /// The MCM's copy of its CMs' incidents.
+    Remote,
+}
+
+/// Builds the SQL and parameters of one page of incidents; `cms` narrows the MCM's table
+/// to some CMs.
+pub(super) fn page_sql(q: &IncidentQuery, table: Table, cms: &[i64]) -> (String, Vec<Param>) {
     let mut p = Params::default();
     let mut conds: Vec<String> = Vec::new();
     let f = &q.filter;
+    if !cms.is_empty() {
+        conds.push(p.in_list("cm_id", cms.iter().map(|id| Param::Int(*id))));
+    }
     if !f.risks.is_empty() {
         // Unless the page is sorted by risk, the sort's index must drive the scan: a unary
         // `+` keeps SQLite from choosing the risk index for this filter and then sorting a
@@ -148,9 +158,12 @@ fn page_sql(q: &IncidentQuery) -> (String, Vec<Param>) {
     } else {
         format!(" WHERE {}", conds.join(" AND "))
     };
+    let (columns, from) = match table {
+        Table::Local => (rows::INCIDENT_COLUMNS, "incidents"),
+        Table::Remote => (rows::REMOTE_COLUMNS, "remote_incidents"),
+    };
     let sql = format!(
-        "SELECT {} FROM incidents{filter} ORDER BY {order} LIMIT {}",
-        rows::INCIDENT_COLUMNS,
+        "SELECT {columns} FROM {from}{filter} ORDER BY {order} LIMIT {}",
         q.limit + 1
     );
     (sql, p.0)
@@ -158,15 +171,7 @@ fn page_sql(q: &IncidentQuery) -> (String, Vec<Param>) {
 
 impl SqlStore {
     pub(super) async fn incident_page(&self, q: &IncidentQuery) -> Result<IncidentPage> {
-        let (sql, params) = page_sql(q);
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for p in params {
-            query = match p {
-                Param::Int(v) => query.bind(v),
-                Param::Text(v) => query.bind(v),
-            };
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = self.fetch_page(q, Table::Local, &[]).await?;
         let mut items = rows
             .iter()
             .map(rows::incident)
@@ -178,6 +183,24 @@ impl SqlStore {
             None
         };
         Ok(IncidentPage { items, next })
+    }
+
+    /// The rows of one page (one more than the limit, to know whether more follow).
+    pub(super) async fn fetch_page(
+        &self,
+        q: &IncidentQuery,
+        table: Table,
+        cms: &[i64],
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        let (sql, params) = page_sql(q, table, cms);
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for p in params {
+            query = match p {
+                Param::Int(v) => query.bind(v),
+                Param::Text(v) => query.bind(v),
+            };
+        }
+        Ok(query.fetch_all(&self.pool).await?)
     }
 
     pub(super) async fn move_status(
@@ -225,172 +248,13 @@ impl SqlStore {
         .await?;
         self.store_change_seq(&mut tx, seq).await?;
         tx.commit().await?;
+        self.announce(seq);
         Ok(Incident {
             status: to,
             version: incident.version + 1,
             change_seq: seq,
             ..incident
         })
-    }
-}
-
-#[async_trait]
-impl Store for SqlStore {
-    fn backend(&self) -> Backend {
-        self.backend
-    }
-
-    async fn ingest(&self, events: &[NewEvent]) -> Result<Vec<Placement>> {
-        self.ingest_events(events).await
-    }
-
-    async fn incident(&self, id: IncidentId) -> Result<Option<Incident>> {
-        let sql = format!(
-            "SELECT {} FROM incidents WHERE id = $1",
-            rows::INCIDENT_COLUMNS
-        );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| rows::incident(&row))
-            .transpose()
-    }
-
-    async fn events_of(&self, id: IncidentId) -> Result<Vec<Event>> {
-        let sql = format!(
-            "SELECT {} FROM events WHERE incident_id = $1 ORDER BY time_ms, id",
-            rows::EVENT_COLUMNS
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(id.0)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(rows::event).collect()
-    }
-
-    async fn incidents(&self, query: &IncidentQuery) -> Result<IncidentPage> {
-        self.incident_page(query).await
-    }
-
-    async fn change_status(
-        &self,
-        id: IncidentId,
-        to: Status,
-        comment: &Text,
-        actor: &Text,
-        at: DateTime<Utc>,
-    ) -> Result<Incident> {
-        self.move_status(id, to, comment, actor, at).await
-    }
-
-    async fn status_history(&self, id: IncidentId) -> Result<Vec<StatusChange>> {
-        let rows = sqlx::query(
-            "SELECT incident_id, from_status, to_status, comment, actor, at_ms \
-             FROM status_changes WHERE incident_id = $1 ORDER BY id",
-        )
-        .bind(id.0)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(rows::status_change).collect()
-    }
-
-    async fn changes_since(&self, after_seq: i64, limit: u32) -> Result<Vec<Incident>> {
-        let sql = format!(
-            "SELECT {} FROM incidents WHERE change_seq > $1 ORDER BY change_seq LIMIT $2",
-            rows::INCIDENT_COLUMNS
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(after_seq)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(rows::incident).collect()
-    }
-
-    async fn last_change_seq(&self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM counters WHERE name = 'change_seq'")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn create_user(
-        &self,
-        username: &Username,
-        password_hash: &str,
-        role: Role,
-        at: DateTime<Utc>,
-    ) -> Result<User> {
-        self.insert_user(username, password_hash, role, at).await
-    }
-
-    async fn user_credentials(&self, username: &Username) -> Result<Option<(User, String)>> {
-        self.credentials(username).await
-    }
-
-    async fn set_password_hash(&self, user_id: i64, password_hash: &str) -> Result<()> {
-        self.update_password_hash(user_id, password_hash).await
-    }
-
-    async fn create_session(
-        &self,
-        token_hash: &str,
-        user_id: i64,
-        expires: DateTime<Utc>,
-    ) -> Result<()> {
-        self.insert_session(token_hash, user_id, expires).await
-    }
-
-    async fn session_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>> {
-        self.user_of_session(token_hash, now).await
-    }
-
-    async fn delete_session(&self, token_hash: &str) -> Result<()> {
-        self.remove_session(token_hash).await
-    }
-
-    async fn create_api_key(
-        &self,
-        user_id: i64,
-        name: &Text,
-        key_hash: &str,
-        prefix: &str,
-        at: DateTime<Utc>,
-    ) -> Result<ApiKey> {
-        self.insert_api_key(user_id, name, key_hash, prefix, at)
-            .await
-    }
-
-    async fn api_keys(&self, user_id: i64) -> Result<Vec<ApiKey>> {
-        self.keys_of(user_id).await
-    }
-
-    async fn rotate_api_key(
-        &self,
-        user_id: i64,
-        key_id: i64,
-        key_hash: &str,
-        prefix: &str,
-    ) -> Result<Option<ApiKey>> {
-        self.replace_key(user_id, key_id, key_hash, prefix).await
-    }
-
-    async fn revoke_api_key(&self, user_id: i64, key_id: i64, at: DateTime<Utc>) -> Result<bool> {
-        self.revoke_key(user_id, key_id, at).await
-    }
-
-    async fn api_key_user(&self, key_hash: &str) -> Result<Option<User>> {
-        self.user_of_key(key_hash).await
-    }
-
-    async fn setting(&self, name: &str) -> Result<Option<String>> {
-        self.read_setting(name).await
-    }
-
-    async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
-        self.write_setting(name, value).await
     }
 }
 
@@ -405,7 +269,7 @@ mod tests {
 
     #[test]
     fn default_page_has_no_filters() {
-        let (sql, params) = page_sql(&IncidentQuery::default());
+        let (sql, params) = page_sql(&IncidentQuery::default(), Table::Local, &[]);
         assert!(params.is_empty());
         assert!(!sql.contains("WHERE"));
         assert!(

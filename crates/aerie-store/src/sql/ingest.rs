@@ -18,25 +18,25 @@ use aerie_domain::{
 use super::{Backend, SqlStore, rows};
 use crate::{Result, StoreError};
 
-type AnyQuery<'q> = Query<'q, Any, AnyArguments>;
+pub(super) type AnyQuery<'q> = Query<'q, Any, AnyArguments>;
 
 /// Columns every incident row and event row share, in bind order.
-const SHARED_COLUMNS: &str = "severity, category, threat_name, endpoint_ip, endpoint_name, \
+pub(super) const SHARED_COLUMNS: &str = "severity, category, threat_name, endpoint_ip, endpoint_name, \
     endpoint_os, endpoint_user, source_ip, source_name, source_country, progression, \
     collector_id, collector_type, file_sha256";
 const SHARED_COUNT: usize = 14;
 /// Incident-only columns bound after the shared ones.
-const FACT_COLUMNS: [&str; 5] = [
+pub(super) const FACT_COLUMNS: [&str; 5] = [
     "first_seen_ms",
     "last_activity_ms",
     "risk_rank",
     "endpoint_key",
     "event_count",
 ];
-const FACTS_COUNT: usize = SHARED_COUNT + FACT_COLUMNS.len();
+pub(super) const FACTS_COUNT: usize = SHARED_COUNT + FACT_COLUMNS.len();
 
 /// Rows per multi-row insert, well under both backends' bind-parameter limits.
-const INSERT_CHUNK: usize = 400;
+pub(super) const INSERT_CHUNK: usize = 400;
 /// Endpoints per candidate lookup.
 const LOOKUP_CHUNK: usize = 500;
 
@@ -62,7 +62,7 @@ fn bind_shared<'q>(q: AnyQuery<'q>, e: &NewEvent) -> AnyQuery<'q> {
 }
 
 /// Binds an incident's facts: the shared columns, then [`FACT_COLUMNS`].
-fn bind_facts<'q>(q: AnyQuery<'q>, f: &IncidentFacts) -> AnyQuery<'q> {
+pub(super) fn bind_facts<'q>(q: AnyQuery<'q>, f: &IncidentFacts) -> AnyQuery<'q> {
     q.bind(f.severity.value())
         .bind(f.category.as_str())
         .bind(f.threat_name.as_str().to_owned())
@@ -86,7 +86,7 @@ fn bind_facts<'q>(q: AnyQuery<'q>, f: &IncidentFacts) -> AnyQuery<'q> {
 
 /// `($1, …, $n)` groups for `rows` rows of `per_row` parameters; `shape` turns one row's
 /// placeholders into its value list.
-fn values(
+pub(super) fn values(
     backend: Backend,
     rows: usize,
     per_row: usize,
@@ -239,9 +239,10 @@ impl SqlStore {
             }
             query.execute(&mut *tx).await?;
         }
-        self.store_change_seq(&mut tx, seq_of(grouping.touched.len() - 1))
-            .await?;
+        let last = seq_of(grouping.touched.len() - 1);
+        self.store_change_seq(&mut tx, last).await?;
         tx.commit().await?;
+        self.announce(last);
         Ok(grouping
             .placements
             .iter()

@@ -3,9 +3,11 @@
 //! value is a plain integer, float or text on both backends; the few statements that
 //! differ are chosen by [`Backend`].
 
+mod federation;
 mod incidents;
 mod ingest;
 mod rows;
+mod store;
 mod users;
 
 use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
@@ -59,6 +61,8 @@ pub struct SqlStore {
     /// retries. PostgreSQL serialises incident writers on the `change_seq` counter row.
     write_lock: Mutex<()>,
     sql: ingest::IngestSql,
+    /// The last committed change sequence number, for the sync worker to wake on.
+    changes: tokio::sync::watch::Sender<i64>,
 }
 
 /// Opens the store at `url` (`sqlite:PATH` or `postgres://…`), creating a SQLite file if
@@ -109,11 +113,15 @@ impl SqlStore {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
+        let last: i64 = sqlx::query_scalar("SELECT value FROM counters WHERE name = 'change_seq'")
+            .fetch_one(&pool)
+            .await?;
         Ok(SqlStore {
             pool,
             backend,
             write_lock: Mutex::new(()),
             sql: ingest::IngestSql::new(),
+            changes: tokio::sync::watch::Sender::new(last),
         })
     }
 
@@ -127,6 +135,17 @@ impl SqlStore {
             Backend::Sqlite => Some(self.write_lock.lock().await),
             Backend::Postgres => None,
         }
+    }
+
+    /// Tells watchers that changes up to `seq` are committed.
+    fn announce(&self, seq: i64) {
+        self.changes.send_if_modified(|last| {
+            let newer = seq > *last;
+            if newer {
+                *last = seq;
+            }
+            newer
+        });
     }
 
     /// Locks the change-sequence counter for this transaction and reads it.

@@ -72,7 +72,25 @@ fn severity(row: &AnyRow) -> Result<Severity> {
     Severity::parse("severity", raw).map_err(|e| corrupt(e.to_string()))
 }
 
+/// The columns of the MCM's copy, in the order [`remote_incident`] reads them.
+pub const REMOTE_COLUMNS: &str = "id, cm_id, incident_id, first_seen_ms, last_activity_ms, \
+    severity, category, threat_name, endpoint_ip, endpoint_name, endpoint_os, endpoint_user, \
+    source_ip, source_name, source_country, progression, collector_id, collector_type, \
+    file_sha256, event_count, status, version, change_seq";
+
+pub fn remote_incident(row: &AnyRow) -> Result<aerie_domain::federation::RemoteIncident> {
+    Ok(aerie_domain::federation::RemoteIncident {
+        row_id: row.try_get("id")?,
+        cm_id: row.try_get("cm_id")?,
+        incident: incident_with_id(row, "incident_id")?,
+    })
+}
+
 pub fn incident(row: &AnyRow) -> Result<Incident> {
+    incident_with_id(row, "id")
+}
+
+fn incident_with_id(row: &AnyRow, id_col: &str) -> Result<Incident> {
     let facts = IncidentFacts {
         first_seen: time(row.try_get("first_seen_ms")?)?,
         last_activity: time(row.try_get("last_activity_ms")?)?,
@@ -93,7 +111,7 @@ pub fn incident(row: &AnyRow) -> Result<Incident> {
         event_count: row.try_get("event_count")?,
     };
     Ok(Incident {
-        id: IncidentId(row.try_get("id")?),
+        id: IncidentId(row.try_get(id_col)?),
         facts,
         status: parsed(row, "status")?,
         version: row.try_get("version")?,
@@ -148,6 +166,30 @@ pub fn user(row: &AnyRow) -> Result<User> {
         username: Username::parse(&name).map_err(|e| corrupt(e.to_string()))?,
         role: parsed(row, "role")?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
+    })
+}
+
+pub fn cm(row: &AnyRow) -> Result<aerie_domain::federation::Cm> {
+    let opt_time = |col: &str| -> Result<Option<DateTime<Utc>>> {
+        row.try_get::<Option<i64>, _>(col)?.map(time).transpose()
+    };
+    Ok(aerie_domain::federation::Cm {
+        id: row.try_get("id")?,
+        uid: row.try_get("uid")?,
+        name: row.try_get("name")?,
+        url: row.try_get("url")?,
+        ip: row.try_get("ip")?,
+        version: row.try_get("version")?,
+        fips: row.try_get::<i64, _>("fips")? != 0,
+        cert_fingerprint: row.try_get("cert_fingerprint")?,
+        proxy_token: row.try_get("proxy_token")?,
+        registered: time(row.try_get("registered_ms")?)?,
+        last_seen: opt_time("last_seen_ms")?,
+        last_sync: opt_time("last_sync_ms")?,
+        acked_seq: row.try_get("acked_seq")?,
+        backlog: row.try_get("backlog")?,
+        incident_count: row.try_get("incident_count")?,
+        deregistered: opt_time("deregistered_ms")?,
     })
 }
 

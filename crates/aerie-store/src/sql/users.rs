@@ -74,6 +74,14 @@ impl SqlStore {
         Ok(())
     }
 
+    pub(super) async fn all_users(&self) -> Result<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::user).collect()
+    }
+
     pub(super) async fn insert_session(
         &self,
         token_hash: &str,
@@ -222,6 +230,14 @@ impl SqlStore {
                 .fetch_optional(&self.pool)
                 .await?,
         )
+    }
+
+    pub(super) async fn remove_setting(&self, name: &str) -> Result<()> {
+        sqlx::query("DELETE FROM settings WHERE name = $1")
+            .bind(name.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub(super) async fn write_setting(&self, name: &str, value: &str) -> Result<()> {

@@ -1,0 +1,222 @@
+//! What each command does: build the admin request, ask the daemon, print the reply.
+
+use std::io::Write;
+
+use aerie_proto::admin::{AdminReply, AdminRequest, McmStatus};
+
+use crate::{
+    CliError,
+    grammar::{self, Command, Mode, Parsed},
+    shell::{Ask, Flow, Session},
+};
+
+fn out(w: &mut dyn Write, text: &str) -> Result<(), CliError> {
+    writeln!(w, "{text}").map_err(|e| CliError::Daemon(format!("cannot write output: {e}")))
+}
+
+/// Turns a reply that is not the expected shape into an error.
+fn refused(reply: AdminReply) -> CliError {
+    match reply {
+        AdminReply::Error { error } => CliError::Daemon(error),
+        other => CliError::Daemon(format!("unexpected reply from the daemon: {other:?}")),
+    }
+}
+
+/// Sends a request that answers `Done` and prints its message.
+fn done(s: &mut Session, w: &mut dyn Write, request: AdminRequest) -> Result<(), CliError> {
+    match s.channel.call(&request)? {
+        AdminReply::Done { message } => message.map_or(Ok(()), |m| out(w, &m)),
+        other => Err(refused(other)),
+    }
+}
+
+pub fn execute(
+    s: &mut Session,
+    p: &Parsed,
+    w: &mut dyn Write,
+    ask: &mut dyn Ask,
+) -> Result<Flow, CliError> {
+    match p.command {
+        Command::EnterCm => {
+            s.mode = Mode::Cm;
+            out(w, "Entering the Central Manager configuration mode...")?;
+        }
+        Command::Exit => {
+            if s.mode == Mode::Cm {
+                s.mode = Mode::Basic;
+            } else {
+                return Ok(Flow::Quit);
+            }
+        }
+        Command::Help => {
+            let mode = if s.mode == Mode::Cm {
+                "Central Manager configuration"
+            } else {
+                "basic"
+            };
+            out(
+                w,
+                &format!(
+                    "Commands of the {mode} mode (end a partial command with ? for what follows):"
+                ),
+            )?;
+            out(
+                w,
+                &grammar::render(&grammar::choices(grammar::roots(s.mode), false)),
+            )?;
+        }
+        Command::History => {
+            for (i, line) in s.history.iter().enumerate() {
+                out(w, &format!("{:4}  {line}", i + 1))?;
+            }
+        }
+        Command::ShowVersion => {
+            let st = s.refresh()?;
+            out(
+                w,
+                &format!("Aerie version {} (device type: {})", st.version, st.role),
+            )?;
+        }
+        Command::ShowHostname => {
+            let st = s.refresh()?;
+            out(w, &format!("Hostname: {}", st.hostname))?;
+        }
+        Command::SetHostname => {
+            let hostname = p.arg("hostname").expect("grammar requires it").to_owned();
+            done(s, w, AdminRequest::SetHostname { hostname })?;
+            s.refresh()?;
+        }
+        Command::ShowFips => {
+            let st = s.refresh()?;
+            out(
+                w,
+                &format!(
+                    "FIPS mode: {}",
+                    if st.fips_enabled {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    }
+                ),
+            )?;
+            out(w, &format!("Cryptographic module: {}", st.crypto_module))?;
+        }
+        Command::SetFips => {
+            let enabled = p.has_word("enable");
+            if !p.has_word("confirm") {
+                let question = format!(
+                    "{} FIPS mode changes how device keys are derived: this appliance and its \
+                     MCM or CMs must all be in the same mode. Continue? [y/N] ",
+                    if enabled { "Enabling" } else { "Disabling" }
+                );
+                if !ask.confirm(&question)? {
+                    out(w, "FIPS mode unchanged.")?;
+                    return Ok(Flow::Continue);
+                }
+            }
+            done(s, w, AdminRequest::SetFips { enabled })?;
+        }
+        Command::ShowUsers => match s.channel.call(&AdminRequest::Users)? {
+            AdminReply::Users { users } => {
+                out(w, &format!("{:24} {:8} {}", "USER", "ROLE", "STATE"))?;
+                for u in users {
+                    let state = if u.disabled { "disabled" } else { "enabled" };
+                    out(w, &format!("{:24} {:8} {state}", u.username, u.role))?;
+                }
+            }
+            other => return Err(refused(other)),
+        },
+        Command::SetUserPassword => {
+            let username = p.arg("username").expect("grammar requires it").to_owned();
+            let password = ask.secret(&format!("New password for {username}: "))?;
+            if password.chars().count() < 8 {
+                return Err(CliError::Input(
+                    "the password must be at least 8 characters".into(),
+                ));
+            }
+            done(s, w, AdminRequest::SetUserPassword { username, password })?;
+        }
+        Command::SetMcm => {
+            let request = AdminRequest::SetMcm {
+                address: p.arg("ip").expect("grammar requires it").to_owned(),
+                passphrase: p.arg("passphrase").expect("grammar requires it").to_owned(),
+                username: p.arg("username").map(str::to_owned),
+            };
+            done(s, w, request)?;
+            s.refresh()?;
+        }
+        Command::ResyncMcm => done(s, w, AdminRequest::ResyncMcm)?,
+        Command::RemoveMcm => {
+            done(s, w, AdminRequest::RemoveMcm)?;
+            s.refresh()?;
+        }
+        Command::ShowMcm => match s.channel.call(&AdminRequest::ShowMcm)? {
+            AdminReply::Mcm(status) => out(w, &show_mcm(&status))?,
+            other => return Err(refused(other)),
+        },
+        Command::ShowIncidents => {
+            let count = p
+                .arg("count")
+                .map_or(10, |c| c.parse().expect("grammar checked it"));
+            match s.channel.call(&AdminRequest::Incidents { count })? {
+                AdminReply::Incidents { incidents } => {
+                    out(
+                        w,
+                        &format!(
+                            "{:>8}  {:24}  {:8}  {:15}  {:12}  {}",
+                            "ID", "LAST ACTIVITY", "RISK", "ENDPOINT", "STATUS", "THREAT"
+                        ),
+                    )?;
+                    for i in incidents {
+                        let threat: String = i
+                            .threat_name
+                            .chars()
+                            .filter(|c| !c.is_control())
+                            .take(40)
+                            .collect();
+                        out(
+                            w,
+                            &format!(
+                                "{:>8}  {:24}  {:8}  {:15}  {:12}  {threat}",
+                                i.incident_id,
+                                i.last_activity_time,
+                                i.risk,
+                                i.endpoint_ip,
+                                i.status
+                            ),
+                        )?;
+                    }
+                }
+                other => return Err(refused(other)),
+            }
+        }
+    }
+    Ok(Flow::Continue)
+}
+
+/// `show mcm`, in the seed's words first.
+fn show_mcm(m: &McmStatus) -> String {
+    let Some(address) = &m.address else {
+        return "MCM is not configured. Set it with: set mcm ip IP passphrase PASSPHRASE [username USER]".to_owned();
+    };
+    let mut lines = vec![format!(
+        "MCM IP Address: {address}, username: {}",
+        m.username.as_deref().unwrap_or("-")
+    )];
+    if m.role == "mcm" {
+        lines.push("This appliance is the MCM.".to_owned());
+    }
+    if let Some(state) = &m.state {
+        lines.push(format!("Sync state: {state}"));
+    }
+    if let Some(last) = &m.last_sync {
+        lines.push(format!("Last sync: {last}"));
+    }
+    if let Some(backlog) = m.backlog {
+        lines.push(format!("Backlog: {backlog} incident changes"));
+    }
+    if let Some(cms) = m.cms {
+        lines.push(format!("Registered CMs: {cms}"));
+    }
+    lines.join("\n")
+}

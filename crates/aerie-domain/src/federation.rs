@@ -1,0 +1,144 @@
+//! Federation in domain words: the CMs an MCM knows, what a sync batch carries, and the
+//! MCM's copy of a CM's incident.
+
+use chrono::{DateTime, Utc};
+
+use crate::incident::{Incident, IncidentId};
+
+/// A CM as its MCM knows it. CMs are never deleted; the MCM's `set mcm remove`
+/// deregisters them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cm {
+    pub id: i64,
+    /// The CM's own stable identifier, kept across re-registrations.
+    pub uid: String,
+    /// The CM's host name.
+    pub name: String,
+    /// Where the MCM reaches the CM's API for live actions.
+    pub url: String,
+    /// The address the CM registered from.
+    pub ip: String,
+    pub version: String,
+    pub fips: bool,
+    /// The CM's certificate, pinned for live actions.
+    pub cert_fingerprint: String,
+    /// The token the MCM presents to the CM for live actions.
+    pub proxy_token: Option<String>,
+    pub registered: DateTime<Utc>,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub last_sync: Option<DateTime<Utc>>,
+    /// The CM's highest change sequence number applied here.
+    pub acked_seq: i64,
+    /// Changes the CM reported as not yet sent.
+    pub backlog: i64,
+    pub incident_count: i64,
+    pub deregistered: Option<DateTime<Utc>>,
+}
+
+/// How a CM stands, as the Secondary CMs list shows it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CmState {
+    Online,
+    Offline,
+    Deregistered,
+}
+
+impl CmState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmState::Online => "online",
+            CmState::Offline => "offline",
+            CmState::Deregistered => "deregistered",
+        }
+    }
+}
+
+/// A CM that has not been heard from for this long is offline.
+pub const OFFLINE_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+
+impl Cm {
+    pub fn state(&self, now: DateTime<Utc>) -> CmState {
+        match (self.deregistered, self.last_seen) {
+            (Some(_), _) => CmState::Deregistered,
+            (None, Some(seen)) if now - seen <= OFFLINE_AFTER => CmState::Online,
+            _ => CmState::Offline,
+        }
+    }
+}
+
+/// What a CM tells the MCM at registration (the credential already hashed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CmRegistration {
+    pub uid: String,
+    pub name: String,
+    pub url: String,
+    pub ip: String,
+    pub version: String,
+    pub fips: bool,
+    pub cert_fingerprint: String,
+    pub credential_hash: String,
+}
+
+/// One batch of a CM's change stream, in change order.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct SyncBatch {
+    /// Non-benign incidents at their latest version.
+    pub upserts: Vec<Incident>,
+    /// Incidents the MCM must drop (benign now, or gone), with the version that says so.
+    pub removals: Vec<(IncidentId, i64)>,
+    /// The highest change sequence number this batch covers; the MCM acknowledges it.
+    pub high_seq: i64,
+    /// Changes the CM still holds after this batch.
+    pub backlog: i64,
+}
+
+/// The MCM's copy of a CM's incident.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteIncident {
+    /// The MCM's own row number (keyset paging).
+    pub row_id: i64,
+    pub cm_id: i64,
+    pub incident: Incident,
+}
+
+/// A page of the MCM's incident table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemotePage {
+    pub items: Vec<RemoteIncident>,
+    pub next: Option<crate::query::Cursor>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_follows_heartbeats_and_deregistration() {
+        let now = Utc::now();
+        let mut cm = Cm {
+            id: 1,
+            uid: "u".into(),
+            name: "cm".into(),
+            url: "https://x".into(),
+            ip: "10.0.0.1".into(),
+            version: "0.1.0".into(),
+            fips: false,
+            cert_fingerprint: String::new(),
+            proxy_token: None,
+            registered: now,
+            last_seen: Some(now),
+            last_sync: None,
+            acked_seq: 0,
+            backlog: 0,
+            incident_count: 0,
+            deregistered: None,
+        };
+        assert_eq!(cm.state(now), CmState::Online);
+        assert_eq!(
+            cm.state(now + OFFLINE_AFTER + chrono::TimeDelta::seconds(1)),
+            CmState::Offline
+        );
+        cm.deregistered = Some(now);
+        assert_eq!(cm.state(now), CmState::Deregistered);
+    }
+}

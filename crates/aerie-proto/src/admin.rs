@@ -1,0 +1,130 @@
+//! The local admin channel: requests from `aerie cli` to its daemon over the Unix socket
+//! `DIR/admin.sock`, one JSON object per line each way. Whoever can open the socket (its
+//! owner; mode 0600) is the appliance operator, so no password is asked.
+
+use serde::{Deserialize, Serialize};
+
+use crate::incidents::IncidentOut;
+
+/// The socket's file name in the data directory.
+pub const SOCKET_FILE: &str = "admin.sock";
+
+/// What the CLI asks of the daemon. Values are validated by the CLI and again here.
+#[derive(Serialize, Deserialize, Clone, PartialEq)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AdminRequest {
+    /// Host name, role, version and FIPS state.
+    Status,
+    SetHostname {
+        hostname: String,
+    },
+    SetFips {
+        enabled: bool,
+    },
+    Users,
+    /// Sets a user's password, creating the user (as admin) if absent.
+    SetUserPassword {
+        username: String,
+        password: String,
+    },
+    ShowMcm,
+    /// `set mcm ip ADDRESS passphrase P [username U]`.
+    SetMcm {
+        address: String,
+        passphrase: String,
+        username: Option<String>,
+    },
+    ResyncMcm,
+    RemoveMcm,
+    /// The `count` most recent incidents.
+    Incidents {
+        count: u32,
+    },
+}
+
+impl std::fmt::Debug for AdminRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminRequest::SetUserPassword { username, .. } => {
+                write!(
+                    f,
+                    "SetUserPassword {{ username: {username:?}, password: *** }}"
+                )
+            }
+            AdminRequest::SetMcm {
+                address, username, ..
+            } => {
+                write!(
+                    f,
+                    "SetMcm {{ address: {address:?}, passphrase: ***, username: {username:?} }}"
+                )
+            }
+            AdminRequest::Status => f.write_str("Status"),
+            AdminRequest::SetHostname { hostname } => write!(f, "SetHostname({hostname:?})"),
+            AdminRequest::SetFips { enabled } => write!(f, "SetFips({enabled})"),
+            AdminRequest::Users => f.write_str("Users"),
+            AdminRequest::ShowMcm => f.write_str("ShowMcm"),
+            AdminRequest::ResyncMcm => f.write_str("ResyncMcm"),
+            AdminRequest::RemoveMcm => f.write_str("RemoveMcm"),
+            AdminRequest::Incidents { count } => write!(f, "Incidents({count})"),
+        }
+    }
+}
+
+/// The appliance as `show version`, `show hostname`, `show fips` and the prompt see it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ApplianceStatus {
+    pub hostname: String,
+    /// `cm` or `mcm`.
+    pub role: String,
+    pub version: String,
+    pub fips_enabled: bool,
+    /// Which cryptographic module this build runs, stated honestly.
+    pub crypto_module: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct UserRow {
+    pub username: String,
+    pub role: String,
+    pub disabled: bool,
+}
+
+/// `show mcm`: the configured MCM and how syncing with it goes.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct McmStatus {
+    /// The MCM address as configured; `None` when no MCM is configured.
+    pub address: Option<String>,
+    pub username: Option<String>,
+    /// `mcm` when this box is the MCM.
+    pub role: String,
+    /// One line on the sync state, e.g. `connected` or `error: wrong passphrase`.
+    pub state: Option<String>,
+    pub last_sync: Option<String>,
+    /// Incident changes not yet acknowledged by the MCM.
+    pub backlog: Option<i64>,
+    /// On the MCM: the registered CMs.
+    pub cms: Option<i64>,
+}
+
+/// The daemon's answer.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum AdminReply {
+    /// Done; an optional line to print.
+    Done {
+        message: Option<String>,
+    },
+    Status(ApplianceStatus),
+    Users {
+        users: Vec<UserRow>,
+    },
+    Mcm(McmStatus),
+    Incidents {
+        incidents: Vec<IncidentOut>,
+    },
+    /// Refused or failed; the text says what was wrong and how to fix it.
+    Error {
+        error: String,
+    },
+}

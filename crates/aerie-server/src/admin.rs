@@ -1,0 +1,99 @@
+//! The local admin channel: a Unix socket in the data dir (0600) on which `aerie cli`
+//! sends [`AdminRequest`]s, one JSON line each, and reads [`AdminReply`]s.
+
+use std::{os::unix::fs::PermissionsExt, path::PathBuf};
+
+use anyhow::Context;
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::{UnixListener, UnixStream},
+};
+use tokio_util::sync::CancellationToken;
+
+use aerie_proto::{
+    admin::{AdminReply, AdminRequest, SOCKET_FILE},
+    incidents::IncidentOut,
+};
+use aerie_domain::query::IncidentQuery;
+
+use crate::{error::ApiError, state::AppState};
+
+/// Longest request line accepted (a passphrase and an address fit easily).
+const MAX_LINE: usize = 64 * 1024;
+
+/// Binds `DIR/admin.sock` (replacing a stale one) and serves it until `shutdown`.
+pub async fn listen(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let path: PathBuf = state.config.data_dir.join(SOCKET_FILE);
+    if path.exists() {
+        std::fs::remove_file(&path).with_context(|| format!("remove stale {}", path.display()))?;
+    }
+    let listener = UnixListener::bind(&path).with_context(|| format!("bind {}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("restrict {}", path.display()))?;
+    tracing::info!(socket = %path.display(), "admin channel ready");
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => { tokio::spawn(serve_connection(state.clone(), stream)); }
+                    Err(e) => tracing::warn!("admin channel accept failed: {e}"),
+                },
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    });
+    Ok(())
+}
+
+async fn serve_connection(state: AppState, stream: UnixStream) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match (&mut lines).take(MAX_LINE as u64).read_line(&mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let reply = match serde_json::from_str::<AdminRequest>(&line) {
+            Ok(request) => {
+                tracing::debug!(?request, "admin request");
+                handle(&state, request).await.unwrap_or_else(|e| AdminReply::Error { error: e.message })
+            }
+            Err(e) => AdminReply::Error { error: format!("malformed admin request: {e}") },
+        };
+        let mut out = serde_json::to_string(&reply).expect("replies serialise");
+        out.push('\n');
+        if write.write_all(out.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn done(message: String) -> AdminReply {
+    AdminReply::Done { message: Some(message) }
+}
+
+async fn handle(state: &AppState, request: AdminRequest) -> Result<AdminReply, ApiError> {
+    Ok(match request {
+        AdminRequest::Status => AdminReply::Status(state.status().await?),
+        AdminRequest::SetHostname { hostname } => done(state.set_hostname(&hostname).await?),
+        AdminRequest::SetFips { enabled } => done(state.set_fips(enabled).await?),
+        AdminRequest::Users => AdminReply::Users { users: state.user_rows().await? },
+        AdminRequest::SetUserPassword { username, password } => {
+            done(state.set_user_password(&username, &password).await?)
+        }
+        AdminRequest::ShowMcm => AdminReply::Mcm(state.federation.show().await?),
+        AdminRequest::SetMcm { address, passphrase, username } => {
+            done(state.federation.configure(&address, &passphrase, username.as_deref()).await?)
+        }
+        AdminRequest::ResyncMcm => done(state.federation.resync().await?),
+        AdminRequest::RemoveMcm => done(state.federation.remove().await?),
+        AdminRequest::Incidents { count } => {
+            let limit = aerie_domain::query::check_limit(count)?;
+            let page = state.store.incidents(&IncidentQuery { limit, ..Default::default() }).await?;
+            AdminReply::Incidents { incidents: page.items.iter().map(IncidentOut::from).collect() }
+        }
+    })
+}

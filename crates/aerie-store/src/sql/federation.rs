@@ -1,0 +1,307 @@
+//! Federation storage. On an MCM: registered CMs, the idempotent apply of their sync
+//! batches, manifests, and the copy of their incidents. On a CM: what the sync worker
+//! reads.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use sqlx::{AssertSqlSafe, Row};
+
+use aerie_domain::{
+    federation::{Cm, CmRegistration, RemoteIncident, RemotePage, SyncBatch},
+    incident::{Incident, IncidentId},
+    query::{Cursor, IncidentQuery},
+};
+
+use super::{
+    SqlStore,
+    incidents::Table,
+    ingest::{FACT_COLUMNS, INSERT_CHUNK, SHARED_COLUMNS, bind_facts, values},
+    rows,
+};
+use crate::{Result, StoreError};
+
+const CM_COLUMNS: &str = "id, uid, name, url, ip, version, fips, cert_fingerprint, proxy_token, \
+    registered_ms, last_seen_ms, last_sync_ms, acked_seq, backlog, incident_count, deregistered_ms";
+
+/// The upsert of one chunk of a CM's incidents: a newer version wins, an older or equal
+/// one changes nothing (re-sent batches are harmless).
+fn upsert_sql(backend: super::Backend, rows: usize) -> String {
+    let data_cols: Vec<&str> = SHARED_COLUMNS
+        .split(", ")
+        .chain(FACT_COLUMNS)
+        .chain(["status", "version", "change_seq"])
+        .collect();
+    let per_row = data_cols.len() + 2;
+    let values = values(backend, rows, per_row, |s| s.join(", "));
+    let updates: Vec<String> = data_cols
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO remote_incidents ({}, cm_id, incident_id) VALUES {values} \
+         ON CONFLICT (cm_id, incident_id) DO UPDATE SET {} \
+         WHERE excluded.version > remote_incidents.version",
+        data_cols.join(", "),
+        updates.join(", ")
+    )
+}
+
+impl SqlStore {
+    pub(super) async fn register(&self, r: &CmRegistration, at: DateTime<Utc>) -> Result<Cm> {
+        let now = at.timestamp_millis();
+        sqlx::query(
+            "INSERT INTO cms (uid, name, url, ip, version, fips, cert_fingerprint, credential_hash, \
+             registered_ms, last_seen_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+             ON CONFLICT (uid) DO UPDATE SET name = excluded.name, url = excluded.url, \
+             ip = excluded.ip, version = excluded.version, fips = excluded.fips, \
+             cert_fingerprint = excluded.cert_fingerprint, credential_hash = excluded.credential_hash, \
+             proxy_token = NULL, last_seen_ms = excluded.last_seen_ms, deregistered_ms = NULL",
+        )
+        .bind(r.uid.clone())
+        .bind(r.name.clone())
+        .bind(r.url.clone())
+        .bind(r.ip.clone())
+        .bind(r.version.clone())
+        .bind(i64::from(r.fips))
+        .bind(r.cert_fingerprint.clone())
+        .bind(r.credential_hash.clone())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        self.cm_where("uid = $1", r.uid.clone())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("CM {}", r.uid)))
+    }
+
+    async fn cm_where(
+        &self,
+        cond: &str,
+        value: impl sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + 'static,
+    ) -> Result<Option<Cm>> {
+        let sql = format!("SELECT {CM_COLUMNS} FROM cms WHERE {cond}");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| rows::cm(&r)).transpose()
+    }
+
+    pub(super) async fn cm_by_credential_hash(&self, hash: &str) -> Result<Option<Cm>> {
+        self.cm_where("credential_hash = $1", hash.to_owned()).await
+    }
+
+    pub(super) async fn cm_by_id(&self, id: i64) -> Result<Option<Cm>> {
+        self.cm_where("id = $1", id).await
+    }
+
+    pub(super) async fn all_cms(&self) -> Result<Vec<Cm>> {
+        let sql = format!("SELECT {CM_COLUMNS} FROM cms ORDER BY name, id");
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::cm).collect()
+    }
+
+    pub(super) async fn store_proxy_token(&self, cm_id: i64, token: &str) -> Result<()> {
+        sqlx::query("UPDATE cms SET proxy_token = $1 WHERE id = $2 AND deregistered_ms IS NULL")
+            .bind(token.to_owned())
+            .bind(cm_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn apply(
+        &self,
+        cm_id: i64,
+        batch: &SyncBatch,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let _writer = self.writer().await;
+        let mut tx = self.pool.begin().await?;
+        let mut added = 0i64;
+        for chunk in batch.upserts.chunks(INSERT_CHUNK) {
+            let ids: Vec<i64> = chunk.iter().map(|i| i.id.0).collect();
+            let distinct: HashSet<i64> = ids.iter().copied().collect();
+            if distinct.len() != ids.len() {
+                return Err(StoreError::Conflict(
+                    "a sync batch names an incident twice".into(),
+                ));
+            }
+            let slots: Vec<String> = (2..ids.len() + 2)
+                .map(|i| self.backend.placeholder(i))
+                .collect();
+            let sql = format!(
+                "SELECT COUNT(*) FROM remote_incidents WHERE cm_id = {} AND incident_id IN ({})",
+                self.backend.placeholder(1),
+                slots.join(", ")
+            );
+            let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(cm_id);
+            for id in &ids {
+                count = count.bind(*id);
+            }
+            let existing: i64 = count.fetch_one(&mut *tx).await?;
+            added += ids.len() as i64 - existing;
+
+            let mut query = sqlx::query(AssertSqlSafe(upsert_sql(self.backend, chunk.len())));
+            for i in chunk {
+                query = bind_facts(query, &i.facts)
+                    .bind(i.status.as_str())
+                    .bind(i.version)
+                    .bind(i.change_seq)
+                    .bind(cm_id)
+                    .bind(i.id.0);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for (id, version) in &batch.removals {
+            let gone = sqlx::query(
+                "DELETE FROM remote_incidents WHERE cm_id = $1 AND incident_id = $2 AND version <= $3",
+            )
+            .bind(cm_id)
+            .bind(id.0)
+            .bind(*version)
+            .execute(&mut *tx)
+            .await?;
+            added -= gone.rows_affected() as i64;
+        }
+        let now = at.timestamp_millis();
+        sqlx::query(
+            "UPDATE cms SET incident_count = incident_count + $1, backlog = $2, last_seen_ms = $3, \
+             last_sync_ms = $3, acked_seq = CASE WHEN acked_seq > $4 THEN acked_seq ELSE $4 END \
+             WHERE id = $5",
+        )
+        .bind(added)
+        .bind(batch.backlog)
+        .bind(now)
+        .bind(batch.high_seq)
+        .bind(cm_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn manifest_of(
+        &self,
+        cm_id: i64,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(IncidentId, i64)>> {
+        let rows = sqlx::query(
+            "SELECT incident_id, version FROM remote_incidents WHERE cm_id = $1 AND incident_id > $2 \
+             ORDER BY incident_id LIMIT $3",
+        )
+        .bind(cm_id)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((IncidentId(r.try_get(0)?), r.try_get(1)?)))
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    pub(super) async fn remote_page(&self, q: &IncidentQuery, cms: &[i64]) -> Result<RemotePage> {
+        let rows = self.fetch_page(q, Table::Remote, cms).await?;
+        let mut items = rows
+            .iter()
+            .map(rows::remote_incident)
+            .collect::<Result<Vec<_>>>()?;
+        let next = if items.len() > q.limit as usize {
+            items.truncate(q.limit as usize);
+            items
+                .last()
+                .map(|last| Cursor::at(q.sort, last.row_id, &last.incident.facts))
+        } else {
+            None
+        };
+        Ok(RemotePage { items, next })
+    }
+
+    pub(super) async fn remote_one(
+        &self,
+        cm_id: i64,
+        id: IncidentId,
+    ) -> Result<Option<RemoteIncident>> {
+        let sql = format!(
+            "SELECT {} FROM remote_incidents WHERE cm_id = $1 AND incident_id = $2",
+            rows::REMOTE_COLUMNS
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(cm_id)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| rows::remote_incident(&r)).transpose()
+    }
+
+    pub(super) async fn drop_federation(&self, at: DateTime<Utc>) -> Result<u64> {
+        let _writer = self.writer().await;
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query("DELETE FROM remote_incidents")
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "UPDATE cms SET credential_hash = NULL, proxy_token = NULL, incident_count = 0, \
+             deregistered_ms = $1 WHERE deregistered_ms IS NULL",
+        )
+        .bind(at.timestamp_millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    pub(super) async fn touch_cm(&self, cm_id: i64, backlog: i64, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE cms SET last_seen_ms = $1, backlog = $2 WHERE id = $3")
+            .bind(at.timestamp_millis())
+            .bind(backlog)
+            .bind(cm_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn incidents_from(
+        &self,
+        after: IncidentId,
+        limit: u32,
+    ) -> Result<Vec<Incident>> {
+        let sql = format!(
+            "SELECT {} FROM incidents WHERE id > $1 ORDER BY id LIMIT $2",
+            rows::INCIDENT_COLUMNS
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(after.0)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::incident).collect()
+    }
+
+    pub(super) async fn count_pending(&self, after_seq: i64) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM incidents WHERE change_seq > $1")
+                .bind(after_seq)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upsert_keeps_newer_versions_only() {
+        let sql = upsert_sql(super::super::Backend::Postgres, 2);
+        assert!(sql.contains("$24), ($25,"), "{sql}");
+        assert!(sql.ends_with("WHERE excluded.version > remote_incidents.version"));
+        assert_eq!(super::super::ingest::FACTS_COUNT + 5, 24);
+    }
+}
