@@ -19,7 +19,7 @@ use aerie_proto::{
     incidents::{IncidentDetail, IncidentList, IncidentListParams, IncidentOut, StatusRequest},
 };
 
-pub use pin::{Fingerprint, PinError};
+pub use pin::{Fingerprint, PinError, Recorder, Trust};
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +39,37 @@ impl ClientError {
             ClientError::Api { status, .. } => Some(*status),
             _ => None,
         }
+    }
+
+    /// The server's machine-readable error code, if it sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { body, .. } => body.code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the server presented another certificate than the pinned one.
+    pub fn is_pin_mismatch(&self) -> bool {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = source {
+            if e.to_string().contains(pin::PIN_MISMATCH) {
+                return true;
+            }
+            source = e.source();
+        }
+        false
+    }
+
+    /// The innermost cause, for messages that say why a server is unreachable.
+    pub fn root_cause(&self) -> String {
+        let mut last = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(e) = source {
+            last = e.to_string();
+            source = e.source();
+        }
+        last
     }
 }
 
@@ -65,7 +96,12 @@ impl Client {
     /// A client for `base` (e.g. `https://127.0.0.1:8443`) that trusts only the
     /// certificate with this fingerprint.
     pub fn new(base: &str, pin: Fingerprint) -> Result<Client> {
-        let tls = pin::client_config(pin);
+        Client::with_trust(base, Trust::Pinned(pin))
+    }
+
+    /// A client for `base` trusting the server certificate as `trust` says.
+    pub fn with_trust(base: &str, trust: Trust) -> Result<Client> {
+        let tls = pin::client_config(trust);
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .tcp_nodelay(true)
@@ -96,7 +132,8 @@ impl Client {
         format!("{}{path}", self.base)
     }
 
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+    /// A request to `path`, authenticated if this client is.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let req = self.http.request(method, self.url(path));
         match &self.token {
             Some(t) => req.header(header::AUTHORIZATION, format!("Bearer {t}")),
@@ -104,7 +141,8 @@ impl Client {
         }
     }
 
-    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
+    /// Sends a request built with [`Client::request`] and decodes the JSON answer.
+    pub async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
         let resp = req.send().await?;
         let status = resp.status();
         let bytes = resp.bytes().await?;
@@ -112,17 +150,18 @@ impl Client {
             let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
                 error: String::from_utf8_lossy(&bytes).into_owned(),
                 field: None,
+                code: None,
             });
             return Err(ClientError::Api { status, body });
         }
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.send(self.request(Method::GET, path)).await
     }
 
-    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         self.send(self.request(Method::POST, path).json(body)).await
     }
 

@@ -92,7 +92,7 @@ impl ServerCertVerifier for PinnedVerifier {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::General(format!(
-                "server certificate {} is not the pinned {}",
+                "server certificate {} {PIN_MISMATCH} {}",
                 Fingerprint::of(end_entity),
                 self.pin
             )))
@@ -134,14 +134,87 @@ impl ServerCertVerifier for PinnedVerifier {
     }
 }
 
-/// A rustls client configuration trusting only `pin`.
-pub(crate) fn client_config(pin: Fingerprint) -> rustls::ClientConfig {
+/// Where a client's trust in the server certificate comes from.
+#[derive(Clone, Debug)]
+pub enum Trust {
+    /// Only this certificate.
+    Pinned(Fingerprint),
+    /// Any certificate, remembering the one presented: for a first contact whose
+    /// authenticity is proven another way (federation binds a proof to it), after which
+    /// the remembered fingerprint is pinned.
+    Record(Recorder),
+}
+
+/// The fingerprint a [`Trust::Record`] client saw last.
+pub type Recorder = Arc<std::sync::Mutex<Option<Fingerprint>>>;
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        *self.seen.lock().expect("recorder lock") = Some(Fingerprint::of(end_entity));
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Accepts any certificate (handshake signatures still checked) and records it.
+#[derive(Debug)]
+struct RecordingVerifier {
+    seen: Recorder,
+    inner: PinnedVerifier,
+}
+
+/// The text rustls reports when the pinned certificate is not the one presented.
+pub(crate) const PIN_MISMATCH: &str = "is not the pinned";
+
+/// A rustls client configuration for `trust`.
+pub(crate) fn client_config(trust: Trust) -> rustls::ClientConfig {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let verifier: Arc<dyn ServerCertVerifier> = match trust {
+        Trust::Pinned(pin) => Arc::new(PinnedVerifier {
+            pin,
+            provider: provider.clone(),
+        }),
+        Trust::Record(seen) => Arc::new(RecordingVerifier {
+            seen,
+            inner: PinnedVerifier {
+                pin: Fingerprint([0; 32]),
+                provider: provider.clone(),
+            },
+        }),
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("aws-lc-rs supports the default protocol versions")
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedVerifier { pin, provider }))
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     config

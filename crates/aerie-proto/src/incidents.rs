@@ -39,6 +39,15 @@ pub struct IncidentOut {
     pub event_count: i64,
     /// Grows with every change of this incident.
     pub version: i64,
+    /// On the MCM: the CM that owns the incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cm_id: Option<i64>,
+    /// On the MCM: the owning CM's name (host name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cm_name: Option<String>,
+    /// On the MCM: the owning CM's IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cm_ip: Option<String>,
 }
 
 fn text(t: &Option<aerie_domain::text::Text>) -> Option<String> {
@@ -74,6 +83,9 @@ impl From<&Incident> for IncidentOut {
             status: i.status.as_str().to_owned(),
             event_count: f.event_count,
             version: i.version,
+            cm_id: None,
+            cm_name: None,
+            cm_ip: None,
         }
     }
 }
@@ -199,6 +211,8 @@ pub struct IncidentListParams {
     pub limit: Option<u32>,
     /// The `next` cursor of the previous page.
     pub after: Option<String>,
+    /// On the MCM: CM ids to include, e.g. `1,3`.
+    pub cm: Option<String>,
 }
 
 fn list<T: std::str::FromStr<Err = String>>(
@@ -229,6 +243,28 @@ fn search(field: &str, value: &Option<String>) -> Result<Option<String>, DomainE
 }
 
 impl IncidentListParams {
+    /// The CM ids of `cm`, on the MCM.
+    pub fn cm_ids(&self) -> Result<Vec<i64>, DomainError> {
+        let Some(value) = &self.cm else {
+            return Ok(Vec::new());
+        };
+        value
+            .split(',')
+            .map(|v| {
+                v.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|id| *id > 0)
+                    .ok_or_else(|| {
+                        DomainError::new(
+                            "cm",
+                            format!("{v:?} is not a CM id: expected e.g. cm=1,3"),
+                        )
+                    })
+            })
+            .collect()
+    }
+
     pub fn to_query(&self) -> Result<IncidentQuery, DomainError> {
         let sort: IncidentSort = match &self.sort {
             None => IncidentSort::Time,

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod device_key;
 pub mod events;
+pub mod federation;
 pub mod incidents;
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,10 @@ pub struct ErrorBody {
     pub error: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// A machine-readable reason where a client acts on it (federation, see
+    /// `federation::codes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// `GET /healthz`.

@@ -10,11 +10,11 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
+use aerie_domain::query::IncidentQuery;
 use aerie_proto::{
     admin::{AdminReply, AdminRequest, SOCKET_FILE},
     incidents::IncidentOut,
 };
-use aerie_domain::query::IncidentQuery;
 
 use crate::{error::ApiError, state::AppState};
 
@@ -52,16 +52,23 @@ async fn serve_connection(state: AppState, stream: UnixStream) {
     let mut line = String::new();
     loop {
         line.clear();
-        match (&mut lines).take(MAX_LINE as u64).read_line(&mut line).await {
+        match tokio::io::AsyncReadExt::take(&mut lines, MAX_LINE as u64)
+            .read_line(&mut line)
+            .await
+        {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
         let reply = match serde_json::from_str::<AdminRequest>(&line) {
             Ok(request) => {
                 tracing::debug!(?request, "admin request");
-                handle(&state, request).await.unwrap_or_else(|e| AdminReply::Error { error: e.message })
+                handle(&state, request)
+                    .await
+                    .unwrap_or_else(|e| AdminReply::Error { error: e.message })
             }
-            Err(e) => AdminReply::Error { error: format!("malformed admin request: {e}") },
+            Err(e) => AdminReply::Error {
+                error: format!("malformed admin request: {e}"),
+            },
         };
         let mut out = serde_json::to_string(&reply).expect("replies serialise");
         out.push('\n');
@@ -72,7 +79,9 @@ async fn serve_connection(state: AppState, stream: UnixStream) {
 }
 
 fn done(message: String) -> AdminReply {
-    AdminReply::Done { message: Some(message) }
+    AdminReply::Done {
+        message: Some(message),
+    }
 }
 
 async fn handle(state: &AppState, request: AdminRequest) -> Result<AdminReply, ApiError> {
@@ -80,20 +89,34 @@ async fn handle(state: &AppState, request: AdminRequest) -> Result<AdminReply, A
         AdminRequest::Status => AdminReply::Status(state.status().await?),
         AdminRequest::SetHostname { hostname } => done(state.set_hostname(&hostname).await?),
         AdminRequest::SetFips { enabled } => done(state.set_fips(enabled).await?),
-        AdminRequest::Users => AdminReply::Users { users: state.user_rows().await? },
+        AdminRequest::Users => AdminReply::Users {
+            users: state.user_rows().await?,
+        },
         AdminRequest::SetUserPassword { username, password } => {
             done(state.set_user_password(&username, &password).await?)
         }
-        AdminRequest::ShowMcm => AdminReply::Mcm(state.federation.show().await?),
-        AdminRequest::SetMcm { address, passphrase, username } => {
-            done(state.federation.configure(&address, &passphrase, username.as_deref()).await?)
-        }
-        AdminRequest::ResyncMcm => done(state.federation.resync().await?),
-        AdminRequest::RemoveMcm => done(state.federation.remove().await?),
+        AdminRequest::ShowMcm => AdminReply::Mcm(crate::federation::show(state).await?),
+        AdminRequest::SetMcm {
+            address,
+            passphrase,
+            username,
+        } => done(
+            crate::federation::configure(state, &address, &passphrase, username.as_deref()).await?,
+        ),
+        AdminRequest::ResyncMcm => done(crate::federation::resync(state).await?),
+        AdminRequest::RemoveMcm => done(crate::federation::remove(state).await?),
         AdminRequest::Incidents { count } => {
             let limit = aerie_domain::query::check_limit(count)?;
-            let page = state.store.incidents(&IncidentQuery { limit, ..Default::default() }).await?;
-            AdminReply::Incidents { incidents: page.items.iter().map(IncidentOut::from).collect() }
+            let page = state
+                .store
+                .incidents(&IncidentQuery {
+                    limit,
+                    ..Default::default()
+                })
+                .await?;
+            AdminReply::Incidents {
+                incidents: page.items.iter().map(IncidentOut::from).collect(),
+            }
         }
     })
 }

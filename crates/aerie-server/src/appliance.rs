@@ -55,7 +55,11 @@ impl AppState {
 
     /// The host name set from the CLI, else the configured one.
     pub async fn hostname(&self) -> Result<String, ApiError> {
-        Ok(self.store.setting(keys::HOSTNAME).await?.unwrap_or_else(|| self.config.hostname.clone()))
+        Ok(self
+            .store
+            .setting(keys::HOSTNAME)
+            .await?
+            .unwrap_or_else(|| self.config.hostname.clone()))
     }
 
     pub async fn fips(&self) -> Result<bool, ApiError> {
@@ -74,13 +78,17 @@ impl AppState {
 
     pub async fn set_hostname(&self, name: &str) -> Result<String, ApiError> {
         let name = HostName::parse("hostname", name)?;
-        self.store.set_setting(keys::HOSTNAME, name.as_str()).await?;
+        self.store
+            .set_setting(keys::HOSTNAME, name.as_str())
+            .await?;
         tracing::info!(hostname = %name, "host name changed");
         Ok(format!("Hostname set to {name}."))
     }
 
     pub async fn set_fips(&self, enabled: bool) -> Result<String, ApiError> {
-        self.store.set_setting(keys::FIPS, if enabled { "enabled" } else { "disabled" }).await?;
+        self.store
+            .set_setting(keys::FIPS, if enabled { "enabled" } else { "disabled" })
+            .await?;
         tracing::info!(enabled, "FIPS mode changed");
         Ok(format!(
             "FIPS mode {}. It applies to device keys derived from now on and to TLS after a restart.",
@@ -104,7 +112,10 @@ impl AppState {
     pub async fn set_user_password(&self, name: &str, password: &str) -> Result<String, ApiError> {
         let name = Username::parse(name)?;
         if password.chars().count() < 8 {
-            return Err(ApiError::bad_request("password", "the password must be at least 8 characters"));
+            return Err(ApiError::bad_request(
+                "password",
+                "the password must be at least 8 characters",
+            ));
         }
         let hash = auth::hash_password(password)?;
         match self.store.user_credentials(&name).await? {
@@ -114,9 +125,14 @@ impl AppState {
                 Ok(format!("Password of {} changed.", name.as_str()))
             }
             None => {
-                self.store.create_user(&name, &hash, Role::Admin, Utc::now()).await?;
+                self.store
+                    .create_user(&name, &hash, Role::Admin, Utc::now())
+                    .await?;
                 tracing::info!(user = name.as_str(), "user created from the CLI");
-                Ok(format!("User {} created with the admin role.", name.as_str()))
+                Ok(format!(
+                    "User {} created with the admin role.",
+                    name.as_str()
+                ))
             }
         }
     }

@@ -20,6 +20,10 @@ use crate::{error::ApiError, state::AppState};
 pub const SESSION_COOKIE: &str = "aerie_session";
 pub const SESSION_PREFIX: &str = "st_";
 pub const API_KEY_PREFIX: &str = "ak_";
+/// Tokens the MCM presents to a CM for live actions.
+pub const PROXY_PREFIX: &str = "px_";
+/// Credentials the MCM issues to CMs.
+pub const CM_CREDENTIAL_PREFIX: &str = "cm_";
 
 /// Hashes a password as an Argon2id PHC string.
 pub fn hash_password(password: &str) -> Result<String, ApiError> {
@@ -65,6 +69,8 @@ pub enum Credential {
     SessionCookie,
     SessionToken,
     ApiKey,
+    /// The registered MCM acting for one of its users.
+    Mcm,
 }
 
 /// An authenticated, enabled user.
@@ -163,6 +169,9 @@ impl FromRequestParts<AppState> for Caller {
             },
         };
         let hash = secret_hash(&secret);
+        if secret.starts_with(PROXY_PREFIX) {
+            return mcm_caller(parts, state, &hash).await;
+        }
         let user = match credential {
             Credential::ApiKey => state.store.api_key_user(&hash).await?,
             _ => state.store.session_user(&hash, Utc::now()).await?,
@@ -173,12 +182,93 @@ impl FromRequestParts<AppState> for Caller {
                 "invalid, expired or revoked credentials",
             )
         })?;
-        let session = (credential != Credential::ApiKey).then_some(secret);
+        let session = matches!(
+            credential,
+            Credential::SessionCookie | Credential::SessionToken
+        )
+        .then_some(secret);
         Ok(Caller {
             user,
             credential,
             session,
         })
+    }
+}
+
+/// A live action from this CM's registered MCM: the MCM checked its user's role; the CM
+/// checks that the MCM is its own and records the acting user as `USER@mcm`.
+async fn mcm_caller(parts: &Parts, state: &AppState, hash: &str) -> Result<Caller, ApiError> {
+    use crate::federation::{keys, proxy};
+    let expected = state.store.setting(keys::MCM_PROXY_HASH).await?;
+    if expected.as_deref() != Some(hash) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "not this CM's registered MCM",
+        ));
+    }
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let acting =
+        aerie_domain::user::Username::parse(&format!("{}@mcm", header(proxy::ACTING_USER)))
+            .map_err(|_| {
+                ApiError::bad_request(proxy::ACTING_USER, "the MCM sent no valid acting user")
+            })?;
+    let role: Role = header(proxy::ACTING_ROLE)
+        .parse()
+        .map_err(|e| ApiError::bad_request(proxy::ACTING_ROLE, e))?;
+    Ok(Caller {
+        user: User {
+            id: 0,
+            username: acting,
+            role,
+            disabled: false,
+        },
+        credential: Credential::Mcm,
+        session: None,
+    })
+}
+
+/// A registered CM calling its MCM with the credential the MCM issued.
+pub struct CmPeer(pub aerie_domain::federation::Cm);
+
+impl FromRequestParts<AppState> for CmPeer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        use aerie_proto::federation::codes;
+        let secret = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .filter(|s| s.starts_with(CM_CREDENTIAL_PREFIX))
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::UNAUTHORIZED, "a CM credential is required")
+            })?;
+        let cm = state
+            .store
+            .cm_by_credential(&secret_hash(secret))
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unknown CM credential: register again",
+                )
+                .with_code(codes::UNKNOWN_CM)
+            })?;
+        if cm.deregistered.is_some() {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "this CM was deregistered when the MCM configuration was removed",
+            )
+            .with_code(codes::DEREGISTERED));
+        }
+        Ok(CmPeer(cm))
     }
 }
 

@@ -25,6 +25,9 @@ pub struct ConfigLayer {
     pub max_body_bytes: Option<usize>,
     /// Minutes a login session lasts.
     pub session_ttl_minutes: Option<u64>,
+    /// The URL the MCM reaches this CM at, e.g. `https://cm1.example:443`. Default: the
+    /// listen address, or the host name when listening on all addresses.
+    pub public_url: Option<String>,
 }
 
 impl ConfigLayer {
@@ -55,6 +58,7 @@ impl ConfigLayer {
             hostname: vars("AERIE_HOSTNAME"),
             max_body_bytes: number("AERIE_MAX_BODY_BYTES")?.map(|n| n as usize),
             session_ttl_minutes: number("AERIE_SESSION_TTL_MINUTES")?,
+            public_url: vars("AERIE_PUBLIC_URL"),
         })
     }
 
@@ -67,6 +71,7 @@ impl ConfigLayer {
             hostname: self.hostname.or(lower.hostname),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
             session_ttl_minutes: self.session_ttl_minutes.or(lower.session_ttl_minutes),
+            public_url: self.public_url.or(lower.public_url),
         }
     }
 }
@@ -121,6 +126,7 @@ pub struct Config {
     pub hostname: String,
     pub max_body_bytes: usize,
     pub session_ttl_minutes: u64,
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -186,7 +192,15 @@ impl Config {
                 "session_ttl_minutes must be from 1 to 43200".to_owned(),
             ));
         }
+        if let Some(url) = &layer.public_url
+            && !url.starts_with("https://")
+        {
+            return Err(ConfigError(format!(
+                "public_url {url:?} must start with https://"
+            )));
+        }
         Ok(Config {
+            public_url: layer.public_url,
             data_dir: data_dir.to_owned(),
             listen,
             database_url: DatabaseUrl(url),

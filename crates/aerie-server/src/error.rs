@@ -16,6 +16,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub field: Option<String>,
+    /// A machine-readable reason (federation codes).
+    pub code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -24,6 +26,7 @@ impl ApiError {
             status,
             message: message.into(),
             field: None,
+            code: None,
         }
     }
 
@@ -32,6 +35,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
             field: Some(field.into()),
+            code: None,
         }
     }
 
@@ -44,6 +48,14 @@ impl ApiError {
 
     pub fn not_found(what: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::NOT_FOUND, format!("{what} not found"))
+    }
+
+    /// The same error with a machine-readable code.
+    pub fn with_code(self, code: &'static str) -> Self {
+        Self {
+            code: Some(code),
+            ..self
+        }
     }
 
     /// Logs `detail` and answers a generic 500.
@@ -63,6 +75,7 @@ impl IntoResponse for ApiError {
             Json(ErrorBody {
                 error: self.message,
                 field: self.field,
+                code: self.code.map(str::to_owned),
             }),
         )
             .into_response()
@@ -77,6 +90,7 @@ impl From<DomainError> for ApiError {
             status: StatusCode::BAD_REQUEST,
             message,
             field: Some(e.field),
+            code: None,
         }
     }
 }
@@ -91,6 +105,7 @@ impl From<StoreError> for ApiError {
                 status: StatusCode::CONFLICT,
                 message: format!("{}: {}", rule.field, rule.message),
                 field: Some(rule.field),
+                code: None,
             },
             other => Self::internal(other),
         }

@@ -4,11 +4,14 @@
 //! listener) and returns a [`Running`] handle; the daemon stops when the cancellation
 //! token given to it is cancelled.
 
+mod admin;
 pub mod api;
+pub mod appliance;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
 mod error;
+pub mod federation;
 mod json;
 mod state;
 pub mod tls;
@@ -77,6 +80,16 @@ pub fn app(state: AppState) -> Router {
         ))
 }
 
+/// The URL peers reach this appliance at: configured, else the bound address (the host
+/// name when bound to all addresses).
+fn public_url(config: &Config, addr: SocketAddr, hostname: &str) -> String {
+    match &config.public_url {
+        Some(url) => url.clone(),
+        None if addr.ip().is_unspecified() => format!("https://{hostname}:{}", addr.port()),
+        None => format!("https://{addr}"),
+    }
+}
+
 /// Starts one appliance; it runs until `shutdown` is cancelled.
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
     install_crypto_provider();
@@ -94,9 +107,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         std::env::var("AERIE_ADMIN_PASSWORD").ok(),
     )
     .await?;
+    let fingerprint = aerie_client::Fingerprint::of(&tls.cert_der).to_string();
     let state = AppState {
         store,
         config: Arc::new(config),
+        federation: Arc::default(),
+        identity: Arc::new(state::Identity::new(fingerprint)),
     };
 
     let handle = axum_server::Handle::new();
@@ -108,7 +124,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .acceptor(acceptor)
         .handle(handle.clone());
     let app = app(state.clone());
-    let task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
+    let task = tokio::spawn(async move {
+        server
+            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+    });
     let addr = match handle.listening().await {
         Some(addr) => addr,
         None => {
@@ -122,6 +142,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             );
         }
     };
+    let hostname = state
+        .hostname()
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    state
+        .identity
+        .set_public_url(public_url(&state.config, addr, &hostname));
+    admin::listen(state.clone(), shutdown.clone()).await?;
+    tokio::spawn(federation::cm::run(state.clone(), shutdown.clone()));
     tokio::spawn(async move {
         shutdown.cancelled().await;
         tracing::info!("shutting down");

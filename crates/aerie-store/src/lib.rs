@@ -124,7 +124,7 @@ pub trait Store: Send + Sync + 'static {
     /// Registers a CM (or re-registers it, by its uid) with a fresh credential.
     async fn register_cm(&self, registration: &CmRegistration, at: DateTime<Utc>) -> Result<Cm>;
 
-    /// The CM holding this credential (deregistered CMs hold none).
+    /// The CM holding this credential (a deregistered CM keeps its last one, refused).
     async fn cm_by_credential(&self, credential_hash: &str) -> Result<Option<Cm>>;
 
     async fn cm(&self, id: i64) -> Result<Option<Cm>>;

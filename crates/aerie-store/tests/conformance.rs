@@ -750,9 +750,22 @@ async fn mcm_pages_manifests_and_deregistration(store: Arc<dyn Store>) {
         cms.iter()
             .all(|c| c.deregistered.is_some() && c.incident_count == 0 && c.proxy_token.is_none())
     );
+    let old = store.cm_by_credential("ca2").await.unwrap().unwrap();
+    assert!(
+        old.deregistered.is_some(),
+        "an old credential is recognised only to be refused"
+    );
+    let back = store
+        .register_cm(&registration("a", "ca3"), t0())
+        .await
+        .unwrap();
+    assert!(
+        back.deregistered.is_none(),
+        "registering again revives the CM"
+    );
     assert!(
         store.cm_by_credential("ca2").await.unwrap().is_none(),
-        "old credentials die"
+        "with a new credential"
     );
     assert!(
         store

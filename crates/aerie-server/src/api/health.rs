@@ -8,11 +8,7 @@ use crate::{error::ApiError, state::AppState};
 #[utoipa::path(get, path = "/healthz", tag = "system",
     responses((status = 200, description = "The daemon is up", body = Health)))]
 pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    let role = state
-        .store
-        .setting("role")
-        .await?
-        .unwrap_or_else(|| "cm".to_owned());
+    let role = state.role().await?.as_str().to_owned();
     Ok(Json(Health {
         status: "ok".to_owned(),
         role,

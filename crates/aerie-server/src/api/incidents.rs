@@ -1,12 +1,18 @@
-//! The incident list, details and status changes.
+//! The incident list, details and status changes. On a CM they read and change this CM's
+//! incidents; on the MCM the list is the CMs' table, and details and actions go live to
+//! the CM that owns the incident.
+
+use std::collections::HashMap;
 
 use axum::{
     Json,
     extract::{Path, Query, State, rejection::QueryRejection},
+    http::StatusCode,
 };
 use chrono::Utc;
+use reqwest::Method;
 
-use aerie_domain::{incident::IncidentId, status::Status, text::Text, user::Role};
+use aerie_domain::{federation::Cm, incident::IncidentId, status::Status, text::Text, user::Role};
 use aerie_proto::{
     ErrorBody,
     incidents::{
@@ -15,9 +21,20 @@ use aerie_proto::{
     },
 };
 
-use crate::{auth::Caller, error::ApiError, json::ApiJson, state::AppState};
+use crate::{
+    appliance::ApplianceRole, auth::Caller, error::ApiError, federation::proxy, json::ApiJson,
+    state::AppState,
+};
 
-/// One page of incidents, filtered and sorted; follow `next` for more.
+fn with_cm(mut out: IncidentOut, cm: &Cm) -> IncidentOut {
+    out.cm_id = Some(cm.id);
+    out.cm_name = Some(cm.name.clone());
+    out.cm_ip = Some(cm.ip.clone());
+    out
+}
+
+/// One page of incidents, filtered and sorted; follow `next` for more. On the MCM every
+/// item carries `cm_id`, `cm_name` and `cm_ip`, and `cm` filters by CM.
 #[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(IncidentListParams),
     responses((status = 200, body = IncidentList), (status = 400, body = ErrorBody)))]
 pub async fn list(
@@ -28,11 +45,59 @@ pub async fn list(
     let Query(params) = params.map_err(|e| {
         ApiError::bad_request("query", format!("bad query string: {}", e.body_text()))
     })?;
-    let page = state.store.incidents(&params.to_query()?).await?;
+    let query = params.to_query()?;
+    if state.role().await? == ApplianceRole::Cm {
+        if params.cm.is_some() {
+            return Err(ApiError::bad_request(
+                "cm",
+                "cm: filtering by CM works on the MCM only",
+            ));
+        }
+        let page = state.store.incidents(&query).await?;
+        return Ok(Json(IncidentList {
+            items: page.items.iter().map(IncidentOut::from).collect(),
+            next: page.next.map(|c| c.encode()),
+        }));
+    }
+    let page = state
+        .store
+        .remote_incidents(&query, &params.cm_ids()?)
+        .await?;
+    let cms: HashMap<i64, Cm> = state
+        .store
+        .cms()
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let items = page
+        .items
+        .iter()
+        .map(|r| {
+            let out = IncidentOut::from(&r.incident);
+            match cms.get(&r.cm_id) {
+                Some(cm) => with_cm(out, cm),
+                None => IncidentOut {
+                    cm_id: Some(r.cm_id),
+                    ..out
+                },
+            }
+        })
+        .collect();
     Ok(Json(IncidentList {
-        items: page.items.iter().map(IncidentOut::from).collect(),
+        items,
         next: page.next.map(|c| c.encode()),
     }))
+}
+
+async fn require_cm(state: &AppState) -> Result<(), ApiError> {
+    if state.role().await? == ApplianceRole::Mcm {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this appliance is the MCM: address an incident as /api/v1/incidents/{cm_id}/{incident_id}",
+        ));
+    }
+    Ok(())
 }
 
 /// An incident with its events and status history.
@@ -44,6 +109,7 @@ pub async fn detail(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<IncidentDetail>, ApiError> {
+    require_cm(&state).await?;
     let id = IncidentId(super::path_id("id", &id)?);
     let incident = state
         .store
@@ -74,6 +140,7 @@ pub async fn change_status(
     ApiJson(req): ApiJson<StatusRequest>,
 ) -> Result<Json<IncidentOut>, ApiError> {
     caller.require(Role::Analyst)?;
+    require_cm(&state).await?;
     let id = IncidentId(super::path_id("id", &id)?);
     let to: Status = req
         .status
@@ -87,4 +154,66 @@ pub async fn change_status(
         .await?;
     tracing::info!(incident = %id, to = %to, user = %actor, "status changed");
     Ok(Json(IncidentOut::from(&incident)))
+}
+
+/// The CM and the MCM's row of one of its incidents, checked before going live.
+async fn owned(state: &AppState, cm: &str, id: &str) -> Result<(Cm, IncidentId), ApiError> {
+    if state.role().await? != ApplianceRole::Mcm {
+        return Err(ApiError::not_found(
+            "incidents by CM (this appliance is not an MCM)",
+        ));
+    }
+    let cm = proxy::registered_cm(state, super::path_id("cm", cm)?).await?;
+    let id = IncidentId(super::path_id("id", id)?);
+    if state.store.remote_incident(cm.id, id).await?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "incident {id} of CM {}",
+            cm.name
+        )));
+    }
+    Ok((cm, id))
+}
+
+/// On the MCM: an incident's details, live from the CM that owns it (502 naming the CM
+/// when it cannot be reached).
+#[utoipa::path(get, path = "/api/v1/incidents/{cm}/{id}", tag = "federation",
+    params(("cm" = i64, Path, description = "CM id"), ("id" = i64, Path, description = "Incident id on that CM")),
+    responses((status = 200, body = IncidentDetail), (status = 404, body = ErrorBody),
+        (status = 502, description = "The CM is unreachable", body = ErrorBody)))]
+pub async fn remote_detail(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((cm, id)): Path<(String, String)>,
+) -> Result<Json<IncidentDetail>, ApiError> {
+    let (cm, id) = owned(&state, &cm, &id).await?;
+    let mut detail: IncidentDetail = proxy::call(
+        &cm,
+        &caller,
+        Method::GET,
+        &format!("/api/v1/incidents/{id}"),
+        None,
+    )
+    .await?;
+    detail.incident = with_cm(detail.incident, &cm);
+    Ok(Json(detail))
+}
+
+/// On the MCM: a status change, applied on the CM that owns the incident only.
+#[utoipa::path(post, path = "/api/v1/incidents/{cm}/{id}/status", tag = "federation",
+    params(("cm" = i64, Path, description = "CM id"), ("id" = i64, Path, description = "Incident id on that CM")),
+    request_body = StatusRequest,
+    responses((status = 200, body = IncidentOut), (status = 502, description = "The CM is unreachable", body = ErrorBody)))]
+pub async fn remote_change_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((cm, id)): Path<(String, String)>,
+    ApiJson(req): ApiJson<StatusRequest>,
+) -> Result<Json<IncidentOut>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let (cm, id) = owned(&state, &cm, &id).await?;
+    let body = serde_json::to_value(&req).map_err(ApiError::internal)?;
+    let path = format!("/api/v1/incidents/{id}/status");
+    let out: IncidentOut = proxy::call(&cm, &caller, Method::POST, &path, Some(&body)).await?;
+    tracing::info!(cm = %cm.name, incident = %id, user = caller.user.username.as_str(), "status changed on the CM");
+    Ok(Json(with_cm(out, &cm)))
 }

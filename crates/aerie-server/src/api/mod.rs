@@ -1,6 +1,8 @@
 //! The JSON API under `/api/v1`, plus `/healthz`.
 
+mod cms;
 mod events;
+mod federation;
 mod health;
 mod incidents;
 mod keys;
@@ -33,6 +35,23 @@ pub fn router() -> Router<AppState> {
             "/api/v1/incidents/{id}/status",
             post(incidents::change_status),
         )
+        .route(
+            "/api/v1/incidents/{id}/{incident}",
+            get(incidents::remote_detail),
+        )
+        .route(
+            "/api/v1/incidents/{id}/{incident}/status",
+            post(incidents::remote_change_status),
+        )
+        .route("/api/v1/cms", get(cms::list))
+        .route("/api/v1/federation/challenge", post(federation::challenge))
+        .route("/api/v1/federation/register", post(federation::register))
+        .route(
+            "/api/v1/federation/proxy-token",
+            post(federation::proxy_token),
+        )
+        .route("/api/v1/federation/sync", post(federation::sync))
+        .route("/api/v1/federation/manifest", get(federation::manifest))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -22,6 +22,9 @@ use utoipa::{
         super::incidents::list,
         super::incidents::detail,
         super::incidents::change_status,
+        super::incidents::remote_detail,
+        super::incidents::remote_change_status,
+        super::cms::list,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("raw_api_key" = []), ("session_cookie" = []))

@@ -246,7 +246,7 @@ impl SqlStore {
             .await?
             .rows_affected();
         sqlx::query(
-            "UPDATE cms SET credential_hash = NULL, proxy_token = NULL, incident_count = 0, \
+            "UPDATE cms SET proxy_token = NULL, incident_count = 0, \
              deregistered_ms = $1 WHERE deregistered_ms IS NULL",
         )
         .bind(at.timestamp_millis())

@@ -1,0 +1,250 @@
+//! The CM ↔ MCM wire protocol (see `docs/protocol.md`): registration by proof of the
+//! device key bound to the MCM's certificate, the ordered change stream, manifests for
+//! resync, and the proxy token.
+
+use serde::{Deserialize, Serialize};
+
+use aerie_domain::{
+    DomainError,
+    federation::SyncBatch,
+    incident::{Incident, IncidentFacts, IncidentId},
+    risk::Severity,
+    text::{CountryCode, Sha256Hex, Text},
+};
+
+use crate::incidents::IncidentOut;
+
+/// Most incidents one sync request carries (the byte size stays near 1 MB).
+pub const MAX_SYNC_ROWS: usize = 1000;
+/// Most manifest entries one response carries.
+pub const MAX_MANIFEST_ROWS: u32 = 50_000;
+
+/// Error codes the MCM puts in `ErrorBody.code` so the CM can say exactly what is wrong.
+pub mod codes {
+    pub const NOT_MCM: &str = "not_mcm";
+    pub const UNKNOWN_USERNAME: &str = "unknown_username";
+    pub const WRONG_PASSPHRASE: &str = "wrong_passphrase";
+    pub const FIPS_MISMATCH: &str = "fips_mismatch";
+    pub const BAD_NONCE: &str = "bad_nonce";
+    pub const DEREGISTERED: &str = "deregistered";
+    pub const UNKNOWN_CM: &str = "unknown_cm";
+}
+
+/// `POST /api/v1/federation/challenge`: a single-use nonce and the MCM's KDF.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Challenge {
+    pub nonce: String,
+    /// The MCM's device-key KDF id: it tells the CM whether the MCM is in FIPS mode.
+    pub kdf: String,
+}
+
+/// `POST /api/v1/federation/register`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub username: String,
+    pub cm_uid: String,
+    pub cm_name: String,
+    /// Where the MCM reaches this CM for live actions.
+    pub cm_url: String,
+    pub cm_fingerprint: String,
+    pub version: String,
+    pub kdf: String,
+    pub nonce: String,
+    /// [`register_message`] signed with the device key.
+    pub proof: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct RegisterResponse {
+    pub cm_id: i64,
+    /// This CM's own credential for the sync calls; the MCM keeps only its hash.
+    pub credential: String,
+    /// [`registered_message`] signed with the device key: the MCM holds it too.
+    pub mcm_proof: String,
+}
+
+/// What the CM signs: the nonce, the certificate it sees the MCM present (a man in the
+/// middle shows another one, so the MCM's check fails), and who registers.
+pub fn register_message(
+    nonce: &str,
+    mcm_fingerprint: &str,
+    username: &str,
+    cm_uid: &str,
+    cm_fingerprint: &str,
+) -> Vec<u8> {
+    format!("aerie-register-v1\n{nonce}\n{mcm_fingerprint}\n{username}\n{cm_uid}\n{cm_fingerprint}")
+        .into_bytes()
+}
+
+/// What the MCM signs back, binding the credential it issued.
+pub fn registered_message(
+    nonce: &str,
+    mcm_fingerprint: &str,
+    cm_id: i64,
+    credential: &str,
+) -> Vec<u8> {
+    format!("aerie-registered-v1\n{nonce}\n{mcm_fingerprint}\n{cm_id}\n{credential}").into_bytes()
+}
+
+/// `POST /api/v1/federation/proxy-token`: the secret the MCM presents for live actions.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyToken {
+    pub token: String,
+}
+
+/// An incident of the change stream.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct SyncedIncident {
+    #[serde(flatten)]
+    pub incident: IncidentOut,
+    pub change_seq: i64,
+}
+
+/// A removal: the incident turned benign (or is gone) at this version.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Removal {
+    pub incident_id: i64,
+    pub version: i64,
+}
+
+/// `POST /api/v1/federation/sync`: one batch of the change stream, or a heartbeat when
+/// empty.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct SyncRequest {
+    pub upserts: Vec<SyncedIncident>,
+    pub removals: Vec<Removal>,
+    /// The highest change sequence number covered; 0 for a heartbeat.
+    pub high_seq: i64,
+    /// Changes still waiting on the CM.
+    pub backlog: i64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct SyncAck {
+    /// The highest change sequence number of this CM applied on the MCM.
+    pub acked_seq: i64,
+}
+
+/// `GET /api/v1/federation/manifest`: the MCM's (incident id, version) pairs of this CM.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Manifest {
+    pub items: Vec<(i64, i64)>,
+    /// Pass as `after` for the next page.
+    pub next: Option<i64>,
+}
+
+impl SyncedIncident {
+    pub fn of(incident: &Incident) -> SyncedIncident {
+        SyncedIncident {
+            incident: IncidentOut::from(incident),
+            change_seq: incident.change_seq,
+        }
+    }
+
+    /// Validates the wire form back into a domain incident; `at` names it in errors.
+    pub fn to_domain(&self, at: &str) -> Result<Incident, DomainError> {
+        let i = &self.incident;
+        let f = |name: &str| format!("{at}.{name}");
+        fn parse<T: std::str::FromStr<Err = String>>(
+            field: String,
+            v: &str,
+        ) -> Result<T, DomainError> {
+            v.parse().map_err(|e: String| DomainError::new(field, e))
+        }
+        let short = |name: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|v| Text::parse(&f(name), v, Text::SHORT))
+                .transpose()
+        };
+        let ip = |name: &str, v: &str| {
+            v.parse::<std::net::IpAddr>()
+                .map_err(|_| DomainError::new(f(name), format!("{v:?} is not an IP address")))
+        };
+        let facts = IncidentFacts {
+            first_seen: crate::parse_time(&f("first_seen_time"), &i.first_seen_time)?,
+            last_activity: crate::parse_time(&f("last_activity_time"), &i.last_activity_time)?,
+            severity: Severity::parse(&f("severity"), i.severity)?,
+            category: parse(f("category"), &i.category)?,
+            threat_name: Text::parse(&f("threat_name"), &i.threat_name, Text::SHORT)?,
+            endpoint_ip: ip("endpoint_ip", &i.endpoint_ip)?,
+            endpoint_name: short("endpoint_name", &i.endpoint_name)?,
+            endpoint_os: short("endpoint_os", &i.endpoint_os)?,
+            endpoint_user: short("endpoint_user", &i.endpoint_user)?,
+            source_ip: i
+                .source_ip
+                .as_deref()
+                .map(|v| ip("source_ip", v))
+                .transpose()?,
+            source_name: i
+                .source_name
+                .as_deref()
+                .map(|v| Text::parse(&f("source_name"), v, Text::LONG))
+                .transpose()?,
+            source_country: i
+                .source_country
+                .as_deref()
+                .map(|v| CountryCode::parse(&f("source_country"), v))
+                .transpose()?,
+            progression: i
+                .progression
+                .iter()
+                .map(|s| parse(f("progression"), s))
+                .collect::<Result<_, _>>()?,
+            collector_id: short("collector_id", &i.collector_id)?,
+            collector_type: parse(f("collector_type"), &i.collector_type)?,
+            file_sha256: i
+                .file_sha256
+                .as_deref()
+                .map(|v| Sha256Hex::parse(&f("file_sha256"), v))
+                .transpose()?,
+            event_count: i.event_count,
+        };
+        Ok(Incident {
+            id: IncidentId(i.incident_id),
+            facts,
+            status: parse(f("status"), &i.status)?,
+            version: i.version,
+            change_seq: self.change_seq,
+        })
+    }
+}
+
+impl SyncRequest {
+    /// Validates the request into a domain batch.
+    pub fn to_batch(&self) -> Result<SyncBatch, DomainError> {
+        if self.upserts.len() + self.removals.len() > MAX_SYNC_ROWS {
+            return Err(DomainError::new(
+                "upserts",
+                format!("send at most {MAX_SYNC_ROWS} incidents per sync request"),
+            ));
+        }
+        let upserts = self
+            .upserts
+            .iter()
+            .enumerate()
+            .map(|(n, u)| u.to_domain(&format!("upserts[{n}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(benign) = upserts
+            .iter()
+            .position(|i| i.risk() == aerie_domain::risk::Risk::Benign)
+        {
+            return Err(DomainError::new(
+                format!("upserts[{benign}]"),
+                "benign incidents are never sent to the MCM: send a removal",
+            ));
+        }
+        Ok(SyncBatch {
+            upserts,
+            removals: self
+                .removals
+                .iter()
+                .map(|r| (IncidentId(r.incident_id), r.version))
+                .collect(),
+            high_seq: self.high_seq,
+            backlog: self.backlog,
+        })
+    }
+}

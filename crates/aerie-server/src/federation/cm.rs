@@ -1,0 +1,719 @@
+//! The CM's side: registration with the MCM, the sync worker that pushes the change
+//! stream, resync, and `set mcm remove`.
+//!
+//! One worker per daemon. It is woken by committed changes (the store's change
+//! notifications), by configuration and resync requests, and by its heartbeat timer; on
+//! failure it backs off exponentially with jitter and tries again, forever.
+
+use std::{
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use aerie_client::{Client, ClientError, Fingerprint, Trust};
+use aerie_domain::{incident::IncidentId, net::McmAddress, risk::Risk, user::Username};
+use aerie_proto::{
+    admin::McmStatus,
+    device_key::{DeviceKey, Kdf},
+    federation::{
+        Challenge, MAX_SYNC_ROWS, Manifest, ProxyToken, RegisterRequest, RegisterResponse, Removal,
+        SyncAck, SyncRequest, SyncedIncident, codes, register_message, registered_message,
+    },
+};
+
+use super::{backoff, keys, mcm::fips_mismatch};
+use crate::{appliance::ApplianceRole, auth, error::ApiError, state::AppState};
+
+/// How often an idle CM tells the MCM it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// How long `set mcm ip …` and `set mcm resync` wait for the worker's answer.
+const ANSWER_WITHIN: Duration = Duration::from_secs(110);
+
+/// What the operator asked the worker for, with where to send the answer.
+enum Request {
+    /// Report the outcome of the next registration attempt.
+    Registration(oneshot::Sender<Result<String, String>>),
+    Resync(oneshot::Sender<Result<String, String>>),
+}
+
+/// The CM's in-memory federation state.
+#[derive(Default)]
+pub struct CmSide {
+    wake: Notify,
+    requests: Mutex<Vec<Request>>,
+    status: Mutex<SyncStatus>,
+    /// The pinned client, rebuilt when the MCM or its certificate changes.
+    client: Mutex<Option<(String, Client)>>,
+}
+
+#[derive(Default, Clone)]
+struct SyncStatus {
+    state: Option<String>,
+    last_sync: Option<DateTime<Utc>>,
+}
+
+impl CmSide {
+    fn set_state(&self, state: impl Into<String>) {
+        let state = state.into();
+        let mut status = self.status.lock().expect("status lock");
+        if status.state.as_deref() != Some(&state) {
+            if state.starts_with("error") || state.starts_with("deregistered") {
+                tracing::warn!("MCM sync: {state}");
+            } else {
+                tracing::info!("MCM sync: {state}");
+            }
+            status.state = Some(state);
+        }
+    }
+
+    fn synced(&self, at: DateTime<Utc>) {
+        self.set_state("connected");
+        self.status.lock().expect("status lock").last_sync = Some(at);
+    }
+
+    /// Queues a request for the worker and waits for its answer.
+    async fn ask(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<String, String>>) -> Request,
+    ) -> Result<String, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.requests.lock().expect("request lock").push(make(tx));
+        self.wake.notify_one();
+        match tokio::time::timeout(ANSWER_WITHIN, rx).await {
+            Ok(Ok(Ok(message))) => Ok(message),
+            Ok(Ok(Err(error))) => Err(ApiError::new(axum::http::StatusCode::BAD_GATEWAY, error)),
+            Ok(Err(_)) => Err(ApiError::internal("the sync worker stopped")),
+            Err(_) => Ok("still working; see 'show mcm' for progress".to_owned()),
+        }
+    }
+
+    fn take_requests(&self) -> Vec<Request> {
+        std::mem::take(&mut *self.requests.lock().expect("request lock"))
+    }
+}
+
+/// The MCM configuration of this CM.
+struct Config {
+    address: McmAddress,
+    username: String,
+    kdf: Kdf,
+    key: DeviceKey,
+    fingerprint: Option<Fingerprint>,
+    credential: Option<String>,
+    cursor: i64,
+    deregistered: bool,
+}
+
+async fn load(state: &AppState) -> Result<Option<Config>, ApiError> {
+    let s = &state.store;
+    let Some(address) = s.setting(keys::MCM_ADDRESS).await? else {
+        return Ok(None);
+    };
+    let address = McmAddress::parse(&address)?;
+    let kdf = s.setting(keys::MCM_KDF).await?.and_then(|k| Kdf::parse(&k));
+    let key = s
+        .setting(keys::MCM_DEVICE_KEY)
+        .await?
+        .and_then(|k| DeviceKey::from_hex(&k));
+    let (Some(kdf), Some(key)) = (kdf, key) else {
+        return Err(ApiError::internal(
+            "the MCM configuration lacks its device key",
+        ));
+    };
+    Ok(Some(Config {
+        address,
+        username: s
+            .setting(keys::MCM_USERNAME)
+            .await?
+            .unwrap_or_else(|| "admin".to_owned()),
+        kdf,
+        key,
+        fingerprint: s
+            .setting(keys::MCM_FINGERPRINT)
+            .await?
+            .and_then(|f| f.parse().ok()),
+        credential: s.setting(keys::MCM_CREDENTIAL).await?,
+        cursor: s
+            .setting(keys::MCM_CURSOR)
+            .await?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+        deregistered: s.setting(keys::MCM_DEREGISTERED).await?.is_some(),
+    }))
+}
+
+/// Stores a new MCM configuration and waits for the first registration attempt.
+pub async fn configure(
+    state: &AppState,
+    address: &McmAddress,
+    username: &Username,
+    kdf: Kdf,
+    key: &DeviceKey,
+) -> Result<String, ApiError> {
+    let s = &state.store;
+    for name in keys::ALL_MCM {
+        s.delete_setting(name).await?;
+    }
+    s.set_setting(keys::MCM_USERNAME, username.as_str()).await?;
+    s.set_setting(keys::MCM_KDF, kdf.id()).await?;
+    s.set_setting(keys::MCM_DEVICE_KEY, &key.to_hex()).await?;
+    s.set_setting(keys::MCM_ADDRESS, &address.to_string())
+        .await?;
+    *state.federation.cm.status.lock().expect("status lock") = SyncStatus::default();
+    tracing::info!(mcm = %address, username = username.as_str(), "MCM configured");
+    state.federation.cm.ask(Request::Registration).await
+}
+
+pub async fn show(state: &AppState) -> Result<McmStatus, ApiError> {
+    let Some(config) = load(state).await? else {
+        return Ok(McmStatus {
+            role: "cm".into(),
+            ..Default::default()
+        });
+    };
+    let status = state
+        .federation
+        .cm
+        .status
+        .lock()
+        .expect("status lock")
+        .clone();
+    let last = state.store.last_change_seq().await?;
+    let state_line = if config.deregistered {
+        Some(deregistered_message())
+    } else {
+        status.state.or_else(|| Some("registering".to_owned()))
+    };
+    Ok(McmStatus {
+        address: Some(config.address.to_string()),
+        username: Some(config.username),
+        role: "cm".into(),
+        state: state_line,
+        last_sync: status.last_sync.map(aerie_proto::format_time),
+        backlog: Some(
+            state
+                .store
+                .pending_changes(config.cursor)
+                .await?
+                .min(last - config.cursor),
+        ),
+        cms: None,
+    })
+}
+
+pub async fn resync(state: &AppState) -> Result<String, ApiError> {
+    if load(state).await?.is_none() {
+        return Err(ApiError::bad_request(
+            "mcm",
+            "no MCM is configured: set mcm ip IP passphrase P first",
+        ));
+    }
+    state.federation.cm.ask(Request::Resync).await
+}
+
+pub async fn remove(state: &AppState) -> Result<String, ApiError> {
+    if load(state).await?.is_none() {
+        return Ok("No MCM is configured; nothing to remove.".to_owned());
+    }
+    for name in keys::ALL_MCM {
+        state.store.delete_setting(name).await?;
+    }
+    *state.federation.cm.status.lock().expect("status lock") = SyncStatus::default();
+    *state.federation.cm.client.lock().expect("client lock") = None;
+    state.federation.cm.wake.notify_one();
+    tracing::info!("MCM configuration removed; incidents stay on this CM");
+    Ok("MCM configuration removed. This CM keeps its incidents and no longer syncs.".to_owned())
+}
+
+fn deregistered_message() -> String {
+    "deregistered: the MCM removed this CM (its MCM configuration was removed); register again \
+     with set mcm ip … passphrase …"
+        .to_owned()
+}
+
+/// What one round of the worker achieved.
+enum Step {
+    /// More may be waiting: go again at once.
+    Busy,
+    /// Up to date.
+    Idle,
+    /// Nothing to do until reconfigured.
+    Off,
+}
+
+/// Why a round failed, in the operator's words.
+struct Failure {
+    message: String,
+    /// The MCM said this CM is deregistered.
+    deregistered: bool,
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure {
+            message: format!("error: {}", e.message),
+            deregistered: false,
+        }
+    }
+}
+
+impl From<aerie_store::StoreError> for Failure {
+    fn from(e: aerie_store::StoreError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+fn describe(e: &ClientError, config: &Config) -> Failure {
+    let message = match e.code() {
+        Some(codes::DEREGISTERED) => return Failure { message: deregistered_message(), deregistered: true },
+        Some(codes::UNKNOWN_USERNAME) => format!(
+            "error: unknown username {:?} on the MCM — create that admin user on the MCM or give another with 'username'",
+            config.username
+        ),
+        Some(codes::WRONG_PASSPHRASE) => {
+            "error: wrong passphrase — the MCM derived a different device key; set the same passphrase on both".to_owned()
+        }
+        Some(codes::FIPS_MISMATCH) => format!("error: {}", api_message(e)),
+        Some(codes::NOT_MCM) => format!(
+            "error: {} is not an MCM — convert it first with set mcm ip 127.0.0.1 passphrase …",
+            config.address
+        ),
+        Some(codes::UNKNOWN_CM) => {
+            "error: the MCM does not know this CM's credential — register again with set mcm ip …".to_owned()
+        }
+        _ if e.is_pin_mismatch() => format!(
+            "error: MCM certificate changed — {} no longer presents the certificate pinned at registration \
+             (possible man in the middle); if the MCM's certificate was replaced, run set mcm ip again",
+            config.address
+        ),
+        _ if e.status().is_none() => {
+            format!("error: MCM unreachable at {}: {}", config.address.base_url(), e.root_cause())
+        }
+        _ => format!("error: the MCM refused: {}", api_message(e)),
+    };
+    Failure {
+        message,
+        deregistered: false,
+    }
+}
+
+fn api_message(e: &ClientError) -> String {
+    match e {
+        ClientError::Api { body, .. } => body.error.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// This CM's stable uid, made on first use.
+async fn uid(state: &AppState) -> Result<String, ApiError> {
+    if let Some(uid) = state.store.setting(keys::CM_UID).await? {
+        return Ok(uid);
+    }
+    let uid = auth::new_secret("cm-")[..27].to_owned();
+    state.store.set_setting(keys::CM_UID, &uid).await?;
+    Ok(uid)
+}
+
+async fn register(state: &AppState, config: &Config) -> Result<String, Failure> {
+    let fail = |e: ClientError| describe(&e, config);
+    let base = config.address.base_url();
+    let seen = aerie_client::Recorder::default();
+    let client = Client::with_trust(&base, Trust::Record(seen.clone())).map_err(fail)?;
+    let challenge: Challenge = client
+        .post("/api/v1/federation/challenge", &serde_json::json!({}))
+        .await
+        .map_err(fail)?;
+    if challenge.kdf != config.kdf.id() {
+        let mcm_fips = Kdf::parse(&challenge.kdf).is_some_and(Kdf::is_fips);
+        return Err(Failure {
+            message: format!("error: {}", fips_mismatch(mcm_fips)),
+            deregistered: false,
+        });
+    }
+    let mcm_fp = seen.lock().expect("recorder lock").ok_or_else(|| Failure {
+        message: "error: the MCM presented no certificate".to_owned(),
+        deregistered: false,
+    })?;
+    let uid = uid(state).await?;
+    let cm_fp = state.identity.fingerprint.clone();
+    let message = register_message(
+        &challenge.nonce,
+        &mcm_fp.to_string(),
+        &config.username,
+        &uid,
+        &cm_fp,
+    );
+    let request = RegisterRequest {
+        username: config.username.clone(),
+        cm_uid: uid,
+        cm_name: state.hostname().await?,
+        cm_url: state.identity.public_url(),
+        cm_fingerprint: cm_fp,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        kdf: config.kdf.id().to_owned(),
+        nonce: challenge.nonce.clone(),
+        proof: config.key.prove(&message),
+    };
+    let reply: RegisterResponse = client
+        .post("/api/v1/federation/register", &request)
+        .await
+        .map_err(fail)?;
+    let expected = registered_message(
+        &challenge.nonce,
+        &mcm_fp.to_string(),
+        reply.cm_id,
+        &reply.credential,
+    );
+    if !config.key.verify(&expected, &reply.mcm_proof) {
+        return Err(Failure {
+            message: "error: the MCM could not prove it holds the device key — wrong passphrase on the MCM, \
+                      or a man in the middle"
+                .to_owned(),
+            deregistered: false,
+        });
+    }
+    // Only now, talking to a proven MCM over the pinned certificate, hand over the token
+    // it will present for live actions.
+    let pinned = Client::new(&base, mcm_fp)
+        .map_err(fail)?
+        .with_token(&reply.credential);
+    let token = auth::new_secret("px_");
+    let _: serde_json::Value = pinned
+        .post(
+            "/api/v1/federation/proxy-token",
+            &ProxyToken {
+                token: token.clone(),
+            },
+        )
+        .await
+        .map_err(fail)?;
+    let s = &state.store;
+    s.set_setting(keys::MCM_FINGERPRINT, &mcm_fp.to_string())
+        .await?;
+    s.set_setting(keys::MCM_CREDENTIAL, &reply.credential)
+        .await?;
+    s.set_setting(keys::MCM_CM_ID, &reply.cm_id.to_string())
+        .await?;
+    s.set_setting(keys::MCM_CURSOR, "0").await?;
+    s.set_setting(keys::MCM_PROXY_HASH, &auth::secret_hash(&token))
+        .await?;
+    tracing::info!(mcm = %config.address, cm_id = reply.cm_id, "registered with the MCM");
+    Ok(format!(
+        "Registered with the MCM at {} as {} (CM id {}); incidents are syncing.",
+        config.address, config.username, reply.cm_id
+    ))
+}
+
+/// The pinned, authenticated client for the configured MCM.
+fn client(state: &AppState, config: &Config) -> Result<Client, Failure> {
+    let (Some(pin), Some(credential)) = (config.fingerprint, &config.credential) else {
+        return Err(Failure {
+            message: "error: not registered".into(),
+            deregistered: false,
+        });
+    };
+    let id = format!("{}|{pin}|{credential}", config.address.base_url());
+    let mut cached = state.federation.cm.client.lock().expect("client lock");
+    if let Some((key, client)) = cached.as_ref()
+        && *key == id
+    {
+        return Ok(client.clone());
+    }
+    let client = Client::new(&config.address.base_url(), pin)
+        .map_err(|e| describe(&e, config))?
+        .with_token(credential);
+    *cached = Some((id, client.clone()));
+    Ok(client)
+}
+
+/// Splits changes into what the MCM stores and what it must drop.
+fn to_request(changes: &[aerie_domain::incident::Incident], backlog: i64) -> SyncRequest {
+    let mut request = SyncRequest {
+        backlog,
+        ..Default::default()
+    };
+    for i in changes {
+        if i.risk() == Risk::Benign {
+            request.removals.push(Removal {
+                incident_id: i.id.0,
+                version: i.version,
+            });
+        } else {
+            request.upserts.push(SyncedIncident::of(i));
+        }
+        request.high_seq = request.high_seq.max(i.change_seq);
+    }
+    request
+}
+
+async fn send(client: &Client, request: &SyncRequest, config: &Config) -> Result<SyncAck, Failure> {
+    client
+        .post("/api/v1/federation/sync", request)
+        .await
+        .map_err(|e| describe(&e, config))
+}
+
+/// Pushes the next batch of the change stream; `Idle` when there is none.
+async fn push(
+    state: &AppState,
+    config: &Config,
+    last_contact: &mut Instant,
+) -> Result<Step, Failure> {
+    let client = client(state, config)?;
+    let changes = state
+        .store
+        .changes_since(config.cursor, MAX_SYNC_ROWS as u32)
+        .await?;
+    let last = state.store.last_change_seq().await?;
+    if changes.is_empty() {
+        if last_contact.elapsed() >= HEARTBEAT {
+            send(
+                &client,
+                &SyncRequest {
+                    backlog: 0,
+                    ..Default::default()
+                },
+                config,
+            )
+            .await?;
+            *last_contact = Instant::now();
+            state.federation.cm.synced(Utc::now());
+        }
+        return Ok(Step::Idle);
+    }
+    let request = to_request(&changes, 0);
+    let request = SyncRequest {
+        backlog: last - request.high_seq,
+        ..request
+    };
+    let ack = send(&client, &request, config).await?;
+    *last_contact = Instant::now();
+    let cursor = ack.acked_seq.min(request.high_seq).max(config.cursor);
+    state
+        .store
+        .set_setting(keys::MCM_CURSOR, &cursor.to_string())
+        .await?;
+    state.federation.cm.synced(Utc::now());
+    Ok(if changes.len() == MAX_SYNC_ROWS {
+        Step::Busy
+    } else {
+        Step::Idle
+    })
+}
+
+/// Makes the MCM's copy of this CM exact: walks this CM's incidents and the MCM's
+/// manifest side by side by id, sends what differs, and drops what the MCM holds but
+/// should not.
+async fn resync_now(state: &AppState, config: &Config) -> Result<String, Failure> {
+    let client = client(state, config)?;
+    let start_seq = state.store.last_change_seq().await?;
+    let (mut sent, mut removed, mut same) = (0u64, 0u64, 0u64);
+    let mut manifest: std::collections::VecDeque<(i64, i64)> = Default::default();
+    let mut manifest_next: Option<i64> = Some(0);
+    let mut after = IncidentId(0);
+    let mut pending = SyncRequest::default();
+    loop {
+        let mine = state
+            .store
+            .incidents_after(after, MAX_SYNC_ROWS as u32)
+            .await?;
+        let upper = mine.last().map(|i| i.id.0);
+        // Fetch manifest entries up to this page's last id (all of them at the end).
+        while let Some(from) = manifest_next {
+            if upper.is_some_and(|u| manifest.back().is_some_and(|(id, _)| *id >= u)) {
+                break;
+            }
+            let page: Manifest = client
+                .get(&format!("/api/v1/federation/manifest?after={from}"))
+                .await
+                .map_err(|e| describe(&e, config))?;
+            manifest.extend(page.items);
+            manifest_next = page.next;
+        }
+        for incident in &mine {
+            while manifest.front().is_some_and(|(id, _)| *id < incident.id.0) {
+                let (id, version) = manifest.pop_front().expect("checked");
+                pending.removals.push(Removal {
+                    incident_id: id,
+                    version,
+                });
+                removed += 1;
+            }
+            let held = match manifest.front() {
+                Some((id, version)) if *id == incident.id.0 => {
+                    let v = *version;
+                    manifest.pop_front();
+                    Some(v)
+                }
+                _ => None,
+            };
+            let benign = incident.risk() == Risk::Benign;
+            match (benign, held) {
+                (true, Some(version)) => {
+                    pending.removals.push(Removal {
+                        incident_id: incident.id.0,
+                        version: version.max(incident.version),
+                    });
+                    removed += 1;
+                }
+                (true, None) => {}
+                (false, Some(version)) if version == incident.version => same += 1,
+                (false, _) => {
+                    pending.upserts.push(SyncedIncident::of(incident));
+                    sent += 1;
+                }
+            }
+            if pending.upserts.len() + pending.removals.len() >= MAX_SYNC_ROWS {
+                send(&client, &std::mem::take(&mut pending), config).await?;
+            }
+        }
+        match mine.last() {
+            Some(last) => after = last.id,
+            None => break,
+        }
+    }
+    // What the MCM holds beyond this CM's last incident is gone from the CM.
+    for (id, version) in manifest.drain(..) {
+        pending.removals.push(Removal {
+            incident_id: id,
+            version,
+        });
+        removed += 1;
+        if pending.removals.len() >= MAX_SYNC_ROWS {
+            send(&client, &std::mem::take(&mut pending), config).await?;
+        }
+    }
+    pending.high_seq = start_seq;
+    send(&client, &pending, config).await?;
+    let cursor = start_seq.max(config.cursor);
+    state
+        .store
+        .set_setting(keys::MCM_CURSOR, &cursor.to_string())
+        .await?;
+    state.federation.cm.synced(Utc::now());
+    tracing::info!(sent, removed, same, "resync complete");
+    Ok(format!(
+        "Resync complete: {sent} incidents sent, {removed} removed from the MCM, {same} already up to date."
+    ))
+}
+
+/// One round of the worker.
+async fn step(state: &AppState, last_contact: &mut Instant) -> Result<Step, Failure> {
+    let side = &state.federation.cm;
+    let config = match load(state).await? {
+        Some(config) if state.role().await? == ApplianceRole::Cm => config,
+        _ => {
+            for request in side.take_requests() {
+                let (Request::Registration(tx) | Request::Resync(tx)) = request;
+                let _ = tx.send(Err("no MCM is configured".to_owned()));
+            }
+            return Ok(Step::Off);
+        }
+    };
+    if config.deregistered {
+        for request in side.take_requests() {
+            let (Request::Registration(tx) | Request::Resync(tx)) = request;
+            let _ = tx.send(Err(deregistered_message()));
+        }
+        return Ok(Step::Off);
+    }
+    let mut registrations = Vec::new();
+    let mut resyncs = Vec::new();
+    for request in side.take_requests() {
+        match request {
+            Request::Registration(tx) => registrations.push(tx),
+            Request::Resync(tx) => resyncs.push(tx),
+        }
+    }
+    if config.credential.is_none() {
+        // Resync requests wait for the next round; registration comes first.
+        side.requests
+            .lock()
+            .expect("request lock")
+            .extend(resyncs.into_iter().map(Request::Resync));
+        side.set_state("registering");
+        let outcome = register(state, &config).await;
+        let answer = outcome
+            .as_ref()
+            .map(Clone::clone)
+            .map_err(|f| f.message.clone());
+        for tx in registrations {
+            let _ = tx.send(answer.clone());
+        }
+        outcome?;
+        side.set_state("connected");
+        *last_contact = Instant::now();
+        return Ok(Step::Busy);
+    }
+    for tx in registrations {
+        let _ = tx.send(Ok("Already registered; incidents are syncing.".to_owned()));
+    }
+    if !resyncs.is_empty() {
+        let outcome = resync_now(state, &config).await;
+        let answer = outcome
+            .as_ref()
+            .map(Clone::clone)
+            .map_err(|f| f.message.clone());
+        for tx in resyncs {
+            let _ = tx.send(answer.clone());
+        }
+        outcome?;
+        return Ok(Step::Busy);
+    }
+    push(state, &config, last_contact).await
+}
+
+/// The worker: runs until `shutdown`.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let side = &state.federation.cm;
+    let mut changes = state.store.watch_changes();
+    let mut failures = 0u32;
+    let mut last_contact = Instant::now() - HEARTBEAT;
+    loop {
+        changes.borrow_and_update();
+        let outcome = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            outcome = step(&state, &mut last_contact) => outcome,
+        };
+        let wait = match outcome {
+            Ok(Step::Busy) => {
+                failures = 0;
+                continue;
+            }
+            Ok(Step::Idle) => {
+                failures = 0;
+                Some(HEARTBEAT.saturating_sub(last_contact.elapsed()))
+            }
+            Ok(Step::Off) => None,
+            Err(failure) => {
+                if failure.deregistered {
+                    let _ = state.store.set_setting(keys::MCM_DEREGISTERED, "1").await;
+                }
+                side.set_state(failure.message);
+                failures += 1;
+                if failure.deregistered {
+                    None
+                } else {
+                    Some(backoff(failures))
+                }
+            }
+        };
+        let sleep = async {
+            match wait {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let woken_by_changes = failures == 0 && wait.is_some();
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = side.wake.notified() => {}
+            _ = sleep => {}
+            _ = changes.changed(), if woken_by_changes => {}
+        }
+    }
+}

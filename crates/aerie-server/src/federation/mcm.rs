@@ -1,0 +1,343 @@
+//! The MCM's side: conversion, registration of CMs, applying their change streams,
+//! manifests, and `set mcm remove`.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+
+use aerie_domain::{
+    federation::{Cm, CmRegistration},
+    net::McmAddress,
+    text::Text,
+    user::{Role, Username},
+};
+use aerie_proto::{
+    admin::McmStatus,
+    device_key::{DeviceKey, Kdf},
+    federation::{
+        Challenge, RegisterRequest, RegisterResponse, SyncAck, SyncRequest, codes,
+        register_message, registered_message,
+    },
+};
+
+use super::keys;
+use crate::{appliance::ApplianceRole, auth, error::ApiError, state::AppState};
+
+/// How long a registration nonce stays valid.
+const NONCE_TTL: Duration = Duration::from_secs(60);
+/// The web UI account that holds the device key as its API key.
+pub const MCM_ACCOUNT: &str = "mcm";
+
+/// The MCM's in-memory state: outstanding nonces and one apply lock per CM, so that one
+/// CM's batches are applied in the order they arrive.
+#[derive(Default)]
+pub struct McmSide {
+    nonces: Mutex<HashMap<String, Instant>>,
+    apply_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl McmSide {
+    fn issue_nonce(&self) -> String {
+        let nonce = auth::new_secret("n_");
+        let mut nonces = self.nonces.lock().expect("nonce lock");
+        nonces.retain(|_, issued| issued.elapsed() < NONCE_TTL);
+        nonces.insert(nonce.clone(), Instant::now());
+        nonce
+    }
+
+    /// Consumes a nonce; false if unknown, used or expired.
+    fn take_nonce(&self, nonce: &str) -> bool {
+        let issued = self.nonces.lock().expect("nonce lock").remove(nonce);
+        issued.is_some_and(|at| at.elapsed() < NONCE_TTL)
+    }
+
+    fn apply_lock(&self, cm_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+        self.apply_locks
+            .lock()
+            .expect("lock map")
+            .entry(cm_id)
+            .or_default()
+            .clone()
+    }
+}
+
+/// The secret of the MCM account's API key: derived from the device key, so whoever holds
+/// the passphrase can compute it.
+fn account_api_key(key: &DeviceKey) -> String {
+    format!(
+        "{}{}",
+        auth::API_KEY_PREFIX,
+        key.prove(b"aerie-mcm-api-key-v1")
+    )
+}
+
+/// Revokes every key of the MCM account.
+async fn revoke_account_keys(state: &AppState) -> Result<Option<i64>, ApiError> {
+    let name = Username::parse(MCM_ACCOUNT).expect("valid name");
+    let Some((user, _)) = state.store.user_credentials(&name).await? else {
+        return Ok(None);
+    };
+    for key in state.store.api_keys(user.id).await? {
+        if key.revoked.is_none() {
+            state
+                .store
+                .revoke_api_key(user.id, key.id, Utc::now())
+                .await?;
+        }
+    }
+    Ok(Some(user.id))
+}
+
+/// Makes this appliance the MCM (or re-keys it).
+pub async fn convert(
+    state: &AppState,
+    address: &McmAddress,
+    kdf: Kdf,
+    key: &DeviceKey,
+) -> Result<String, ApiError> {
+    let store = &state.store;
+    store
+        .set_setting(keys::MCM_ADDRESS, &address.to_string())
+        .await?;
+    store.set_setting(keys::MCM_KDF, kdf.id()).await?;
+    store
+        .set_setting(keys::MCM_DEVICE_KEY, &key.to_hex())
+        .await?;
+    let user_id = match revoke_account_keys(state).await? {
+        Some(id) => id,
+        None => {
+            let name = Username::parse(MCM_ACCOUNT).expect("valid name");
+            let unusable = auth::hash_password(&auth::new_secret(""))?;
+            store
+                .create_user(&name, &unusable, Role::Admin, Utc::now())
+                .await?
+                .id
+        }
+    };
+    let secret = account_api_key(key);
+    let prefix = secret[..auth::API_KEY_PREFIX.len() + 6].to_owned();
+    let label = Text::parse("name", "device key", 64)?;
+    store
+        .create_api_key(
+            user_id,
+            &label,
+            &auth::secret_hash(&secret),
+            &prefix,
+            Utc::now(),
+        )
+        .await?;
+    state.set_role(ApplianceRole::Mcm).await?;
+    tracing::info!(kdf = kdf.id(), "this appliance is now the MCM");
+    Ok(format!(
+        "This appliance is now the Manager of Central Managers. On each CM run, in cm mode: \
+         set mcm ip <this MCM's address> passphrase <the same passphrase> username admin"
+    ))
+}
+
+pub async fn show(state: &AppState) -> Result<McmStatus, ApiError> {
+    let cms = state.store.cms().await?;
+    let now = Utc::now();
+    let registered = cms.iter().filter(|c| c.deregistered.is_none()).count();
+    let online = cms
+        .iter()
+        .filter(|c| c.state(now) == aerie_domain::federation::CmState::Online)
+        .count();
+    Ok(McmStatus {
+        address: state.store.setting(keys::MCM_ADDRESS).await?,
+        username: None,
+        role: "mcm".to_owned(),
+        state: Some(format!("MCM: {registered} CMs registered, {online} online")),
+        last_sync: cms
+            .iter()
+            .filter_map(|c| c.last_sync)
+            .max()
+            .map(aerie_proto::format_time),
+        backlog: Some(
+            cms.iter()
+                .filter(|c| c.deregistered.is_none())
+                .map(|c| c.backlog)
+                .sum(),
+        ),
+        cms: Some(registered as i64),
+    })
+}
+
+/// `set mcm remove` on the MCM: every CM incident goes, every CM is deregistered, and the
+/// appliance is a CM again.
+pub async fn remove(state: &AppState, at: DateTime<Utc>) -> Result<String, ApiError> {
+    let cms = state
+        .store
+        .cms()
+        .await?
+        .iter()
+        .filter(|c| c.deregistered.is_none())
+        .count();
+    let removed = state.store.drop_federation(at).await?;
+    revoke_account_keys(state).await?;
+    for name in keys::ALL_MCM {
+        state.store.delete_setting(name).await?;
+    }
+    state.set_role(ApplianceRole::Cm).await?;
+    tracing::warn!(
+        removed,
+        cms,
+        "MCM configuration removed; this appliance is a CM again"
+    );
+    Ok(format!(
+        "MCM configuration removed: {removed} incidents deleted, {cms} CMs deregistered. \
+         This appliance is a Central Manager again."
+    ))
+}
+
+async fn require_mcm(state: &AppState) -> Result<(), ApiError> {
+    if state.role().await? == ApplianceRole::Mcm {
+        Ok(())
+    } else {
+        Err(
+            ApiError::new(StatusCode::NOT_FOUND, "this appliance is not an MCM")
+                .with_code(codes::NOT_MCM),
+        )
+    }
+}
+
+async fn device_key(state: &AppState) -> Result<(Kdf, DeviceKey), ApiError> {
+    let kdf = state
+        .store
+        .setting(keys::MCM_KDF)
+        .await?
+        .and_then(|k| Kdf::parse(&k));
+    let key = state
+        .store
+        .setting(keys::MCM_DEVICE_KEY)
+        .await?
+        .and_then(|k| DeviceKey::from_hex(&k));
+    match (kdf, key) {
+        (Some(kdf), Some(key)) => Ok((kdf, key)),
+        _ => Err(ApiError::internal("the MCM has no device key")),
+    }
+}
+
+pub async fn challenge(state: &AppState) -> Result<Challenge, ApiError> {
+    require_mcm(state).await?;
+    let (kdf, _) = device_key(state).await?;
+    Ok(Challenge {
+        nonce: state.federation.mcm.issue_nonce(),
+        kdf: kdf.id().to_owned(),
+    })
+}
+
+/// "FIPS mode differs: MCM is in FIPS mode, this CM is not" (or the reverse).
+pub fn fips_mismatch(mcm_fips: bool) -> String {
+    if mcm_fips {
+        "FIPS mode differs: MCM is in FIPS mode, this CM is not".to_owned()
+    } else {
+        "FIPS mode differs: this CM is in FIPS mode, the MCM is not".to_owned()
+    }
+}
+
+pub async fn register(
+    state: &AppState,
+    req: &RegisterRequest,
+    peer_ip: String,
+) -> Result<RegisterResponse, ApiError> {
+    require_mcm(state).await?;
+    let (kdf, key) = device_key(state).await?;
+    if !state.federation.mcm.take_nonce(&req.nonce) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "the registration nonce is unknown or expired: retry",
+        )
+        .with_code(codes::BAD_NONCE));
+    }
+    if req.kdf != kdf.id() {
+        return Err(
+            ApiError::new(StatusCode::CONFLICT, fips_mismatch(kdf.is_fips()))
+                .with_code(codes::FIPS_MISMATCH),
+        );
+    }
+    let admin = match Username::parse(&req.username) {
+        Ok(name) => state.store.user_credentials(&name).await?.map(|(u, _)| u),
+        Err(_) => None,
+    };
+    if !admin.is_some_and(|u| u.role == Role::Admin && !u.disabled) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "unknown username {:?}: it is not an enabled admin user of the MCM",
+                req.username
+            ),
+        )
+        .with_code(codes::UNKNOWN_USERNAME));
+    }
+    let fingerprint = state.identity.fingerprint.clone();
+    let message = register_message(
+        &req.nonce,
+        &fingerprint,
+        &req.username,
+        &req.cm_uid,
+        &req.cm_fingerprint,
+    );
+    if !key.verify(&message, &req.proof) {
+        tracing::warn!(cm = %req.cm_name, ip = %peer_ip, "registration refused: wrong passphrase (or a man in the middle)");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong passphrase: the CM's device key does not match the MCM's (or a man in the middle \
+             altered the connection)",
+        )
+        .with_code(codes::WRONG_PASSPHRASE));
+    }
+    let check = |field: &str, value: &str, max: usize| -> Result<String, ApiError> {
+        Ok(Text::parse(field, value, max)?.as_str().to_owned())
+    };
+    let credential = auth::new_secret("cm_");
+    let registration = CmRegistration {
+        uid: check("cm_uid", &req.cm_uid, 64)?,
+        name: check("cm_name", &req.cm_name, 253)?,
+        url: check("cm_url", &req.cm_url, 300)?,
+        ip: peer_ip,
+        version: check("version", &req.version, 32)?,
+        fips: kdf.is_fips(),
+        cert_fingerprint: check("cm_fingerprint", &req.cm_fingerprint, 100)?,
+        credential_hash: auth::secret_hash(&credential),
+    };
+    let cm = state.store.register_cm(&registration, Utc::now()).await?;
+    tracing::info!(cm = %cm.name, id = cm.id, ip = %cm.ip, "CM registered");
+    let mcm_proof = key.prove(&registered_message(
+        &req.nonce,
+        &fingerprint,
+        cm.id,
+        &credential,
+    ));
+    Ok(RegisterResponse {
+        cm_id: cm.id,
+        credential,
+        mcm_proof,
+    })
+}
+
+/// Applies one sync request of `cm`; answers the acknowledged sequence number.
+pub async fn sync(state: &AppState, cm: &Cm, req: &SyncRequest) -> Result<SyncAck, ApiError> {
+    require_mcm(state).await?;
+    let batch = req.to_batch()?;
+    let lock = state.federation.mcm.apply_lock(cm.id);
+    let _in_order = lock.lock().await;
+    if batch.upserts.is_empty() && batch.removals.is_empty() {
+        state
+            .store
+            .cm_heartbeat(cm.id, batch.backlog, Utc::now())
+            .await?;
+    } else {
+        state.store.apply_sync(cm.id, &batch, Utc::now()).await?;
+    }
+    let acked = state
+        .store
+        .cm(cm.id)
+        .await?
+        .map_or(batch.high_seq, |c| c.acked_seq);
+    Ok(SyncAck { acked_seq: acked })
+}

@@ -1,0 +1,85 @@
+//! The MCM's live calls to the CM that owns an incident. The MCM keeps only the incident
+//! table; details and actions come from, and go to, the CM — or fail plainly, naming it.
+
+use axum::http::StatusCode;
+use reqwest::Method;
+
+use aerie_client::{Client, ClientError, Fingerprint};
+use aerie_domain::federation::Cm;
+
+use crate::{auth::Caller, error::ApiError, state::AppState};
+
+/// Headers that tell the CM who acts on the MCM.
+pub const ACTING_USER: &str = "x-aerie-acting-user";
+pub const ACTING_ROLE: &str = "x-aerie-acting-role";
+
+/// The CM `id`, if it is registered.
+pub async fn registered_cm(state: &AppState, id: i64) -> Result<Cm, ApiError> {
+    let cm = state
+        .store
+        .cm(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("CM {id}")))?;
+    if cm.deregistered.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "CM {} ({}) is deregistered; its incidents are no longer reachable",
+                cm.name, cm.ip
+            ),
+        ));
+    }
+    Ok(cm)
+}
+
+fn unreachable(cm: &Cm, why: String) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        format!("CM {} ({}) is unreachable: {why}", cm.name, cm.ip),
+    )
+}
+
+/// Sends `method path` (with an optional JSON body) to the CM as the calling MCM user.
+pub async fn call<T: serde::de::DeserializeOwned>(
+    cm: &Cm,
+    caller: &Caller,
+    method: Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<T, ApiError> {
+    let pin: Fingerprint = cm.cert_fingerprint.parse().map_err(|_| {
+        ApiError::internal(format!(
+            "CM {} has an unreadable pinned certificate",
+            cm.name
+        ))
+    })?;
+    let token = cm.proxy_token.as_deref().ok_or_else(|| {
+        unreachable(
+            cm,
+            "it has not finished registering (no proxy token yet)".to_owned(),
+        )
+    })?;
+    let client = Client::new(&cm.url, pin)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .with_token(token);
+    let mut request = client
+        .request(method, path)
+        .header(ACTING_USER, caller.user.username.as_str())
+        .header(ACTING_ROLE, caller.user.role.as_str());
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    client.send(request).await.map_err(|e| match e {
+        ClientError::Api { status, body } => ApiError {
+            status: StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+            message: format!("CM {}: {}", cm.name, body.error),
+            field: body.field,
+            code: None,
+        },
+        other if other.is_pin_mismatch() => unreachable(
+            cm,
+            "it presented another certificate than the one pinned at registration".to_owned(),
+        ),
+        other => unreachable(cm, other.root_cause()),
+    })
+}
