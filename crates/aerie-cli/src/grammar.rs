@@ -503,11 +503,11 @@ fn select<'a>(level: &'a [Node], token: &str) -> Result<&'a Node, String> {
     }
 }
 
+/// The values of a line, by slot name.
+type Args = Vec<(&'static str, String)>;
+
 /// Walks `tokens` down the tree; returns the last node reached (if any) and the values.
-fn walk<'a>(
-    roots: &'a [Node],
-    tokens: &[Token],
-) -> Result<(Option<&'a Node>, Vec<(&'static str, String)>), String> {
+fn walk<'a>(roots: &'a [Node], tokens: &[Token]) -> Result<(Option<&'a Node>, Args), String> {
     let mut level = roots;
     let mut current = None;
     let mut args = Vec::new();

@@ -21,6 +21,13 @@ use aerie_proto::{
 
 pub use pin::{Fingerprint, PinError, Recorder, Trust};
 
+/// The rustls configuration a client with `trust` uses, for tests that speak TLS directly.
+pub fn testing_client_config(trust: Trust) -> rustls::ClientConfig {
+    let mut config = pin::client_config(trust);
+    config.alpn_protocols.clear();
+    config
+}
+
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

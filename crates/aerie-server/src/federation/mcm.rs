@@ -133,10 +133,11 @@ pub async fn convert(
         .await?;
     state.set_role(ApplianceRole::Mcm).await?;
     tracing::info!(kdf = kdf.id(), "this appliance is now the MCM");
-    Ok(format!(
+    Ok(
         "This appliance is now the Manager of Central Managers. On each CM run, in cm mode: \
-         set mcm ip <this MCM's address> passphrase <the same passphrase> username admin"
-    ))
+        set mcm ip <this MCM's address> passphrase <the same passphrase> username admin"
+            .to_owned(),
+    )
 }
 
 pub async fn show(state: &AppState) -> Result<McmStatus, ApiError> {
@@ -299,7 +300,7 @@ pub async fn register(
         uid: check("cm_uid", &req.cm_uid, 64)?,
         name: check("cm_name", &req.cm_name, 253)?,
         url: check("cm_url", &req.cm_url, 300)?,
-        ip: peer_ip,
+        ip: advertised_ip(&req.cm_url).unwrap_or(peer_ip),
         version: check("version", &req.version, 32)?,
         fips: kdf.is_fips(),
         cert_fingerprint: check("cm_fingerprint", &req.cm_fingerprint, 100)?,
@@ -318,6 +319,19 @@ pub async fn register(
         credential,
         mcm_proof,
     })
+}
+
+/// The IP address in a CM's URL, when it names one (a CM behind NAT or on a loopback
+/// alias is better known by the address it serves at than by the one it connects from).
+fn advertised_ip(url: &str) -> Option<String> {
+    let authority = url.strip_prefix("https://")?.split('/').next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split(']').next()?,
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| ip.to_string())
 }
 
 /// Applies one sync request of `cm`; answers the acknowledged sequence number.
@@ -340,4 +354,31 @@ pub async fn sync(state: &AppState, cm: &Cm, req: &SyncRequest) -> Result<SyncAc
         .await?
         .map_or(batch.high_seq, |c| c.acked_seq);
     Ok(SyncAck { acked_seq: acked })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertised_ip_reads_the_url_host() {
+        assert_eq!(
+            advertised_ip("https://127.0.0.2:8443").as_deref(),
+            Some("127.0.0.2")
+        );
+        assert_eq!(
+            advertised_ip("https://[2001:db8::5]:443").as_deref(),
+            Some("2001:db8::5")
+        );
+        assert_eq!(advertised_ip("https://cm.example:443"), None);
+    }
+
+    #[test]
+    fn nonces_are_single_use() {
+        let side = McmSide::default();
+        let n = side.issue_nonce();
+        assert!(side.take_nonce(&n));
+        assert!(!side.take_nonce(&n));
+        assert!(!side.take_nonce("n_forged"));
+    }
 }

@@ -36,8 +36,8 @@ pub async fn start() -> TestServer {
 pub async fn start_with(layer: ConfigLayer) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let layer = ConfigLayer {
-        listen: Some("127.0.0.1:0".into()),
-        hostname: Some("cm-test".into()),
+        listen: layer.listen.or(Some("127.0.0.1:0".into())),
+        hostname: layer.hostname.or(Some("cm-test".into())),
         ..layer
     };
     let config = Config::resolve(dir.path(), layer).unwrap();
@@ -93,4 +93,48 @@ pub fn event(endpoint: &str, secs: i64, severity: f64) -> EventIn {
 
 pub fn batch(events: Vec<EventIn>) -> EventBatch {
     EventBatch { events }
+}
+
+/// A daemon named `hostname` on a loopback address of its own (127.0.0.x, port chosen
+/// by the OS), as a separate appliance would be.
+pub async fn node(hostname: &str, loopback: u8) -> TestServer {
+    start_with(ConfigLayer {
+        hostname: Some(hostname.into()),
+        listen: Some(format!("127.0.0.{loopback}:0")),
+        ..Default::default()
+    })
+    .await
+}
+
+/// Runs CLI lines against a daemon's admin socket; returns success and what it printed.
+pub async fn cli(server: &TestServer, lines: &[&str]) -> (bool, String) {
+    let dir = server.dir.path().to_owned();
+    let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        let result = aerie_cli::run_lines(&dir, &lines, &mut out);
+        let mut text = String::from_utf8(out).unwrap();
+        if let Err(e) = &result {
+            text.push_str(&format!("error: {e}\n"));
+        }
+        (result.is_ok(), text)
+    })
+    .await
+    .unwrap()
+}
+
+/// Polls `check` every 20 ms until it is true or `secs` pass.
+pub async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
 }
