@@ -160,29 +160,38 @@ pub fn execute(
                 .map_or(10, |c| c.parse().expect("grammar checked it"));
             match s.channel.call(&AdminRequest::Incidents { count })? {
                 AdminReply::Incidents { incidents } => {
+                    let on_mcm = incidents.iter().any(|i| i.cm_id.is_some());
+                    let cm_header = if on_mcm {
+                        format!("{:16}  ", "CM NAME")
+                    } else {
+                        String::new()
+                    };
                     out(
                         w,
                         &format!(
-                            "{:>8}  {:24}  {:8}  {:15}  {:12}  {}",
-                            "ID", "LAST ACTIVITY", "RISK", "ENDPOINT", "STATUS", "THREAT"
+                            "{cm_header}{:>8}  {:24}  {:8}  {:15}  {:12}  THREAT",
+                            "ID", "LAST ACTIVITY", "RISK", "ENDPOINT", "STATUS"
                         ),
                     )?;
                     for i in incidents {
-                        let threat: String = i
-                            .threat_name
-                            .chars()
-                            .filter(|c| !c.is_control())
-                            .take(40)
-                            .collect();
+                        let printable = |s: &str, n: usize| -> String {
+                            s.chars().filter(|c| !c.is_control()).take(n).collect()
+                        };
+                        let cm = match &i.cm_name {
+                            Some(name) => format!("{:16}  ", printable(name, 16)),
+                            None if on_mcm => format!("{:16}  ", "?"),
+                            None => String::new(),
+                        };
                         out(
                             w,
                             &format!(
-                                "{:>8}  {:24}  {:8}  {:15}  {:12}  {threat}",
+                                "{cm}{:>8}  {:24}  {:8}  {:15}  {:12}  {}",
                                 i.incident_id,
                                 i.last_activity_time,
                                 i.risk,
                                 i.endpoint_ip,
-                                i.status
+                                i.status,
+                                printable(&i.threat_name, 40)
                             ),
                         )?;
                     }

@@ -1,7 +1,7 @@
 //! The local admin channel: a Unix socket in the data dir (0600) on which `aerie cli`
 //! sends [`AdminRequest`]s, one JSON line each, and reads [`AdminReply`]s.
 
-use std::{os::unix::fs::PermissionsExt, path::PathBuf};
+use std::{collections::HashMap, os::unix::fs::PermissionsExt, path::PathBuf};
 
 use anyhow::Context;
 use tokio::{
@@ -16,7 +16,7 @@ use aerie_proto::{
     incidents::IncidentOut,
 };
 
-use crate::{error::ApiError, state::AppState};
+use crate::{appliance::ApplianceRole, error::ApiError, state::AppState};
 
 /// Longest request line accepted (a passphrase and an address fit easily).
 const MAX_LINE: usize = 64 * 1024;
@@ -107,16 +107,32 @@ async fn handle(state: &AppState, request: AdminRequest) -> Result<AdminReply, A
         AdminRequest::RemoveMcm => done(crate::federation::remove(state).await?),
         AdminRequest::Incidents { count } => {
             let limit = aerie_domain::query::check_limit(count)?;
-            let page = state
-                .store
-                .incidents(&IncidentQuery {
-                    limit,
-                    ..Default::default()
-                })
-                .await?;
-            AdminReply::Incidents {
-                incidents: page.items.iter().map(IncidentOut::from).collect(),
-            }
+            let query = IncidentQuery {
+                limit,
+                ..Default::default()
+            };
+            let incidents = if state.role().await? == ApplianceRole::Mcm {
+                let cms: HashMap<i64, String> = state
+                    .store
+                    .cms()
+                    .await?
+                    .into_iter()
+                    .map(|c| (c.id, c.name))
+                    .collect();
+                let page = state.store.remote_incidents(&query, &[]).await?;
+                page.items
+                    .iter()
+                    .map(|r| IncidentOut {
+                        cm_id: Some(r.cm_id),
+                        cm_name: cms.get(&r.cm_id).cloned(),
+                        ..IncidentOut::from(&r.incident)
+                    })
+                    .collect()
+            } else {
+                let page = state.store.incidents(&query).await?;
+                page.items.iter().map(IncidentOut::from).collect()
+            };
+            AdminReply::Incidents { incidents }
         }
     })
 }

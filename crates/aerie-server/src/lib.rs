@@ -90,8 +90,18 @@ fn public_url(config: &Config, addr: SocketAddr, hostname: &str) -> String {
     }
 }
 
-/// Starts one appliance; it runs until `shutdown` is cancelled.
+/// Starts one appliance; it runs until `shutdown` is cancelled. A first start takes the
+/// admin password from `AERIE_ADMIN_PASSWORD`, or generates one.
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    start_with_admin(config, shutdown, std::env::var("AERIE_ADMIN_PASSWORD").ok()).await
+}
+
+/// [`start`] with the first start's admin password given (`None`: generate one).
+pub async fn start_with_admin(
+    config: Config,
+    shutdown: CancellationToken,
+    admin_password: Option<String>,
+) -> anyhow::Result<Running> {
     install_crypto_provider();
     tracing::info!(data_dir = %config.data_dir.display(), database = %config.database_url,
         listen = %config.listen, hostname = %config.hostname, "starting");
@@ -101,12 +111,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .await
         .with_context(|| format!("open the store at {}", config.database_url))?;
     tracing::info!("store ready");
-    bootstrap::admin(
-        store.as_ref(),
-        &config.data_dir,
-        std::env::var("AERIE_ADMIN_PASSWORD").ok(),
-    )
-    .await?;
+    bootstrap::admin(store.as_ref(), &config.data_dir, admin_password).await?;
     let fingerprint = aerie_client::Fingerprint::of(&tls.cert_der).to_string();
     let state = AppState {
         store,
