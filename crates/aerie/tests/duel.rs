@@ -1,0 +1,382 @@
+//! The duel: CMs produce incidents while the MCM and the CMs are killed with SIGKILL and
+//! restarted, and a TCP proxy between them cuts and refuses connections. After every
+//! round the MCM's table must equal the union of the CMs' non-benign incidents: same
+//! ids, same versions, nothing missing, nothing extra.
+//!
+//! `AERIE_DUEL_SEED` replays a run; `AERIE_DUEL_ROUNDS` sets how many rounds (default 6).
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use aerie_client::{Client, Fingerprint};
+use aerie_proto::{
+    events::{EventBatch, EventIn},
+    incidents::IncidentListParams,
+};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use tokio::{net::TcpListener, task::JoinHandle};
+
+const AERIE: &str = env!("CARGO_BIN_EXE_aerie");
+const PASSWORD: &str = "duel-admin-password";
+const PASSPHRASE: &str = "duel-passphrase";
+
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind(format!("{ip}:0"))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One appliance process.
+struct Node {
+    name: String,
+    dir: PathBuf,
+    listen: SocketAddr,
+    child: Option<Child>,
+}
+
+impl Node {
+    fn new(base: &Path, name: &str, ip: &str) -> Node {
+        let listen = format!("{ip}:{}", free_port(ip)).parse().unwrap();
+        Node {
+            name: name.into(),
+            dir: base.join(name),
+            listen,
+            child: None,
+        }
+    }
+
+    fn start(&mut self) {
+        std::fs::create_dir_all(&self.dir).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("daemon.log"))
+            .unwrap();
+        let child = Command::new(AERIE)
+            .args(["serve", "--data-dir"])
+            .arg(&self.dir)
+            .args(["--listen", &self.listen.to_string()])
+            .env("AERIE_ADMIN_PASSWORD", PASSWORD)
+            .env("AERIE_HOSTNAME", &self.name)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("https://{}", self.listen)
+    }
+
+    /// Waits until the daemon answers, then returns an admin client.
+    async fn admin(&self) -> Client {
+        for _ in 0..600 {
+            if let Ok(pem) = std::fs::read_to_string(self.dir.join("tls/cert.pem"))
+                && let Ok(client) = Client::new(&self.url(), Fingerprint::of_pem(&pem).unwrap())
+                && let Ok((admin, _)) = client.login("admin", PASSWORD).await
+            {
+                return admin;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{} did not come up", self.name);
+    }
+
+    fn cli(&self, lines: &[&str]) -> String {
+        let mut cmd = Command::new(AERIE);
+        cmd.args(["cli", "--data-dir"]).arg(&self.dir);
+        for line in lines {
+            cmd.args(["-c", line]);
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{}: {text}", self.name);
+        text
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A TCP relay from the CMs to the MCM that can cut every connection or refuse new ones.
+struct Proxy {
+    addr: SocketAddr,
+    refusing: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let refusing = Arc::new(AtomicBool::new(false));
+        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (r, l) = (refusing.clone(), links.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if r.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused mid-handshake
+                }
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                let mut links = l.lock().unwrap();
+                links.retain(|h| !h.is_finished());
+                links.push(link);
+            }
+        });
+        Proxy {
+            addr,
+            refusing,
+            links,
+        }
+    }
+
+    fn cut(&self) {
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn refuse(&self, on: bool) {
+        self.refusing.store(on, Ordering::SeqCst);
+        if on {
+            self.cut();
+        }
+    }
+}
+
+fn event(rng: &mut StdRng, cm: usize) -> EventIn {
+    let mut e =
+        aerie_client::traffic::Traffic::new(rng.random(), 30).next_event(chrono::Utc::now());
+    // Few endpoints per CM, so events join and change existing incidents too.
+    e.endpoint_ip = format!("10.{cm}.0.{}", rng.random_range(1..=60));
+    e
+}
+
+async fn non_benign(client: &Client) -> BTreeMap<i64, i64> {
+    let mut params = IncidentListParams {
+        limit: Some(500),
+        ..Default::default()
+    };
+    let mut out = BTreeMap::new();
+    loop {
+        let page = client.incidents(&params).await.unwrap();
+        for i in &page.items {
+            if i.risk != "benign" {
+                out.insert(i.incident_id, i.version);
+            }
+        }
+        match page.next {
+            Some(next) => params.after = Some(next),
+            None => return out,
+        }
+    }
+}
+
+async fn mcm_copy(mcm: &Client, cm_id: i64) -> BTreeMap<i64, i64> {
+    let mut params = IncidentListParams {
+        limit: Some(500),
+        cm: Some(cm_id.to_string()),
+        ..Default::default()
+    };
+    let mut out = BTreeMap::new();
+    loop {
+        let page = mcm.incidents(&params).await.unwrap();
+        for i in &page.items {
+            assert!(
+                out.insert(i.incident_id, i.version).is_none(),
+                "incident {} doubled",
+                i.incident_id
+            );
+        }
+        match page.next {
+            Some(next) => params.after = Some(next),
+            None => return out,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duel_with_kills_and_cuts() {
+    let seed: u64 = std::env::var("AERIE_DUEL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    let rounds: usize = std::env::var("AERIE_DUEL_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
+    println!("duel seed {seed} ({rounds} rounds); replay with AERIE_DUEL_SEED={seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let base = tempfile::tempdir().unwrap();
+
+    let mut mcm = Node::new(base.path(), "mcm-duel", "127.0.0.1");
+    mcm.start();
+    mcm.admin().await;
+    mcm.cli(&[
+        "cm",
+        &format!("set mcm ip 127.0.0.1 passphrase {PASSPHRASE}"),
+    ]);
+    let proxy = Proxy::start(mcm.listen).await;
+
+    let mut cms: Vec<Node> = (0..3)
+        .map(|i| {
+            Node::new(
+                base.path(),
+                &format!("cm-duel-{i}"),
+                &format!("127.0.0.{}", i + 2),
+            )
+        })
+        .collect();
+    for cm in &mut cms {
+        cm.start();
+        cm.admin().await;
+        let out = cm.cli(&[
+            "cm",
+            &format!(
+                "set mcm ip {} passphrase {PASSPHRASE} username admin",
+                proxy.addr
+            ),
+        ]);
+        assert!(out.contains("Registered"), "{out}");
+    }
+    let mut mcm_admin = mcm.admin().await;
+    let cms_json: Vec<serde_json::Value> = mcm_admin.get("/api/v1/cms").await.unwrap();
+    let cm_ids: Vec<i64> = cms
+        .iter()
+        .map(|cm| {
+            cms_json
+                .iter()
+                .find(|c| c["name"] == cm.name.as_str())
+                .unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+
+    for round in 0..rounds {
+        let steps = 40;
+        let mut admins: Vec<Option<Client>> = Vec::new();
+        for cm in &cms {
+            admins.push(Some(cm.admin().await));
+        }
+        for step in 0..steps {
+            let action = rng.random_range(0..100);
+            let target = rng.random_range(0..cms.len());
+            match action {
+                0..45 => {
+                    if let Some(client) = &admins[target] {
+                        let events = (0..rng.random_range(1..15))
+                            .map(|_| event(&mut rng, target))
+                            .collect();
+                        let _ = client.post_events(&EventBatch { events }).await;
+                    }
+                }
+                45..60 => {
+                    if let Some(client) = &admins[target] {
+                        let page = client.incidents(&IncidentListParams::default()).await;
+                        if let Ok(page) = page
+                            && !page.items.is_empty()
+                        {
+                            let pick = &page.items[rng.random_range(0..page.items.len())];
+                            let to =
+                                ["acknowledged", "in_progress", "complete"][rng.random_range(0..3)];
+                            let _ = client
+                                .change_status(
+                                    pick.incident_id,
+                                    to,
+                                    &format!("round {round} step {step}"),
+                                )
+                                .await;
+                        }
+                    }
+                }
+                60..70 => {
+                    mcm.kill9();
+                    tokio::time::sleep(Duration::from_millis(rng.random_range(0..400))).await;
+                    mcm.start();
+                }
+                70..82 => {
+                    cms[target].kill9();
+                    admins[target] = None;
+                    tokio::time::sleep(Duration::from_millis(rng.random_range(0..300))).await;
+                    cms[target].start();
+                    admins[target] = Some(cms[target].admin().await);
+                }
+                82..92 => proxy.cut(),
+                _ => {
+                    proxy.refuse(true);
+                    tokio::time::sleep(Duration::from_millis(rng.random_range(100..800))).await;
+                    proxy.refuse(false);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(rng.random_range(0..60))).await;
+        }
+        // Everyone up, the network whole: the MCM must converge to exactly the CMs' state.
+        proxy.refuse(false);
+        mcm_admin = mcm.admin().await;
+        for (i, cm) in cms.iter().enumerate() {
+            let admin = cm.admin().await;
+            let mut last = (BTreeMap::new(), BTreeMap::new());
+            let mut equal = false;
+            for _ in 0..300 {
+                let truth = non_benign(&admin).await;
+                let copy = mcm_copy(&mcm_admin, cm_ids[i]).await;
+                if truth == copy {
+                    equal = true;
+                    break;
+                }
+                last = (truth, copy);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            assert!(
+                equal,
+                "seed {seed}, round {round}: the MCM's copy of {} differs:\nCM:  {:?}\nMCM: {:?}\n{}",
+                cm.name,
+                last.0,
+                last.1,
+                cm.cli(&["cm", "show mcm"])
+            );
+        }
+        let total: usize = {
+            let mut n = 0;
+            for cm in &cms {
+                n += non_benign(&cm.admin().await).await.len();
+            }
+            n
+        };
+        println!("round {round}: converged on {total} incidents");
+    }
+}
