@@ -10,6 +10,10 @@
 //! Run: `cargo bench -p aerie-server --bench incidents` (set `AERIE_BENCH_ROWS=10000000`
 //! for the large run; `AERIE_BENCH_EVENTS` sizes part 1, default 40,000).
 
+/// The allocator the `aerie` binary ships with, so figures match production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::{
     net::{IpAddr, Ipv4Addr},
     sync::Arc,

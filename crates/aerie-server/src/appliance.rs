@@ -42,15 +42,24 @@ pub fn crypto_module() -> &'static str {
 }
 
 impl AppState {
+    /// `cm` or `mcm`. Read from the store once, then kept in memory: it changes only by
+    /// this daemon's own `set mcm` commands.
     pub async fn role(&self) -> Result<ApplianceRole, ApiError> {
-        Ok(match self.store.setting(keys::ROLE).await?.as_deref() {
+        if let Some(role) = *self.role_cache.read().expect("role lock") {
+            return Ok(role);
+        }
+        let role = match self.store.setting(keys::ROLE).await?.as_deref() {
             Some("mcm") => ApplianceRole::Mcm,
             _ => ApplianceRole::Cm,
-        })
+        };
+        *self.role_cache.write().expect("role lock") = Some(role);
+        Ok(role)
     }
 
     pub async fn set_role(&self, role: ApplianceRole) -> Result<(), ApiError> {
-        Ok(self.store.set_setting(keys::ROLE, role.as_str()).await?)
+        self.store.set_setting(keys::ROLE, role.as_str()).await?;
+        *self.role_cache.write().expect("role lock") = Some(role);
+        Ok(())
     }
 
     /// The host name set from the CLI, else the configured one.

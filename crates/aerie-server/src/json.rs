@@ -46,8 +46,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Parses JSON, reporting the path of the value at fault (`events[2].severity`).
+/// Parses JSON, reporting the path of the value at fault (`events[2].severity`). The
+/// path is tracked only on a second pass over a body that failed: good bodies take the
+/// fast path.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

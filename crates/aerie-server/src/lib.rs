@@ -118,6 +118,7 @@ pub async fn start_with_admin(
         config: Arc::new(config),
         federation: Arc::default(),
         identity: Arc::new(state::Identity::new(fingerprint)),
+        role_cache: Arc::default(),
     };
 
     let handle = axum_server::Handle::new();

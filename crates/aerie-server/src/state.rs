@@ -12,6 +12,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub federation: Arc<Federation>,
     pub identity: Arc<Identity>,
+    /// The stored role, read once and kept current by `set_role`.
+    pub role_cache: Arc<std::sync::RwLock<Option<crate::appliance::ApplianceRole>>>,
 }
 
 /// How peers see this appliance: its certificate and its URL.

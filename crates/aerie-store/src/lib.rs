@@ -136,7 +136,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies a CM's sync batch in one transaction: newer versions win, removals drop
     /// rows no newer than themselves, and the CM's acknowledged sequence only grows.
-    async fn apply_sync(&self, cm_id: i64, batch: &SyncBatch, at: DateTime<Utc>) -> Result<()>;
+    /// Returns the CM's acknowledged sequence number after the batch.
+    async fn apply_sync(&self, cm_id: i64, batch: &SyncBatch, at: DateTime<Utc>) -> Result<i64>;
 
     /// Records that a CM was heard from, with its reported backlog.
     async fn cm_heartbeat(&self, cm_id: i64, backlog: i64, at: DateTime<Utc>) -> Result<()>;
@@ -167,4 +168,7 @@ pub trait Store: Send + Sync + 'static {
     async fn set_setting(&self, name: &str, value: &str) -> Result<()>;
 
     async fn delete_setting(&self, name: &str) -> Result<()>;
+
+    /// Every setting whose name starts with `prefix`.
+    async fn settings_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>>;
 }

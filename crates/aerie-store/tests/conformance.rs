@@ -530,6 +530,17 @@ async fn settings_round_trip(store: Arc<dyn Store>) {
     assert_eq!(store.setting("role").await.unwrap().as_deref(), Some("mcm"));
     store.delete_setting("role").await.unwrap();
     store.delete_setting("never-set").await.unwrap();
+    store.set_setting("mcm.a", "1").await.unwrap();
+    store.set_setting("mcm.b", "2").await.unwrap();
+    store.set_setting("mcmx", "3").await.unwrap();
+    let got = store.settings_with_prefix("mcm.").await.unwrap();
+    assert_eq!(
+        got,
+        vec![
+            ("mcm.a".to_owned(), "1".to_owned()),
+            ("mcm.b".to_owned(), "2".to_owned())
+        ]
+    );
     assert_eq!(store.setting("role").await.unwrap(), None);
 }
 

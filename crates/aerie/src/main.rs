@@ -9,6 +9,11 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc: the daemon allocates many short-lived strings (JSON bodies, rows); the
+/// system allocator spent a fifth of the sync path's CPU time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "aerie",

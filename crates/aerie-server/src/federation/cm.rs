@@ -109,16 +109,19 @@ struct Config {
 }
 
 async fn load(state: &AppState) -> Result<Option<Config>, ApiError> {
-    let s = &state.store;
-    let Some(address) = s.setting(keys::MCM_ADDRESS).await? else {
+    let settings: std::collections::HashMap<String, String> = state
+        .store
+        .settings_with_prefix("mcm.")
+        .await?
+        .into_iter()
+        .collect();
+    let get = |name: &str| settings.get(name).cloned();
+    let Some(address) = get(keys::MCM_ADDRESS) else {
         return Ok(None);
     };
     let address = McmAddress::parse(&address)?;
-    let kdf = s.setting(keys::MCM_KDF).await?.and_then(|k| Kdf::parse(&k));
-    let key = s
-        .setting(keys::MCM_DEVICE_KEY)
-        .await?
-        .and_then(|k| DeviceKey::from_hex(&k));
+    let kdf = get(keys::MCM_KDF).and_then(|k| Kdf::parse(&k));
+    let key = get(keys::MCM_DEVICE_KEY).and_then(|k| DeviceKey::from_hex(&k));
     let (Some(kdf), Some(key)) = (kdf, key) else {
         return Err(ApiError::internal(
             "the MCM configuration lacks its device key",
@@ -126,23 +129,15 @@ async fn load(state: &AppState) -> Result<Option<Config>, ApiError> {
     };
     Ok(Some(Config {
         address,
-        username: s
-            .setting(keys::MCM_USERNAME)
-            .await?
-            .unwrap_or_else(|| "admin".to_owned()),
+        username: get(keys::MCM_USERNAME).unwrap_or_else(|| "admin".to_owned()),
         kdf,
         key,
-        fingerprint: s
-            .setting(keys::MCM_FINGERPRINT)
-            .await?
-            .and_then(|f| f.parse().ok()),
-        credential: s.setting(keys::MCM_CREDENTIAL).await?,
-        cursor: s
-            .setting(keys::MCM_CURSOR)
-            .await?
+        fingerprint: get(keys::MCM_FINGERPRINT).and_then(|f| f.parse().ok()),
+        credential: get(keys::MCM_CREDENTIAL),
+        cursor: get(keys::MCM_CURSOR)
             .and_then(|c| c.parse().ok())
             .unwrap_or(0),
-        deregistered: s.setting(keys::MCM_DEREGISTERED).await?.is_some(),
+        deregistered: get(keys::MCM_DEREGISTERED).is_some(),
     }))
 }
 
@@ -468,7 +463,7 @@ async fn push(
         .store
         .changes_since(config.cursor, MAX_SYNC_ROWS as u32)
         .await?;
-    let last = state.store.last_change_seq().await?;
+    let last = *state.store.watch_changes().borrow();
     if changes.is_empty() {
         if last_contact.elapsed() >= HEARTBEAT {
             send(
@@ -505,6 +500,60 @@ async fn push(
     })
 }
 
+/// Resync batches in flight at once: the CM reads and encodes the next while the MCM
+/// applies one (their order does not matter: each names other incidents).
+const RESYNC_IN_FLIGHT: usize = 3;
+
+type InFlight = tokio::task::JoinSet<Result<SyncAck, ClientError>>;
+
+/// A resync batch being gathered.
+#[derive(Default)]
+struct Outgoing {
+    upserts: Vec<aerie_domain::incident::Incident>,
+    removals: Vec<Removal>,
+}
+
+impl Outgoing {
+    fn into_request(self) -> SyncRequest {
+        SyncRequest {
+            upserts: self.upserts.iter().map(SyncedIncident::of).collect(),
+            removals: self.removals,
+            ..Default::default()
+        }
+    }
+}
+
+/// Sends a batch in the background (encoding it there too), keeping at most
+/// [`RESYNC_IN_FLIGHT`] batches outstanding.
+async fn submit(
+    inflight: &mut InFlight,
+    client: &Client,
+    batch: Outgoing,
+    config: &Config,
+) -> Result<(), Failure> {
+    while inflight.len() >= RESYNC_IN_FLIGHT {
+        join_one(inflight, config).await?;
+    }
+    let client = client.clone();
+    inflight.spawn(async move {
+        client
+            .post("/api/v1/federation/sync", &batch.into_request())
+            .await
+    });
+    Ok(())
+}
+
+async fn join_one(inflight: &mut InFlight, config: &Config) -> Result<(), Failure> {
+    match inflight.join_next().await {
+        None | Some(Ok(Ok(_))) => Ok(()),
+        Some(Ok(Err(e))) => Err(describe(&e, config)),
+        Some(Err(e)) => Err(Failure {
+            message: format!("error: resync task failed: {e}"),
+            deregistered: false,
+        }),
+    }
+}
+
 /// Makes the MCM's copy of this CM exact: walks this CM's incidents and the MCM's
 /// manifest side by side by id, sends what differs, and drops what the MCM holds but
 /// should not.
@@ -514,13 +563,22 @@ async fn resync_now(state: &AppState, config: &Config) -> Result<String, Failure
     let (mut sent, mut removed, mut same) = (0u64, 0u64, 0u64);
     let mut manifest: std::collections::VecDeque<(i64, i64)> = Default::default();
     let mut manifest_next: Option<i64> = Some(0);
-    let mut after = IncidentId(0);
-    let mut pending = SyncRequest::default();
-    loop {
-        let mine = state
-            .store
-            .incidents_after(after, MAX_SYNC_ROWS as u32)
-            .await?;
+    let mut pending = Outgoing::default();
+    let mut inflight = tokio::task::JoinSet::new();
+    let read = |after: IncidentId| {
+        let store = state.store.clone();
+        tokio::spawn(async move { store.incidents_after(after, MAX_SYNC_ROWS as u32).await })
+    };
+    // The next page is read while this one is compared and sent.
+    let mut next_page = Some(read(IncidentId(0)));
+    while let Some(page) = next_page.take() {
+        let mine = page.await.map_err(|e| Failure {
+            message: format!("error: reading incidents failed: {e}"),
+            deregistered: false,
+        })??;
+        if let Some(last) = mine.last() {
+            next_page = Some(read(last.id));
+        }
         let upper = mine.last().map(|i| i.id.0);
         // Fetch manifest entries up to this page's last id (all of them at the end).
         while let Some(from) = manifest_next {
@@ -563,17 +621,13 @@ async fn resync_now(state: &AppState, config: &Config) -> Result<String, Failure
                 (true, None) => {}
                 (false, Some(version)) if version == incident.version => same += 1,
                 (false, _) => {
-                    pending.upserts.push(SyncedIncident::of(incident));
+                    pending.upserts.push(incident.clone());
                     sent += 1;
                 }
             }
             if pending.upserts.len() + pending.removals.len() >= MAX_SYNC_ROWS {
-                send(&client, &std::mem::take(&mut pending), config).await?;
+                submit(&mut inflight, &client, std::mem::take(&mut pending), config).await?;
             }
-        }
-        match mine.last() {
-            Some(last) => after = last.id,
-            None => break,
         }
     }
     // What the MCM holds beyond this CM's last incident is gone from the CM.
@@ -584,11 +638,17 @@ async fn resync_now(state: &AppState, config: &Config) -> Result<String, Failure
         });
         removed += 1;
         if pending.removals.len() >= MAX_SYNC_ROWS {
-            send(&client, &std::mem::take(&mut pending), config).await?;
+            submit(&mut inflight, &client, std::mem::take(&mut pending), config).await?;
         }
     }
-    pending.high_seq = start_seq;
-    send(&client, &pending, config).await?;
+    while !inflight.is_empty() {
+        join_one(&mut inflight, config).await?;
+    }
+    let last = SyncRequest {
+        high_seq: start_seq,
+        ..pending.into_request()
+    };
+    send(&client, &last, config).await?;
     let cursor = start_seq.max(config.cursor);
     state
         .store

@@ -340,19 +340,15 @@ pub async fn sync(state: &AppState, cm: &Cm, req: &SyncRequest) -> Result<SyncAc
     let batch = req.to_batch()?;
     let lock = state.federation.mcm.apply_lock(cm.id);
     let _in_order = lock.lock().await;
-    if batch.upserts.is_empty() && batch.removals.is_empty() {
+    let acked = if batch.upserts.is_empty() && batch.removals.is_empty() && batch.high_seq == 0 {
         state
             .store
             .cm_heartbeat(cm.id, batch.backlog, Utc::now())
             .await?;
+        cm.acked_seq
     } else {
-        state.store.apply_sync(cm.id, &batch, Utc::now()).await?;
-    }
-    let acked = state
-        .store
-        .cm(cm.id)
-        .await?
-        .map_or(batch.high_seq, |c| c.acked_seq);
+        state.store.apply_sync(cm.id, &batch, Utc::now()).await?
+    };
     Ok(SyncAck { acked_seq: acked })
 }
 

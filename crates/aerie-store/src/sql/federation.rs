@@ -117,7 +117,7 @@ impl SqlStore {
         cm_id: i64,
         batch: &SyncBatch,
         at: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<i64> {
         let _writer = self.writer().await;
         let mut tx = self.pool.begin().await?;
         let mut added = 0i64;
@@ -167,20 +167,20 @@ impl SqlStore {
             added -= gone.rows_affected() as i64;
         }
         let now = at.timestamp_millis();
-        sqlx::query(
+        let acked = sqlx::query(
             "UPDATE cms SET incident_count = incident_count + $1, backlog = $2, last_seen_ms = $3, \
              last_sync_ms = $3, acked_seq = CASE WHEN acked_seq > $4 THEN acked_seq ELSE $4 END \
-             WHERE id = $5",
+             WHERE id = $5 RETURNING acked_seq",
         )
         .bind(added)
         .bind(batch.backlog)
         .bind(now)
         .bind(batch.high_seq)
         .bind(cm_id)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(acked.try_get(0)?)
     }
 
     pub(super) async fn manifest_of(

@@ -196,7 +196,7 @@ impl Store for SqlStore {
         self.store_proxy_token(cm_id, token).await
     }
 
-    async fn apply_sync(&self, cm_id: i64, batch: &SyncBatch, at: DateTime<Utc>) -> Result<()> {
+    async fn apply_sync(&self, cm_id: i64, batch: &SyncBatch, at: DateTime<Utc>) -> Result<i64> {
         self.apply(cm_id, batch, at).await
     }
 
@@ -234,6 +234,10 @@ impl Store for SqlStore {
 
     async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
         self.write_setting(name, value).await
+    }
+
+    async fn settings_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        self.read_settings(prefix).await
     }
 
     async fn delete_setting(&self, name: &str) -> Result<()> {

@@ -232,6 +232,20 @@ impl SqlStore {
         )
     }
 
+    pub(super) async fn read_settings(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT name, value FROM settings WHERE substr(name, 1, $1) = $2 ORDER BY name",
+        )
+        .bind(prefix.len() as i64)
+        .bind(prefix.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((sqlx::Row::try_get(r, 0)?, sqlx::Row::try_get(r, 1)?)))
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
     pub(super) async fn remove_setting(&self, name: &str) -> Result<()> {
         sqlx::query("DELETE FROM settings WHERE name = $1")
             .bind(name.to_owned())
