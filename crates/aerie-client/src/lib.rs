@@ -19,11 +19,15 @@ use aerie_proto::{
     incidents::{IncidentDetail, IncidentList, IncidentListParams, IncidentOut, StatusRequest},
 };
 
-pub use pin::{Fingerprint, PinError, Recorder, Trust};
+pub use pin::{Fingerprint, PinError, Recorder, Trust, provider};
 
-/// The rustls configuration a client with `trust` uses, for tests that speak TLS directly.
-pub fn testing_client_config(trust: Trust) -> rustls::ClientConfig {
-    let mut config = pin::client_config(trust);
+/// The rustls configuration of a client with `trust` over `provider`, for tests that
+/// speak TLS directly (no ALPN).
+pub fn testing_client_config(
+    trust: Trust,
+    provider: rustls::crypto::CryptoProvider,
+) -> rustls::ClientConfig {
+    let mut config = pin::client_config_with(trust, provider);
     config.alpn_protocols.clear();
     config
 }
@@ -108,7 +112,12 @@ impl Client {
 
     /// A client for `base` trusting the server certificate as `trust` says.
     pub fn with_trust(base: &str, trust: Trust) -> Result<Client> {
-        let tls = pin::client_config(trust);
+        Client::with_options(base, trust, false)
+    }
+
+    /// A client for `base`; with `fips`, TLS offers FIPS-approved algorithms only.
+    pub fn with_options(base: &str, trust: Trust, fips: bool) -> Result<Client> {
+        let tls = pin::client_config(trust, fips);
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .tcp_nodelay(true)

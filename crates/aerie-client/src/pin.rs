@@ -194,9 +194,38 @@ struct RecordingVerifier {
 /// The text rustls reports when the pinned certificate is not the one presented.
 pub(crate) const PIN_MISMATCH: &str = "is not the pinned";
 
+/// The aws-lc-rs provider; in FIPS mode restricted to FIPS-approved algorithms: AES-GCM
+/// suites only (no ChaCha20-Poly1305) and NIST curves only (no X25519).
+pub fn provider(fips: bool) -> CryptoProvider {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    if fips {
+        use rustls::{CipherSuite as S, NamedGroup as G};
+        provider.cipher_suites.retain(|s| {
+            matches!(
+                s.suite(),
+                S::TLS13_AES_128_GCM_SHA256
+                    | S::TLS13_AES_256_GCM_SHA384
+                    | S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+                    | S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+                    | S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+                    | S::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+            )
+        });
+        provider
+            .kx_groups
+            .retain(|g| matches!(g.name(), G::secp256r1 | G::secp384r1));
+    }
+    provider
+}
+
 /// A rustls client configuration for `trust`.
-pub(crate) fn client_config(trust: Trust) -> rustls::ClientConfig {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+pub(crate) fn client_config(trust: Trust, fips: bool) -> rustls::ClientConfig {
+    client_config_with(trust, provider(fips))
+}
+
+/// A rustls client configuration for `trust` over `provider`.
+pub(crate) fn client_config_with(trust: Trust, provider: CryptoProvider) -> rustls::ClientConfig {
+    let provider = Arc::new(provider);
     let verifier: Arc<dyn ServerCertVerifier> = match trust {
         Trust::Pinned(pin) => Arc::new(PinnedVerifier {
             pin,
@@ -223,6 +252,24 @@ pub(crate) fn client_config(trust: Trust) -> rustls::ClientConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fips_provider_keeps_approved_algorithms_only() {
+        let fips = provider(true);
+        assert!(!fips.cipher_suites.is_empty() && !fips.kx_groups.is_empty());
+        assert!(
+            fips.cipher_suites
+                .iter()
+                .all(|s| !format!("{:?}", s.suite()).contains("CHACHA20"))
+        );
+        assert!(
+            fips.kx_groups
+                .iter()
+                .all(|g| !format!("{:?}", g.name()).contains("X25519"))
+        );
+        let all = provider(false);
+        assert!(all.cipher_suites.len() > fips.cipher_suites.len());
+    }
 
     #[test]
     fn fingerprint_text_round_trips() {

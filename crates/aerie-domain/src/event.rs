@@ -136,6 +136,30 @@ pub struct NewEvent {
     pub file_sha256: Option<Sha256Hex>,
 }
 
+impl NewEvent {
+    /// A plain download detection at `ip`, for tests, benchmarks and examples.
+    pub fn sample(ip: IpAddr, time: DateTime<Utc>, severity: f64) -> NewEvent {
+        NewEvent {
+            kind: EventKind::Download,
+            time,
+            severity: Severity::parse("severity", severity).expect("a severity from 0 to 1"),
+            category: Category::Trojan,
+            threat_name: Text::parse("threat_name", "TROJAN_Zemot.CY", Text::SHORT).expect("valid"),
+            endpoint: Endpoint {
+                ip,
+                name: None,
+                os: None,
+                user: None,
+            },
+            source: Source::default(),
+            progression: [Stage::Download].into_iter().collect(),
+            collector_id: None,
+            collector_type: CollectorType::Web,
+            file_sha256: None,
+        }
+    }
+}
+
 /// An event as stored, attached to its incident.
 #[derive(Clone, PartialEq, Debug)]
 pub struct Event {

@@ -111,35 +111,13 @@ mod tests {
     use chrono::{DateTime, TimeDelta};
 
     use super::*;
-    use crate::{
-        event::{Category, CollectorType, Endpoint, EventKind, Source},
-        incident::IncidentId,
-        risk::Severity,
-        text::Text,
-    };
+    use crate::incident::IncidentId;
 
     fn ev(ip: &str, secs: i64) -> NewEvent {
         let t0 = DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
             .unwrap()
             .to_utc();
-        NewEvent {
-            kind: EventKind::Cnc,
-            time: t0 + TimeDelta::seconds(secs),
-            severity: Severity::parse("s", 0.5).unwrap(),
-            category: Category::Cnc,
-            threat_name: Text::parse("t", "CNC_X", 10).unwrap(),
-            endpoint: Endpoint {
-                ip: ip.parse().unwrap(),
-                name: None,
-                os: None,
-                user: None,
-            },
-            source: Source::default(),
-            progression: Default::default(),
-            collector_id: None,
-            collector_type: CollectorType::Web,
-            file_sha256: None,
-        }
+        NewEvent::sample(ip.parse().unwrap(), t0 + TimeDelta::seconds(secs), 0.5)
     }
 
     fn stored(id: i64, e: &NewEvent, status: Status) -> Incident {

@@ -159,30 +159,19 @@ pub struct Placement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Endpoint, EventKind, Source, Stage};
+    use crate::event::Stage;
 
-    fn event(minute_offset_secs: i64, severity: f64, ip: &str) -> NewEvent {
+    fn event(offset_secs: i64, severity: f64, ip: &str) -> NewEvent {
         let t0 = DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
             .unwrap()
             .to_utc();
-        NewEvent {
-            kind: EventKind::Download,
-            time: t0 + TimeDelta::seconds(minute_offset_secs),
-            severity: Severity::parse("s", severity).unwrap(),
-            category: Category::Trojan,
-            threat_name: Text::parse("t", &format!("T{severity}"), 100).unwrap(),
-            endpoint: Endpoint {
-                ip: ip.parse().unwrap(),
-                name: None,
-                os: None,
-                user: None,
-            },
-            source: Source::default(),
-            progression: [Stage::Download].into_iter().collect(),
-            collector_id: None,
-            collector_type: CollectorType::Web,
-            file_sha256: None,
-        }
+        let mut e = NewEvent::sample(
+            ip.parse().unwrap(),
+            t0 + TimeDelta::seconds(offset_secs),
+            severity,
+        );
+        e.threat_name = Text::parse("t", &format!("T{severity}"), 100).unwrap();
+        e
     }
 
     #[test]

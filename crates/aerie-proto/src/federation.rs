@@ -14,8 +14,10 @@ use aerie_domain::{
 
 use crate::incidents::IncidentOut;
 
-/// Most incidents one sync request carries (the byte size stays near 1 MB).
+/// Most incidents one sync request carries.
 pub const MAX_SYNC_ROWS: usize = 1000;
+/// Most bytes of incidents one sync request carries, well under the default body cap.
+pub const MAX_SYNC_BYTES: usize = 1 << 20;
 /// Most manifest entries one response carries.
 pub const MAX_MANIFEST_ROWS: u32 = 50_000;
 
@@ -142,6 +144,21 @@ impl SyncedIncident {
             incident: IncidentOut::from(incident),
             change_seq: incident.change_seq,
         }
+    }
+
+    /// An upper estimate of the incident's JSON size: field names and numbers take less
+    /// than 700 bytes, text at most six bytes a character once escaped.
+    pub fn approx_bytes(incident: &Incident) -> usize {
+        let f = &incident.facts;
+        let text =
+            |t: &Option<aerie_domain::text::Text>| t.as_ref().map_or(0, |t| t.as_str().len());
+        700 + 6
+            * (f.threat_name.as_str().len()
+                + text(&f.endpoint_name)
+                + text(&f.endpoint_os)
+                + text(&f.endpoint_user)
+                + text(&f.source_name)
+                + text(&f.collector_id))
     }
 
     /// Validates the wire form back into a domain incident; `at` names it in errors.

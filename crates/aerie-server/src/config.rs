@@ -220,21 +220,11 @@ pub fn system_hostname() -> String {
         .unwrap_or_else(|| "aerie".to_owned())
 }
 
-/// An RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens.
+/// Checks a host name (see [`aerie_domain::net::HostName`]).
 pub fn check_hostname(name: &str) -> Result<(), ConfigError> {
-    let label_ok = |l: &str| {
-        (1..=63).contains(&l.len())
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if name.len() <= 253 && name.split('.').all(label_ok) {
-        Ok(())
-    } else {
-        Err(ConfigError(format!(
-            "hostname {name:?} is not a valid host name (letters, digits, inner hyphens, dots)"
-        )))
-    }
+    aerie_domain::net::HostName::parse("hostname", name)
+        .map(|_| ())
+        .map_err(|e| ConfigError(format!("hostname: {}", e.message)))
 }
 
 #[cfg(test)]

@@ -122,7 +122,11 @@ pub async fn start_with_admin(
     };
 
     let handle = axum_server::Handle::new();
-    let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config()?);
+    let fips = state.fips().await.map_err(|e| anyhow::anyhow!(e.message))?;
+    if fips {
+        tracing::info!("FIPS mode: TLS restricted to FIPS-approved algorithms");
+    }
+    let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config(fips)?);
     // Without TCP_NODELAY small responses wait out the peer's delayed ACK (~40 ms).
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
         .acceptor(axum_server::accept::NoDelayAcceptor::new());

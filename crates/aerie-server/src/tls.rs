@@ -94,9 +94,10 @@ pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 }
 
 impl TlsIdentity {
-    /// A rustls server configuration offering HTTP/2 and HTTP/1.1.
-    pub fn server_config(&self) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    /// A rustls server configuration offering HTTP/2 and HTTP/1.1; in FIPS mode only
+    /// FIPS-approved suites and groups.
+    pub fn server_config(&self, fips: bool) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+        let provider = Arc::new(aerie_client::provider(fips));
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()

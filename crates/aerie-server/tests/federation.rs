@@ -696,7 +696,78 @@ mod mitm {
     /// A client that accepts any certificate, as a MITM would.
     fn aerie_client_tls() -> tokio_rustls::TlsConnector {
         let seen = aerie_client::Recorder::default();
-        let config = aerie_client::testing_client_config(aerie_client::Trust::Record(seen));
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let config =
+            aerie_client::testing_client_config(aerie_client::Trust::Record(seen), provider);
         tokio_rustls::TlsConnector::from(Arc::new(config))
     }
+}
+
+/// Connects with a client offering `suites` only; returns the negotiated suite, if any.
+async fn handshake(
+    addr: std::net::SocketAddr,
+    suites: &[rustls::CipherSuite],
+) -> Option<rustls::CipherSuite> {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider
+        .cipher_suites
+        .retain(|s| suites.contains(&s.suite()));
+    let config = aerie_client::testing_client_config(
+        aerie_client::Trust::Record(Default::default()),
+        provider,
+    );
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = connector.connect(name, tcp).await.ok()?;
+    tls.get_ref().1.negotiated_cipher_suite().map(|s| s.suite())
+}
+
+#[tokio::test]
+async fn fips_mode_restricts_tls_to_approved_suites() {
+    use rustls::CipherSuite::{TLS13_AES_256_GCM_SHA384, TLS13_CHACHA20_POLY1305_SHA256};
+    let dir = tempfile::tempdir().unwrap();
+    let config = |dir: &std::path::Path| {
+        let layer = aerie_server::ConfigLayer {
+            listen: Some("127.0.0.1:0".into()),
+            ..Default::default()
+        };
+        aerie_server::Config::resolve(dir, layer).unwrap()
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let first = aerie_server::start_with_admin(
+        config(dir.path()),
+        shutdown.clone(),
+        Some("fips-admin-1".into()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        handshake(first.addr, &[TLS13_CHACHA20_POLY1305_SHA256]).await,
+        Some(TLS13_CHACHA20_POLY1305_SHA256)
+    );
+    let mut out = Vec::new();
+    let lines = vec!["set fips enable confirm".to_owned()];
+    let path = dir.path().to_owned();
+    tokio::task::spawn_blocking(move || aerie_cli::run_lines(&path, &lines, &mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    shutdown.cancel();
+    first.wait().await.unwrap();
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let again = aerie_server::start_with_admin(config(dir.path()), shutdown.clone(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        handshake(again.addr, &[TLS13_CHACHA20_POLY1305_SHA256]).await,
+        None,
+        "ChaCha20 is not FIPS-approved"
+    );
+    assert_eq!(
+        handshake(again.addr, &[TLS13_AES_256_GCM_SHA384]).await,
+        Some(TLS13_AES_256_GCM_SHA384)
+    );
+    shutdown.cancel();
 }

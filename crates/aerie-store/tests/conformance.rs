@@ -3,11 +3,11 @@
 use std::{collections::HashSet, sync::Arc};
 
 use aerie_domain::{
-    event::{Category, CollectorType, Endpoint, EventKind, NewEvent, Source, Stage},
+    event::{Category, EventKind, NewEvent, Source, Stage},
     federation::{CmRegistration, SyncBatch},
     incident::IncidentId,
     query::{Cursor, IncidentFilter, IncidentQuery, IncidentSort},
-    risk::{Risk, Severity},
+    risk::Risk,
     status::Status,
     text::{CountryCode, Text},
     user::{Role, Username},
@@ -65,24 +65,11 @@ fn text(s: &str) -> Text {
 }
 
 fn ev(ip: &str, secs: i64, severity: f64) -> NewEvent {
-    NewEvent {
-        kind: EventKind::Download,
-        time: t0() + TimeDelta::seconds(secs),
-        severity: Severity::parse("severity", severity).unwrap(),
-        category: Category::Trojan,
-        threat_name: text("TROJAN_Zemot.CY"),
-        endpoint: Endpoint {
-            ip: ip.parse().unwrap(),
-            name: None,
-            os: None,
-            user: None,
-        },
-        source: Source::default(),
-        progression: [Stage::Download].into_iter().collect(),
-        collector_id: None,
-        collector_type: CollectorType::Web,
-        file_sha256: None,
-    }
+    NewEvent::sample(
+        ip.parse().unwrap(),
+        t0() + TimeDelta::seconds(secs),
+        severity,
+    )
 }
 
 async fn grouping_joins_within_window_and_splits_outside(store: Arc<dyn Store>) {

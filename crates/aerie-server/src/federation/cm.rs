@@ -20,8 +20,9 @@ use aerie_proto::{
     admin::McmStatus,
     device_key::{DeviceKey, Kdf},
     federation::{
-        Challenge, MAX_SYNC_ROWS, Manifest, ProxyToken, RegisterRequest, RegisterResponse, Removal,
-        SyncAck, SyncRequest, SyncedIncident, codes, register_message, registered_message,
+        Challenge, MAX_SYNC_BYTES, MAX_SYNC_ROWS, Manifest, ProxyToken, RegisterRequest,
+        RegisterResponse, Removal, SyncAck, SyncRequest, SyncedIncident, codes, register_message,
+        registered_message,
     },
 };
 
@@ -317,7 +318,8 @@ async fn register(state: &AppState, config: &Config) -> Result<String, Failure> 
     let fail = |e: ClientError| describe(&e, config);
     let base = config.address.base_url();
     let seen = aerie_client::Recorder::default();
-    let client = Client::with_trust(&base, Trust::Record(seen.clone())).map_err(fail)?;
+    let fips = config.kdf.is_fips();
+    let client = Client::with_options(&base, Trust::Record(seen.clone()), fips).map_err(fail)?;
     let challenge: Challenge = client
         .post("/api/v1/federation/challenge", &serde_json::json!({}))
         .await
@@ -373,7 +375,7 @@ async fn register(state: &AppState, config: &Config) -> Result<String, Failure> 
     }
     // Only now, talking to a proven MCM over the pinned certificate, hand over the token
     // it will present for live actions.
-    let pinned = Client::new(&base, mcm_fp)
+    let pinned = Client::with_options(&base, Trust::Pinned(mcm_fp), fips)
         .map_err(fail)?
         .with_token(&reply.credential);
     let token = auth::new_secret("px_");
@@ -418,20 +420,26 @@ fn client(state: &AppState, config: &Config) -> Result<Client, Failure> {
     {
         return Ok(client.clone());
     }
-    let client = Client::new(&config.address.base_url(), pin)
-        .map_err(|e| describe(&e, config))?
-        .with_token(credential);
+    let client = Client::with_options(
+        &config.address.base_url(),
+        Trust::Pinned(pin),
+        config.kdf.is_fips(),
+    )
+    .map_err(|e| describe(&e, config))?
+    .with_token(credential);
     *cached = Some((id, client.clone()));
     Ok(client)
 }
 
 /// Splits changes into what the MCM stores and what it must drop.
-fn to_request(changes: &[aerie_domain::incident::Incident], backlog: i64) -> SyncRequest {
-    let mut request = SyncRequest {
-        backlog,
-        ..Default::default()
-    };
+fn to_request(changes: &[aerie_domain::incident::Incident]) -> SyncRequest {
+    let mut request = SyncRequest::default();
+    let mut bytes = 0;
     for i in changes {
+        bytes += SyncedIncident::approx_bytes(i);
+        if bytes > MAX_SYNC_BYTES && request.high_seq > 0 {
+            break; // the rest follows in the next request
+        }
         if i.risk() == Risk::Benign {
             request.removals.push(Removal {
                 incident_id: i.id.0,
@@ -480,7 +488,7 @@ async fn push(
         }
         return Ok(Step::Idle);
     }
-    let request = to_request(&changes, 0);
+    let request = to_request(&changes);
     let request = SyncRequest {
         backlog: last - request.high_seq,
         ..request
@@ -493,7 +501,8 @@ async fn push(
         .set_setting(keys::MCM_CURSOR, &cursor.to_string())
         .await?;
     state.federation.cm.synced(Utc::now());
-    Ok(if changes.len() == MAX_SYNC_ROWS {
+    let sent_all = request.upserts.len() + request.removals.len() == changes.len();
+    Ok(if changes.len() == MAX_SYNC_ROWS || !sent_all {
         Step::Busy
     } else {
         Step::Idle
@@ -511,6 +520,7 @@ type InFlight = tokio::task::JoinSet<Result<SyncAck, ClientError>>;
 struct Outgoing {
     upserts: Vec<aerie_domain::incident::Incident>,
     removals: Vec<Removal>,
+    bytes: usize,
 }
 
 impl Outgoing {
@@ -621,11 +631,14 @@ async fn resync_now(state: &AppState, config: &Config) -> Result<String, Failure
                 (true, None) => {}
                 (false, Some(version)) if version == incident.version => same += 1,
                 (false, _) => {
+                    pending.bytes += SyncedIncident::approx_bytes(incident);
                     pending.upserts.push(incident.clone());
                     sent += 1;
                 }
             }
-            if pending.upserts.len() + pending.removals.len() >= MAX_SYNC_ROWS {
+            if pending.upserts.len() + pending.removals.len() >= MAX_SYNC_ROWS
+                || pending.bytes >= MAX_SYNC_BYTES
+            {
                 submit(&mut inflight, &client, std::mem::take(&mut pending), config).await?;
             }
         }
@@ -775,5 +788,59 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             _ = sleep => {}
             _ = changes.changed(), if woken_by_changes => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aerie_domain::{
+        event::NewEvent,
+        incident::{Incident, IncidentFacts},
+        status::Status,
+        text::Text,
+    };
+
+    use super::*;
+
+    fn incident(id: i64, severity: f64, source_len: usize) -> Incident {
+        let ip = format!("10.0.0.{}", id % 250 + 1).parse().unwrap();
+        let mut facts = IncidentFacts::open(&NewEvent::sample(ip, Utc::now(), severity));
+        facts.source_name = Some(Text::parse("s", &"x".repeat(source_len), Text::LONG).unwrap());
+        Incident {
+            id: IncidentId(id),
+            facts,
+            status: Status::New,
+            version: 1,
+            change_seq: id,
+        }
+    }
+
+    #[test]
+    fn requests_are_bounded_in_bytes_and_split_benign_off() {
+        let big: Vec<Incident> = (1..=500).map(|i| incident(i, 0.9, 2000)).collect();
+        let request = to_request(&big);
+        let sent = request.upserts.len();
+        assert!(sent > 10 && sent < 500, "{sent} of 500 large incidents fit");
+        assert_eq!(
+            request.high_seq, sent as i64,
+            "the ack covers exactly what was sent"
+        );
+        assert!(serde_json::to_vec(&request).unwrap().len() <= MAX_SYNC_BYTES);
+
+        let mixed = vec![
+            incident(1, 0.9, 10),
+            incident(2, 0.0, 10),
+            incident(3, 0.5, 10),
+        ];
+        let request = to_request(&mixed);
+        assert_eq!(request.upserts.len(), 2);
+        assert_eq!(
+            request.removals,
+            vec![Removal {
+                incident_id: 2,
+                version: 1
+            }]
+        );
+        assert_eq!(request.high_seq, 3);
     }
 }
