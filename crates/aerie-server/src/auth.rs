@@ -251,8 +251,9 @@ impl FromRequestParts<AppState> for CmPeer {
                 ApiError::new(StatusCode::UNAUTHORIZED, "a CM credential is required")
             })?;
         let cm = state
-            .store
-            .cm_by_credential(&secret_hash(secret))
+            .federation
+            .mcm
+            .peer(state, &secret_hash(secret))
             .await?
             .ok_or_else(|| {
                 ApiError::new(

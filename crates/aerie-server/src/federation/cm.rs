@@ -49,6 +49,9 @@ pub struct CmSide {
     status: Mutex<SyncStatus>,
     /// The pinned client, rebuilt when the MCM or its certificate changes.
     client: Mutex<Option<(String, Client)>>,
+    /// The MCM configuration as last read from the store; every writer of the `mcm.*`
+    /// settings in this daemon clears it.
+    config: Mutex<CachedConfig>,
 }
 
 #[derive(Default, Clone)]
@@ -98,6 +101,15 @@ impl CmSide {
 }
 
 /// The MCM configuration of this CM.
+/// The cached configuration and a generation that every [`forget_config`] bumps, so a
+/// read racing with a change is not cached.
+#[derive(Default)]
+struct CachedConfig {
+    generation: u64,
+    config: Option<Option<Config>>,
+}
+
+#[derive(Clone)]
 struct Config {
     address: McmAddress,
     username: String,
@@ -109,7 +121,39 @@ struct Config {
     deregistered: bool,
 }
 
+/// Forgets the cached configuration, so that the next read comes from the store.
+pub fn forget_config(state: &AppState) {
+    let mut cache = state.federation.cm.config.lock().expect("config lock");
+    cache.generation += 1;
+    cache.config = None;
+}
+
+/// Records an acknowledged cursor in the cached configuration (the store has it too).
+fn remember_cursor(state: &AppState, cursor: i64) {
+    let mut cache = state.federation.cm.config.lock().expect("config lock");
+    if let Some(Some(config)) = cache.config.as_mut() {
+        config.cursor = cursor;
+    }
+}
+
+/// The configuration, from the cache when it is there.
 async fn load(state: &AppState) -> Result<Option<Config>, ApiError> {
+    let generation = {
+        let cache = state.federation.cm.config.lock().expect("config lock");
+        if let Some(cached) = &cache.config {
+            return Ok(cached.clone());
+        }
+        cache.generation
+    };
+    let config = read_config(state).await?;
+    let mut cache = state.federation.cm.config.lock().expect("config lock");
+    if cache.generation == generation {
+        cache.config = Some(config.clone());
+    }
+    Ok(config)
+}
+
+async fn read_config(state: &AppState) -> Result<Option<Config>, ApiError> {
     let settings: std::collections::HashMap<String, String> = state
         .store
         .settings_with_prefix("mcm.")
@@ -161,6 +205,7 @@ pub async fn configure(
         .await?;
     *state.federation.cm.status.lock().expect("status lock") = SyncStatus::default();
     tracing::info!(mcm = %address, username = username.as_str(), "MCM configured");
+    forget_config(state);
     state.federation.cm.ask(Request::Registration).await
 }
 
@@ -220,6 +265,7 @@ pub async fn remove(state: &AppState) -> Result<String, ApiError> {
     }
     *state.federation.cm.status.lock().expect("status lock") = SyncStatus::default();
     *state.federation.cm.client.lock().expect("client lock") = None;
+    forget_config(state);
     state.federation.cm.wake.notify_one();
     tracing::info!("MCM configuration removed; incidents stay on this CM");
     Ok("MCM configuration removed. This CM keeps its incidents and no longer syncs.".to_owned())
@@ -398,6 +444,7 @@ async fn register(state: &AppState, config: &Config) -> Result<String, Failure> 
     s.set_setting(keys::MCM_CURSOR, "0").await?;
     s.set_setting(keys::MCM_PROXY_HASH, &auth::secret_hash(&token))
         .await?;
+    forget_config(state);
     tracing::info!(mcm = %config.address, cm_id = reply.cm_id, "registered with the MCM");
     Ok(format!(
         "Registered with the MCM at {} as {} (CM id {}); incidents are syncing.",
@@ -500,6 +547,7 @@ async fn push(
         .store
         .set_setting(keys::MCM_CURSOR, &cursor.to_string())
         .await?;
+    remember_cursor(state, cursor);
     state.federation.cm.synced(Utc::now());
     let sent_all = request.upserts.len() + request.removals.len() == changes.len();
     Ok(if changes.len() == MAX_SYNC_ROWS || !sent_all {
@@ -667,6 +715,7 @@ async fn resync_now(state: &AppState, config: &Config) -> Result<String, Failure
         .store
         .set_setting(keys::MCM_CURSOR, &cursor.to_string())
         .await?;
+    remember_cursor(state, cursor);
     state.federation.cm.synced(Utc::now());
     tracing::info!(sent, removed, same, "resync complete");
     Ok(format!(
@@ -765,6 +814,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             Err(failure) => {
                 if failure.deregistered {
                     let _ = state.store.set_setting(keys::MCM_DEREGISTERED, "1").await;
+                    forget_config(&state);
                 }
                 side.set_state(failure.message);
                 failures += 1;

@@ -39,7 +39,13 @@ pub const MCM_ACCOUNT: &str = "mcm";
 pub struct McmSide {
     nonces: Mutex<HashMap<String, Instant>>,
     apply_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Recently seen CM credentials (by hash), to spare a lookup per sync request.
+    /// Registration and `set mcm remove` clear it.
+    peers: Mutex<HashMap<String, (Cm, Instant)>>,
 }
+
+/// How long a cached CM credential is trusted before it is looked up again.
+const PEER_TTL: Duration = Duration::from_secs(10);
 
 impl McmSide {
     fn issue_nonce(&self) -> String {
@@ -54,6 +60,27 @@ impl McmSide {
     fn take_nonce(&self, nonce: &str) -> bool {
         let issued = self.nonces.lock().expect("nonce lock").remove(nonce);
         issued.is_some_and(|at| at.elapsed() < NONCE_TTL)
+    }
+
+    /// The CM holding the credential with this hash, from the cache if fresh.
+    pub async fn peer(&self, state: &AppState, hash: &str) -> Result<Option<Cm>, ApiError> {
+        if let Some((cm, at)) = self.peers.lock().expect("peer lock").get(hash)
+            && at.elapsed() < PEER_TTL
+        {
+            return Ok(Some(cm.clone()));
+        }
+        let cm = state.store.cm_by_credential(hash).await?;
+        if let Some(cm) = &cm {
+            self.peers
+                .lock()
+                .expect("peer lock")
+                .insert(hash.to_owned(), (cm.clone(), Instant::now()));
+        }
+        Ok(cm)
+    }
+
+    fn forget_peers(&self) {
+        self.peers.lock().expect("peer lock").clear();
     }
 
     fn apply_lock(&self, cm_id: i64) -> Arc<tokio::sync::Mutex<()>> {
@@ -183,6 +210,8 @@ pub async fn remove(state: &AppState, at: DateTime<Utc>) -> Result<String, ApiEr
     for name in keys::ALL_MCM {
         state.store.delete_setting(name).await?;
     }
+    state.federation.mcm.forget_peers();
+    super::cm::forget_config(state);
     state.set_role(ApplianceRole::Cm).await?;
     tracing::warn!(
         removed,
@@ -306,6 +335,7 @@ pub async fn register(
         cert_fingerprint: check("cm_fingerprint", &req.cm_fingerprint, 100)?,
         credential_hash: auth::secret_hash(&credential),
     };
+    state.federation.mcm.forget_peers();
     let cm = state.store.register_cm(&registration, Utc::now()).await?;
     tracing::info!(cm = %cm.name, id = cm.id, ip = %cm.ip, "CM registered");
     let mcm_proof = key.prove(&registered_message(

@@ -53,6 +53,7 @@ pub async fn configure(
         .await
         .map_err(ApiError::internal)?;
     let role = state.role().await?;
+    cm::forget_config(state);
     if address.is_this_box() {
         if role == ApplianceRole::Cm && state.store.setting(keys::MCM_ADDRESS).await?.is_some() {
             return Err(input(
