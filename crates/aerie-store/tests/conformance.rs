@@ -52,6 +52,7 @@ conformance!(
     mcm_applies_sync_batches_idempotently,
     mcm_pages_manifests_and_deregistration,
     cm_side_reads_for_the_sync_worker,
+    writes_of_every_kind_run_concurrently,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -801,4 +802,61 @@ async fn cm_side_reads_for_the_sync_worker(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(watch.has_changed().unwrap(), "status changes wake watchers");
+}
+
+/// Ingest, status changes, sync applies, settings and sessions from many tasks at once:
+/// none may fail for the others (SQLite must not refuse a transaction's write).
+async fn writes_of_every_kind_run_concurrently(store: Arc<dyn Store>) {
+    let user = store
+        .create_user(&Username::parse("w").unwrap(), "h", Role::Admin, t0())
+        .await
+        .unwrap();
+    let cm = store
+        .register_cm(&registration("w", "cw"), t0())
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..40i64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            match i % 4 {
+                0 => {
+                    let events: Vec<NewEvent> = (0..20)
+                        .map(|k| ev(&format!("10.9.{i}.{k}"), k, 0.5))
+                        .collect();
+                    store.ingest(&events).await.map(|_| ())
+                }
+                1 => store.set_setting(&format!("k{i}"), "v").await,
+                2 => {
+                    store
+                        .create_session(&format!("s{i}"), user.id, Utc::now() + TimeDelta::hours(1))
+                        .await
+                }
+                _ => {
+                    let incident = store.changes_since(0, 1).await?.into_iter().next();
+                    let batch = SyncBatch {
+                        upserts: incident.into_iter().collect(),
+                        high_seq: i,
+                        ..Default::default()
+                    };
+                    store.apply_sync(cm.id, &batch, t0()).await.map(|_| ())
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        store
+            .incidents(&IncidentQuery {
+                limit: 500,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .items
+            .len(),
+        200
+    );
 }

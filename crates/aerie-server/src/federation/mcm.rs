@@ -28,6 +28,8 @@ use aerie_proto::{
 use super::keys;
 use crate::{appliance::ApplianceRole, auth, error::ApiError, state::AppState};
 
+/// Most registrations that may be pending at once.
+const MAX_PENDING_NONCES: usize = 10_000;
 /// How long a registration nonce stays valid.
 const NONCE_TTL: Duration = Duration::from_secs(60);
 /// The web UI account that holds the device key as its API key.
@@ -48,12 +50,17 @@ pub struct McmSide {
 const PEER_TTL: Duration = Duration::from_secs(10);
 
 impl McmSide {
-    fn issue_nonce(&self) -> String {
+    /// A fresh nonce; `None` when too many registrations are pending (an unauthenticated
+    /// caller must not grow this map without bound).
+    fn issue_nonce(&self) -> Option<String> {
         let nonce = auth::new_secret("n_");
         let mut nonces = self.nonces.lock().expect("nonce lock");
         nonces.retain(|_, issued| issued.elapsed() < NONCE_TTL);
+        if nonces.len() >= MAX_PENDING_NONCES {
+            return None;
+        }
         nonces.insert(nonce.clone(), Instant::now());
-        nonce
+        Some(nonce)
     }
 
     /// Consumes a nonce; false if unknown, used or expired.
@@ -255,8 +262,14 @@ async fn device_key(state: &AppState) -> Result<(Kdf, DeviceKey), ApiError> {
 pub async fn challenge(state: &AppState) -> Result<Challenge, ApiError> {
     require_mcm(state).await?;
     let (kdf, _) = device_key(state).await?;
+    let nonce = state.federation.mcm.issue_nonce().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many registrations pending: retry in a minute",
+        )
+    })?;
     Ok(Challenge {
-        nonce: state.federation.mcm.issue_nonce(),
+        nonce,
         kdf: kdf.id().to_owned(),
     })
 }
@@ -402,7 +415,7 @@ mod tests {
     #[test]
     fn nonces_are_single_use() {
         let side = McmSide::default();
-        let n = side.issue_nonce();
+        let n = side.issue_nonce().unwrap();
         assert!(side.take_nonce(&n));
         assert!(!side.take_nonce(&n));
         assert!(!side.take_nonce("n_forged"));

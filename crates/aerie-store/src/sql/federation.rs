@@ -118,8 +118,7 @@ impl SqlStore {
         batch: &SyncBatch,
         at: DateTime<Utc>,
     ) -> Result<i64> {
-        let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
+        let (_writer, mut tx) = self.begin_write().await?;
         let mut added = 0i64;
         for chunk in batch.upserts.chunks(INSERT_CHUNK) {
             let ids: Vec<i64> = chunk.iter().map(|i| i.id.0).collect();
@@ -239,8 +238,7 @@ impl SqlStore {
     }
 
     pub(super) async fn drop_federation(&self, at: DateTime<Utc>) -> Result<u64> {
-        let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
+        let (_writer, mut tx) = self.begin_write().await?;
         let removed = sqlx::query("DELETE FROM remote_incidents")
             .execute(&mut *tx)
             .await?

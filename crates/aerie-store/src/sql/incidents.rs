@@ -211,8 +211,7 @@ impl SqlStore {
         actor: &Text,
         at: DateTime<Utc>,
     ) -> Result<Incident> {
-        let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
+        let (_writer, mut tx) = self.begin_write().await?;
         let seq = self.lock_change_seq(&mut tx).await? + 1;
         let sql = format!(
             "SELECT {} FROM incidents WHERE id = $1",

@@ -182,8 +182,7 @@ impl SqlStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
+        let (_writer, mut tx) = self.begin_write().await?;
         let first_seq = self.lock_change_seq(&mut tx).await?;
         let grouping = group(self.candidates(&mut tx, events).await?, events);
         let seq_of = |touched: usize| first_seq + 1 + touched as i64;

@@ -130,10 +130,22 @@ impl SqlStore {
         format!("sqlite:{}", dir.join("aerie.db").display())
     }
 
-    async fn writer(&self) -> Option<MutexGuard<'_, ()>> {
+    /// Begins a write transaction. On SQLite it takes this process's writer lock and the
+    /// database's write lock at once (`BEGIN IMMEDIATE`): a deferred transaction that
+    /// read first would fail with SQLITE_BUSY_SNAPSHOT when any other write (a setting, a
+    /// session) committed in between.
+    async fn begin_write(
+        &self,
+    ) -> Result<(
+        Option<MutexGuard<'_, ()>>,
+        sqlx::Transaction<'static, sqlx::Any>,
+    )> {
         match self.backend {
-            Backend::Sqlite => Some(self.write_lock.lock().await),
-            Backend::Postgres => None,
+            Backend::Sqlite => {
+                let guard = self.write_lock.lock().await;
+                Ok((Some(guard), self.pool.begin_with("BEGIN IMMEDIATE").await?))
+            }
+            Backend::Postgres => Ok((None, self.pool.begin().await?)),
         }
     }
 

@@ -234,9 +234,8 @@ impl SqlStore {
 
     pub(super) async fn read_settings(&self, prefix: &str) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query(
-            "SELECT name, value FROM settings WHERE substr(name, 1, $1) = $2 ORDER BY name",
+            "SELECT name, value FROM settings WHERE substr(name, 1, length($1)) = $1 ORDER BY name",
         )
-        .bind(prefix.len() as i64)
         .bind(prefix.to_owned())
         .fetch_all(&self.pool)
         .await?;
