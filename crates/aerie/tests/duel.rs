@@ -301,7 +301,9 @@ async fn duel_with_kills_and_cuts() {
                         let events = (0..rng.random_range(1..15))
                             .map(|_| event(&mut rng, target))
                             .collect();
-                        let _ = client.post_events(&EventBatch { events }).await;
+                        if let Err(e) = client.post_events(&EventBatch { events }).await {
+                            panic!("seed {seed}: a running CM refused events: {e}");
+                        }
                     }
                 }
                 45..60 => {
@@ -313,13 +315,19 @@ async fn duel_with_kills_and_cuts() {
                             let pick = &page.items[rng.random_range(0..page.items.len())];
                             let to =
                                 ["acknowledged", "in_progress", "complete"][rng.random_range(0..3)];
-                            let _ = client
+                            let moved = client
                                 .change_status(
                                     pick.incident_id,
                                     to,
                                     &format!("round {round} step {step}"),
                                 )
                                 .await;
+                            // A move the workflow forbids is a 409; anything else is a fault.
+                            if let Err(e) = moved
+                                && e.status() != Some(reqwest::StatusCode::CONFLICT)
+                            {
+                                panic!("seed {seed}: a running CM failed a status change: {e}");
+                            }
                         }
                     }
                 }
