@@ -290,6 +290,8 @@ async fn resync(base: &std::path::Path) {
         .set_setting("mcm.address", "127.0.0.9:1")
         .await
         .unwrap();
+    // The daemon caches its MCM configuration; it must see this change.
+    aerie_server::federation::cm::forget_config(&cm.running.state);
     let started = Instant::now();
     for start in (0..rows).step_by(5000) {
         let batch: Vec<NewEvent> = (start..rows.min(start + 5000))
@@ -307,6 +309,7 @@ async fn resync(base: &std::path::Path) {
         .await
         .unwrap();
     store.set_setting("mcm.address", &address).await.unwrap();
+    aerie_server::federation::cm::forget_config(&cm.running.state);
     let mcm_store = mcm.running.state.store.clone();
     assert_eq!(mcm_store.cms().await.unwrap()[0].incident_count, 0);
     let started = Instant::now();
