@@ -223,7 +223,6 @@ pub async fn show(state: &AppState) -> Result<McmStatus, ApiError> {
         .lock()
         .expect("status lock")
         .clone();
-    let last = state.store.last_change_seq().await?;
     let state_line = if config.deregistered {
         Some(deregistered_message())
     } else {
@@ -235,13 +234,7 @@ pub async fn show(state: &AppState) -> Result<McmStatus, ApiError> {
         role: "cm".into(),
         state: state_line,
         last_sync: status.last_sync.map(aerie_proto::format_time),
-        backlog: Some(
-            state
-                .store
-                .pending_changes(config.cursor)
-                .await?
-                .min(last - config.cursor),
-        ),
+        backlog: Some(state.store.pending_changes(config.cursor).await?),
         cms: None,
     })
 }
