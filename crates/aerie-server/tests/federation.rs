@@ -771,3 +771,69 @@ async fn fips_mode_restricts_tls_to_approved_suites() {
     );
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn a_cm_keeps_working_while_the_mcm_is_down_and_catches_up() {
+    let mcm = node("mcm-down", 1).await;
+    convert(&mcm).await;
+    let cm = node("cm-down", 2).await;
+    assert!(register(&cm, &mcm).await.0);
+    let cm_id = cm_id_of(&mcm, "cm-down").await;
+
+    // The MCM stops; the CM takes events as usual and its backlog grows, visibly.
+    let (addr, dir) = (mcm.running.addr, mcm.dir.path().to_owned());
+    mcm.shutdown.cancel();
+    assert!(
+        eventually(15, || async {
+            tokio::net::TcpStream::connect(addr).await.is_err()
+        })
+        .await
+    );
+    let events: Vec<_> = (0..12)
+        .map(|i| event(&format!("10.7.0.{}", i + 1), 100, 0.7))
+        .collect();
+    cm.admin.post_events(&batch(events)).await.unwrap();
+    assert!(
+        eventually(10, || async {
+            let shown = show_mcm(&cm).await;
+            shown.contains("MCM unreachable") && shown.contains("Backlog: 12 incident changes")
+        })
+        .await,
+        "{}",
+        show_mcm(&cm).await
+    );
+
+    // It comes back on the same address with the same data: the CM catches up by itself.
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let layer = aerie_server::ConfigLayer {
+        listen: Some(addr.to_string()),
+        ..Default::default()
+    };
+    let back = aerie_server::start_with_admin(
+        aerie_server::Config::resolve(&dir, layer).unwrap(),
+        shutdown.clone(),
+        None,
+    )
+    .await
+    .unwrap();
+    let store = back.state.store.clone();
+    assert!(
+        eventually(40, || async {
+            store
+                .remote_incidents(&Default::default(), &[cm_id])
+                .await
+                .unwrap()
+                .items
+                .len()
+                == 12
+        })
+        .await
+    );
+    assert!(
+        eventually(10, || async {
+            show_mcm(&cm).await.contains("Backlog: 0 incident changes")
+        })
+        .await
+    );
+    shutdown.cancel();
+}
