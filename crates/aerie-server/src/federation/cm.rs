@@ -31,6 +31,10 @@ use crate::{appliance::ApplianceRole, auth, error::ApiError, state::AppState};
 
 /// How often an idle CM tells the MCM it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// How often, at most, the acknowledged cursor is written to the store while syncing.
+/// Between writes it lives in memory; after a crash the CM re-sends at most what was
+/// acknowledged since, which the MCM applies idempotently.
+const CURSOR_PERSIST_EVERY: Duration = Duration::from_millis(250);
 /// How long `set mcm ip …` and `set mcm resync` wait for the worker's answer.
 const ANSWER_WITHIN: Duration = Duration::from_secs(110);
 
@@ -47,6 +51,8 @@ pub struct CmSide {
     wake: Notify,
     requests: Mutex<Vec<Request>>,
     status: Mutex<SyncStatus>,
+    /// The cursor last written to the store, and when.
+    persisted: Mutex<Option<(i64, Instant)>>,
     /// The pinned client, rebuilt when the MCM or its certificate changes.
     client: Mutex<Option<(String, Client)>>,
     /// The MCM configuration as last read from the store; every writer of the `mcm.*`
@@ -438,6 +444,7 @@ async fn register(state: &AppState, config: &Config) -> Result<String, Failure> 
     s.set_setting(keys::MCM_PROXY_HASH, &auth::secret_hash(&token))
         .await?;
     forget_config(state);
+    *state.federation.cm.persisted.lock().expect("cursor lock") = Some((0, Instant::now()));
     tracing::info!(mcm = %config.address, cm_id = reply.cm_id, "registered with the MCM");
     Ok(format!(
         "Registered with the MCM at {} as {} (CM id {}); incidents are syncing.",
@@ -526,6 +533,7 @@ async fn push(
             *last_contact = Instant::now();
             state.federation.cm.synced(Utc::now());
         }
+        persist_cursor(state, config.cursor).await?;
         return Ok(Step::Idle);
     }
     let request = to_request(&changes);
@@ -536,11 +544,8 @@ async fn push(
     let ack = send(&client, &request, config).await?;
     *last_contact = Instant::now();
     let cursor = ack.acked_seq.min(request.high_seq).max(config.cursor);
-    state
-        .store
-        .set_setting(keys::MCM_CURSOR, &cursor.to_string())
-        .await?;
     remember_cursor(state, cursor);
+    persist_cursor(state, cursor).await?;
     state.federation.cm.synced(Utc::now());
     let sent_all = request.upserts.len() + request.removals.len() == changes.len();
     Ok(if changes.len() == MAX_SYNC_ROWS || !sent_all {
@@ -548,6 +553,24 @@ async fn push(
     } else {
         Step::Idle
     })
+}
+
+/// Writes the acknowledged cursor to the store if it moved and the last write is older
+/// than [`CURSOR_PERSIST_EVERY`].
+async fn persist_cursor(state: &AppState, cursor: i64) -> Result<(), Failure> {
+    let due = match *state.federation.cm.persisted.lock().expect("cursor lock") {
+        Some((written, at)) => cursor > written && at.elapsed() >= CURSOR_PERSIST_EVERY,
+        None => true,
+    };
+    if due {
+        state
+            .store
+            .set_setting(keys::MCM_CURSOR, &cursor.to_string())
+            .await?;
+        *state.federation.cm.persisted.lock().expect("cursor lock") =
+            Some((cursor, Instant::now()));
+    }
+    Ok(())
 }
 
 /// Resync batches in flight at once: the CM reads and encodes the next while the MCM
@@ -708,6 +731,7 @@ async fn resync_now(state: &AppState, config: &Config) -> Result<String, Failure
         .store
         .set_setting(keys::MCM_CURSOR, &cursor.to_string())
         .await?;
+    *state.federation.cm.persisted.lock().expect("cursor lock") = Some((cursor, Instant::now()));
     remember_cursor(state, cursor);
     state.federation.cm.synced(Utc::now());
     tracing::info!(sent, removed, same, "resync complete");
