@@ -1,7 +1,7 @@
 //! The local admin channel: a Unix socket in the data dir (0600) on which `aerie cli`
 //! sends [`AdminRequest`]s, one JSON line each, and reads [`AdminReply`]s.
 
-use std::{collections::HashMap, os::unix::fs::PermissionsExt, path::PathBuf};
+use std::{os::unix::fs::PermissionsExt, path::PathBuf};
 
 use anyhow::Context;
 use tokio::{
@@ -112,22 +112,8 @@ async fn handle(state: &AppState, request: AdminRequest) -> Result<AdminReply, A
                 ..Default::default()
             };
             let incidents = if state.role().await? == ApplianceRole::Mcm {
-                let cms: HashMap<i64, String> = state
-                    .store
-                    .cms()
-                    .await?
-                    .into_iter()
-                    .map(|c| (c.id, c.name))
-                    .collect();
                 let page = state.store.remote_incidents(&query, &[]).await?;
-                page.items
-                    .iter()
-                    .map(|r| IncidentOut {
-                        cm_id: Some(r.cm_id),
-                        cm_name: cms.get(&r.cm_id).cloned(),
-                        ..IncidentOut::from(&r.incident)
-                    })
-                    .collect()
+                crate::federation::mcm::incident_rows(state, &page.items).await?
             } else {
                 let page = state.store.incidents(&query).await?;
                 page.items.iter().map(IncidentOut::from).collect()

@@ -2,8 +2,6 @@
 //! incidents; on the MCM the list is the CMs' table, and details and actions go live to
 //! the CM that owns the incident.
 
-use std::collections::HashMap;
-
 use axum::{
     Json,
     extract::{Path, Query, State, rejection::QueryRejection},
@@ -22,16 +20,13 @@ use aerie_proto::{
 };
 
 use crate::{
-    appliance::ApplianceRole, auth::Caller, error::ApiError, federation::proxy, json::ApiJson,
+    appliance::ApplianceRole,
+    auth::Caller,
+    error::ApiError,
+    federation::{mcm, proxy},
+    json::ApiJson,
     state::AppState,
 };
-
-fn with_cm(mut out: IncidentOut, cm: &Cm) -> IncidentOut {
-    out.cm_id = Some(cm.id);
-    out.cm_name = Some(cm.name.clone());
-    out.cm_ip = Some(cm.ip.clone());
-    out
-}
 
 /// One page of incidents, filtered and sorted; follow `next` for more. On the MCM every
 /// item carries `cm_id`, `cm_name` and `cm_ip`, and `cm` filters by CM.
@@ -63,27 +58,7 @@ pub async fn list(
         .store
         .remote_incidents(&query, &params.cm_ids()?)
         .await?;
-    let cms: HashMap<i64, Cm> = state
-        .store
-        .cms()
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c))
-        .collect();
-    let items = page
-        .items
-        .iter()
-        .map(|r| {
-            let out = IncidentOut::from(&r.incident);
-            match cms.get(&r.cm_id) {
-                Some(cm) => with_cm(out, cm),
-                None => IncidentOut {
-                    cm_id: Some(r.cm_id),
-                    ..out
-                },
-            }
-        })
-        .collect();
+    let items = mcm::incident_rows(&state, &page.items).await?;
     Ok(Json(IncidentList {
         items,
         next: page.next.map(|c| c.encode()),
@@ -194,7 +169,7 @@ pub async fn remote_detail(
         None,
     )
     .await?;
-    detail.incident = with_cm(detail.incident, &cm);
+    detail.incident = mcm::with_cm(detail.incident, &cm);
     Ok(Json(detail))
 }
 
@@ -215,5 +190,5 @@ pub async fn remote_change_status(
     let path = format!("/api/v1/incidents/{id}/status");
     let out: IncidentOut = proxy::call(&cm, &caller, Method::POST, &path, Some(&body)).await?;
     tracing::info!(cm = %cm.name, incident = %id, user = caller.user.username.as_str(), "status changed on the CM");
-    Ok(Json(with_cm(out, &cm)))
+    Ok(Json(mcm::with_cm(out, &cm)))
 }

@@ -377,6 +377,44 @@ fn advertised_ip(url: &str) -> Option<String> {
         .map(|ip| ip.to_string())
 }
 
+/// The MCM's rows as the API shows them: each with its CM's id, name and IP.
+pub async fn incident_rows(
+    state: &AppState,
+    rows: &[aerie_domain::federation::RemoteIncident],
+) -> Result<Vec<aerie_proto::incidents::IncidentOut>, ApiError> {
+    let cms: HashMap<i64, Cm> = state
+        .store
+        .cms()
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let out = aerie_proto::incidents::IncidentOut::from(&r.incident);
+            match cms.get(&r.cm_id) {
+                Some(cm) => with_cm(out, cm),
+                None => aerie_proto::incidents::IncidentOut {
+                    cm_id: Some(r.cm_id),
+                    ..out
+                },
+            }
+        })
+        .collect())
+}
+
+/// `out` marked as the incident of `cm`.
+pub fn with_cm(
+    mut out: aerie_proto::incidents::IncidentOut,
+    cm: &Cm,
+) -> aerie_proto::incidents::IncidentOut {
+    out.cm_id = Some(cm.id);
+    out.cm_name = Some(cm.name.clone());
+    out.cm_ip = Some(cm.ip.clone());
+    out
+}
+
 /// Applies one sync request of `cm`; answers the acknowledged sequence number.
 pub async fn sync(state: &AppState, cm: &Cm, req: &SyncRequest) -> Result<SyncAck, ApiError> {
     require_mcm(state).await?;

@@ -44,25 +44,9 @@ fn opt(t: &Option<Text>) -> Option<String> {
     t.as_ref().map(|t| t.as_str().to_owned())
 }
 
-fn bind_shared<'q>(q: AnyQuery<'q>, e: &NewEvent) -> AnyQuery<'q> {
-    q.bind(e.severity.value())
-        .bind(e.category.as_str())
-        .bind(e.threat_name.as_str().to_owned())
-        .bind(e.endpoint.ip.to_string())
-        .bind(opt(&e.endpoint.name))
-        .bind(opt(&e.endpoint.os))
-        .bind(opt(&e.endpoint.user))
-        .bind(e.source.ip.map(|ip| ip.to_string()))
-        .bind(opt(&e.source.name))
-        .bind(e.source.country.map(|c| c.as_str().to_owned()))
-        .bind(e.progression.bits())
-        .bind(opt(&e.collector_id))
-        .bind(e.collector_type.as_str())
-        .bind(e.file_sha256.as_ref().map(|s| s.as_str().to_owned()))
-}
-
-/// Binds an incident's facts: the shared columns, then [`FACT_COLUMNS`].
-pub(super) fn bind_facts<'q>(q: AnyQuery<'q>, f: &IncidentFacts) -> AnyQuery<'q> {
+/// Binds the columns an incident row and an event row share ([`SHARED_COLUMNS`]). An
+/// event binds them through the facts of the incident it would open, which copies them.
+fn bind_shared<'q>(q: AnyQuery<'q>, f: &IncidentFacts) -> AnyQuery<'q> {
     q.bind(f.severity.value())
         .bind(f.category.as_str())
         .bind(f.threat_name.as_str().to_owned())
@@ -77,6 +61,11 @@ pub(super) fn bind_facts<'q>(q: AnyQuery<'q>, f: &IncidentFacts) -> AnyQuery<'q>
         .bind(opt(&f.collector_id))
         .bind(f.collector_type.as_str())
         .bind(f.file_sha256.as_ref().map(|s| s.as_str().to_owned()))
+}
+
+/// Binds an incident's facts: the shared columns, then [`FACT_COLUMNS`].
+pub(super) fn bind_facts<'q>(q: AnyQuery<'q>, f: &IncidentFacts) -> AnyQuery<'q> {
+    bind_shared(q, f)
         .bind(f.first_seen.timestamp_millis())
         .bind(f.last_activity.timestamp_millis())
         .bind(f.risk().rank())
@@ -231,7 +220,7 @@ impl SqlStore {
                 sqlx::query(AssertSqlSafe(insert_events_sql(self.backend, chunk.len())));
             for (k, e) in chunk.iter().enumerate() {
                 let (touched, _) = grouping.placements[chunk_no * INSERT_CHUNK + k];
-                query = bind_shared(query, e)
+                query = bind_shared(query, &IncidentFacts::open(e))
                     .bind(ids[touched])
                     .bind(e.kind.as_str())
                     .bind(e.time.timestamp_millis());
