@@ -8,7 +8,10 @@ use chrono::{DateTime, Utc};
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
 
 use aerie_domain::event::{Category, CollectorType, EventKind, Stage};
-use aerie_proto::{events::EventIn, format_time};
+use aerie_proto::{
+    events::{BehaviourIn, EventIn, FileWriteIn},
+    format_time,
+};
 
 const TROJANS: &[&str] = &[
     "TROJAN_Zemot.CY",
@@ -94,6 +97,45 @@ impl Traffic {
             .collect()
     }
 
+    /// What a sandbox would report for a payload with digest `sha`.
+    fn detonation(&mut self, sha: &str, windows: bool) -> BehaviourIn {
+        let tag = self.rng.random_range(100..999);
+        let cnc = format!(
+            "198.51.100.{}:{}",
+            self.rng.random_range(1..=254),
+            [443, 8080, 8443][self.rng.random_range(0..3)]
+        );
+        if windows {
+            BehaviourIn {
+                processes: vec![format!("C:\\Users\\Public\\svch{tag}.exe -k netsvcs")],
+                files: vec![FileWriteIn {
+                    path: format!("C:\\Users\\Public\\svch{tag}.exe"),
+                    sha256: Some(sha.to_owned()),
+                }],
+                registry_keys: vec![format!(
+                    "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\svch{tag}"
+                )],
+                mutexes: vec![format!("Global\\M{tag}x")],
+                cnc: vec![cnc, self.pick(DOMAINS).to_owned()],
+                persistence: vec![format!(
+                    "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\svch{tag}"
+                )],
+            }
+        } else {
+            BehaviourIn {
+                processes: vec![format!("/tmp/.cache/upd{tag} --daemon")],
+                files: vec![FileWriteIn {
+                    path: format!("/tmp/.cache/upd{tag}"),
+                    sha256: Some(sha.to_owned()),
+                }],
+                registry_keys: Vec::new(),
+                mutexes: vec![format!("/tmp/.upd{tag}.lock")],
+                cnc: vec![cnc],
+                persistence: vec![format!("/etc/cron.d/upd{tag}")],
+            }
+        }
+    }
+
     fn campaign(&mut self, now: DateTime<Utc>) {
         let host = self.rng.random_range(0..self.endpoints);
         let ip = format!(
@@ -125,7 +167,13 @@ impl Traffic {
             collector_id: Some(format!("wc-{:02}", self.rng.random_range(1..=8))),
             collector_type: CollectorType::Web,
             file_sha256: None,
+            behaviour: None,
+            artifacts: Vec::new(),
         };
+        let windows = base
+            .endpoint_os
+            .as_deref()
+            .is_some_and(|o| o.starts_with("Windows"));
         let domain = self.pick(DOMAINS).to_owned();
         let scenario = self.rng.random_range(0..100);
         let severity =
@@ -149,6 +197,7 @@ impl Traffic {
                 let exploit = self.pick(EXPLOITS).to_owned();
                 let sha = self.sha();
                 let s = severity(&mut self.rng, 0.55, 0.8);
+                let behaviour = self.detonation(&sha, windows);
                 self.pending.push_back(EventIn {
                     kind: EventKind::Exploit,
                     category: Category::Exploit,
@@ -165,8 +214,9 @@ impl Traffic {
                     threat_name: trojan.clone(),
                     severity: (s + 0.1).min(1.0),
                     source_name: Some(format!("http://{domain}/payload.bin")),
-                    file_sha256: Some(sha),
+                    file_sha256: Some(sha.clone()),
                     progression: vec![Stage::Download, Stage::Execution],
+                    behaviour: Some(behaviour),
                     ..base.clone()
                 });
                 if self.rng.random_bool(0.6) {

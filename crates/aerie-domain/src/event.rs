@@ -120,6 +120,44 @@ pub struct Source {
     pub country: Option<CountryCode>,
 }
 
+/// A file the malware wrote, with its content hash when the sensor took one.
+#[derive(Clone, PartialEq, Debug, serde::Serialize, serde::Deserialize)]
+pub struct FileWrite {
+    pub path: Text,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<Sha256Hex>,
+}
+
+/// What a detonation saw the malware do. Every value is attacker-controlled text.
+#[derive(Clone, PartialEq, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Behaviour {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<Text>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileWrite>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub registry_keys: Vec<Text>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mutexes: Vec<Text>,
+    /// CnC servers contacted: an IP address or host name, optionally `:port`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cnc: Vec<Text>,
+    /// Autostart entries: registry Run values (`HKCU\…\Run\Name`) on Windows, files
+    /// (cron, systemd, launchd) elsewhere.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub persistence: Vec<Text>,
+}
+
+impl Behaviour {
+    /// Most entries one list may hold.
+    pub const MAX_ENTRIES: usize = 64;
+
+    pub fn is_empty(&self) -> bool {
+        *self == Behaviour::default()
+    }
+}
+
 /// A validated detection as a sensor reported it.
 #[derive(Clone, PartialEq, Debug)]
 pub struct NewEvent {
@@ -134,6 +172,9 @@ pub struct NewEvent {
     pub collector_id: Option<Text>,
     pub collector_type: CollectorType,
     pub file_sha256: Option<Sha256Hex>,
+    pub behaviour: Behaviour,
+    /// Screenshots and traces attached to the event, uploaded before it.
+    pub artifacts: Vec<Sha256Hex>,
 }
 
 impl NewEvent {
@@ -156,6 +197,8 @@ impl NewEvent {
             collector_id: None,
             collector_type: CollectorType::Web,
             file_sha256: None,
+            behaviour: Behaviour::default(),
+            artifacts: Vec::new(),
         }
     }
 }

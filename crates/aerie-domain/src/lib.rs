@@ -4,11 +4,16 @@
 //! (one endpoint, a 5-minute window), derives [`risk::Risk`] from severity, and moves
 //! incidents through the [`status::Status`] workflow. Nothing here performs I/O.
 
+pub mod artifact;
+pub mod audit;
 pub mod error;
 pub mod event;
 pub mod federation;
 pub mod grouping;
 pub mod incident;
+pub mod indicator;
+pub mod ivp;
+pub mod mitigation;
 mod names;
 pub mod net;
 pub mod query;
@@ -16,5 +21,6 @@ pub mod risk;
 pub mod status;
 pub mod text;
 pub mod user;
+pub mod whitelist;
 
 pub use error::DomainError;

@@ -8,7 +8,9 @@ use utoipa::ToSchema;
 
 use aerie_domain::{
     DomainError,
-    event::{Category, CollectorType, Endpoint, EventKind, NewEvent, Source, Stage},
+    event::{
+        Behaviour, Category, CollectorType, Endpoint, EventKind, FileWrite, NewEvent, Source, Stage,
+    },
     risk::Severity,
     text::{CountryCode, Sha256Hex, Text},
 };
@@ -69,7 +71,93 @@ pub struct EventIn {
     pub collector_type: CollectorType,
     #[serde(default)]
     pub file_sha256: Option<String>,
+    /// What the malware did when detonated.
+    #[serde(default)]
+    pub behaviour: Option<BehaviourIn>,
+    /// SHA-256 digests of screenshots and traces uploaded with `POST /api/v1/artifacts`.
+    #[serde(default)]
+    pub artifacts: Vec<String>,
 }
+
+/// Behaviour details of one event. Each list holds at most 64 entries.
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct BehaviourIn {
+    /// Processes spawned (command lines).
+    pub processes: Vec<String>,
+    /// Files written.
+    pub files: Vec<FileWriteIn>,
+    pub registry_keys: Vec<String>,
+    pub mutexes: Vec<String>,
+    /// CnC servers contacted: `203.0.113.9:443`, `c2.example.net`.
+    pub cnc: Vec<String>,
+    /// Autostart entries: `HKCU\Software\Microsoft\Windows\CurrentVersion\Run\Name`
+    /// or a file such as `/etc/cron.d/updater`.
+    pub persistence: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileWriteIn {
+    pub path: String,
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+impl BehaviourIn {
+    fn validate(&self, at: &str) -> Result<Behaviour, DomainError> {
+        fn list<T>(
+            at: &str,
+            name: &str,
+            items: &[T],
+            one: impl Fn(&str, &T) -> Result<Text, DomainError>,
+        ) -> Result<Vec<Text>, DomainError> {
+            if items.len() > Behaviour::MAX_ENTRIES {
+                return Err(DomainError::new(
+                    format!("{at}.{name}"),
+                    format!(
+                        "holds {} entries; at most {}",
+                        items.len(),
+                        Behaviour::MAX_ENTRIES
+                    ),
+                ));
+            }
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| one(&format!("{at}.{name}[{i}]"), v))
+                .collect()
+        }
+        let text = |field: &str, v: &String| Text::parse(field, v, Text::LONG);
+        let paths = list(at, "files", &self.files, |f, v| {
+            Text::parse(&format!("{f}.path"), &v.path, Text::LONG)
+        })?;
+        let files = paths
+            .into_iter()
+            .zip(&self.files)
+            .enumerate()
+            .map(|(i, (path, v))| {
+                let sha = v
+                    .sha256
+                    .as_deref()
+                    .map(|s| Sha256Hex::parse(&format!("{at}.files[{i}].sha256"), s))
+                    .transpose()?;
+                Ok(FileWrite { path, sha256: sha })
+            })
+            .collect::<Result<_, DomainError>>()?;
+        Ok(Behaviour {
+            processes: list(at, "processes", &self.processes, text)?,
+            files,
+            registry_keys: list(at, "registry_keys", &self.registry_keys, text)?,
+            mutexes: list(at, "mutexes", &self.mutexes, text)?,
+            cnc: list(at, "cnc", &self.cnc, |f, v| Text::parse(f, v, Text::SHORT))?,
+            persistence: list(at, "persistence", &self.persistence, text)?,
+        })
+    }
+}
+
+/// Most artifacts one event may reference.
+pub const MAX_ARTIFACTS: usize = 32;
 
 fn ip(field: &str, value: &str) -> Result<IpAddr, DomainError> {
     value
@@ -131,6 +219,25 @@ impl EventIn {
                 .as_deref()
                 .map(|v| Sha256Hex::parse(&f("file_sha256"), v))
                 .transpose()?,
+            behaviour: self
+                .behaviour
+                .as_ref()
+                .map(|b| b.validate(&f("behaviour")))
+                .transpose()?
+                .unwrap_or_default(),
+            artifacts: {
+                if self.artifacts.len() > MAX_ARTIFACTS {
+                    return Err(DomainError::new(
+                        f("artifacts"),
+                        format!("at most {MAX_ARTIFACTS} artifacts per event"),
+                    ));
+                }
+                self.artifacts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| Sha256Hex::parse(&f(&format!("artifacts[{i}]")), a))
+                    .collect::<Result<_, _>>()?
+            },
         })
     }
 }

@@ -123,6 +123,8 @@ fn new_event(i: usize, cm: usize) -> NewEvent {
         collector_id: None,
         collector_type: CollectorType::Web,
         file_sha256: None,
+        behaviour: Default::default(),
+        artifacts: Vec::new(),
     }
 }
 

@@ -178,6 +178,8 @@ fn seed_event(i: usize) -> NewEvent {
         collector_id: None,
         collector_type: CollectorType::Web,
         file_sha256: None,
+        behaviour: Default::default(),
+        artifacts: Vec::new(),
     }
 }
 

@@ -14,13 +14,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use aerie_domain::{
+    artifact::{ArtifactInfo, ArtifactKind},
+    audit::{AuditEntry, AuditRecord},
     event::{Event, NewEvent},
     federation::{Cm, CmRegistration, RemoteIncident, RemotePage, SyncBatch},
     incident::{Incident, IncidentId, Placement, StatusChange},
+    mitigation::{Mitigation, MitigationKind, MitigationOption},
     query::{IncidentPage, IncidentQuery},
     status::Status,
-    text::Text,
+    text::{Sha256Hex, Text},
     user::{ApiKey, Role, User, Username},
+    whitelist::{WhitelistEntry, WhitelistKind},
 };
 
 pub use error::StoreError;
@@ -81,6 +85,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every user, by name.
     async fn users(&self) -> Result<Vec<User>>;
+
+    /// Changes a user's role and/or disables (ending their sessions) or enables them.
+    async fn update_user(
+        &self,
+        user_id: i64,
+        role: Option<Role>,
+        disabled: Option<bool>,
+    ) -> Result<User>;
 
     async fn create_session(
         &self,
@@ -162,6 +174,82 @@ pub trait Store: Send + Sync + 'static {
 
     /// The latest change sequence number, updated as changes commit in this process.
     fn watch_changes(&self) -> tokio::sync::watch::Receiver<i64>;
+
+    /// Keeps an artifact once per content; false if it was already kept.
+    async fn put_artifact(
+        &self,
+        sha256: &Sha256Hex,
+        kind: ArtifactKind,
+        data: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// The records of those of `shas` that are kept.
+    async fn artifact_infos(&self, shas: &[Sha256Hex]) -> Result<Vec<ArtifactInfo>>;
+
+    async fn artifact(&self, sha256: &Sha256Hex) -> Result<Option<(ArtifactInfo, Vec<u8>)>>;
+
+    /// Adds a comment to an incident's history (a history entry whose status stays).
+    async fn add_comment(
+        &self,
+        id: IncidentId,
+        comment: &Text,
+        actor: &Text,
+        at: DateTime<Utc>,
+    ) -> Result<StatusChange>;
+
+    /// Applies a mitigation; [`StoreError::Conflict`] if it is already active.
+    async fn apply_mitigation(
+        &self,
+        incident: IncidentId,
+        option: &MitigationOption,
+        actor: &Text,
+        at: DateTime<Utc>,
+    ) -> Result<Mitigation>;
+
+    /// Revokes an active mitigation of the incident.
+    async fn revoke_mitigation(
+        &self,
+        incident: IncidentId,
+        id: i64,
+        actor: &Text,
+        at: DateTime<Utc>,
+    ) -> Result<Mitigation>;
+
+    /// The incident's mitigations, revoked ones included, oldest first.
+    async fn mitigations_of(&self, incident: IncidentId) -> Result<Vec<Mitigation>>;
+
+    /// The distinct values of active mitigations of one kind, sorted: a feed's lines.
+    async fn feed(&self, kind: MitigationKind) -> Result<Vec<String>>;
+
+    /// Whitelists a (normalised) value and, in the same transaction, turns every
+    /// non-benign incident with a matching event benign. Returns the entry and those
+    /// incidents.
+    async fn add_whitelist(
+        &self,
+        kind: WhitelistKind,
+        value: &str,
+        reason: &Text,
+        actor: &Text,
+        at: DateTime<Utc>,
+    ) -> Result<(WhitelistEntry, Vec<IncidentId>)>;
+
+    /// Removes an active entry. Incidents it made benign stay benign.
+    async fn remove_whitelist(
+        &self,
+        id: i64,
+        actor: &Text,
+        at: DateTime<Utc>,
+    ) -> Result<WhitelistEntry>;
+
+    /// The active whitelist, oldest first.
+    async fn whitelist(&self) -> Result<Vec<WhitelistEntry>>;
+
+    /// Appends to the hash-chained audit log.
+    async fn append_audit(&self, record: &AuditRecord) -> Result<AuditEntry>;
+
+    /// Audit entries after `after_seq`, in order.
+    async fn audit_entries(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>>;
 
     async fn setting(&self, name: &str) -> Result<Option<String>>;
 

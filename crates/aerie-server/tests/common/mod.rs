@@ -88,6 +88,8 @@ pub fn event(endpoint: &str, secs: i64, severity: f64) -> EventIn {
         collector_id: None,
         collector_type: aerie_domain::event::CollectorType::Web,
         file_sha256: None,
+        behaviour: Default::default(),
+        artifacts: Vec::new(),
     }
 }
 

@@ -12,6 +12,7 @@ use aerie_domain::{
     grouping::group,
     incident::{GROUPING_WINDOW, Incident, IncidentFacts, IncidentId, Placement},
     query::endpoint_sort_key,
+    risk::Severity,
     text::Text,
 };
 
@@ -123,8 +124,23 @@ fn insert_incidents_sql(backend: Backend, rows: usize) -> String {
 }
 
 fn insert_events_sql(backend: Backend, rows: usize) -> String {
-    let rows = values(backend, rows, SHARED_COUNT + 3, |s| s.join(", "));
-    format!("INSERT INTO events ({SHARED_COLUMNS}, incident_id, kind, time_ms) VALUES {rows}")
+    let rows = values(backend, rows, SHARED_COUNT + 5, |s| s.join(", "));
+    format!(
+        "INSERT INTO events ({SHARED_COLUMNS}, incident_id, kind, time_ms, behaviour, artifacts) \
+         VALUES {rows}"
+    )
+}
+
+/// An event's behaviour and artifacts as stored: JSON, NULL when there are none.
+fn event_details(e: &NewEvent) -> Result<(Option<String>, Option<String>)> {
+    let json = |v: serde_json::Result<String>| v.map_err(|e| StoreError::Corrupt(e.to_string()));
+    let behaviour = (!e.behaviour.is_empty())
+        .then(|| json(serde_json::to_string(&e.behaviour)))
+        .transpose()?;
+    let artifacts = (!e.artifacts.is_empty())
+        .then(|| json(serde_json::to_string(&e.artifacts)))
+        .transpose()?;
+    Ok((behaviour, artifacts))
 }
 
 impl SqlStore {
@@ -173,6 +189,26 @@ impl SqlStore {
         }
         let (_writer, mut tx) = self.begin_write().await?;
         let first_seq = self.lock_change_seq(&mut tx).await?;
+        let whitelist = self.active_whitelist(&mut tx).await?;
+        let whitelisted: Vec<NewEvent>;
+        let events = if events
+            .iter()
+            .any(|e| whitelist.iter().any(|w| w.matches(e)))
+        {
+            whitelisted = events
+                .iter()
+                .map(|e| {
+                    let mut e = e.clone();
+                    if whitelist.iter().any(|w| w.matches(&e)) {
+                        e.severity = Severity::BENIGN;
+                    }
+                    e
+                })
+                .collect();
+            &whitelisted[..]
+        } else {
+            events
+        };
         let grouping = group(self.candidates(&mut tx, events).await?, events);
         let seq_of = |touched: usize| first_seq + 1 + touched as i64;
 
@@ -220,10 +256,13 @@ impl SqlStore {
                 sqlx::query(AssertSqlSafe(insert_events_sql(self.backend, chunk.len())));
             for (k, e) in chunk.iter().enumerate() {
                 let (touched, _) = grouping.placements[chunk_no * INSERT_CHUNK + k];
+                let (behaviour, artifacts) = event_details(e)?;
                 query = bind_shared(query, &IncidentFacts::open(e))
                     .bind(ids[touched])
                     .bind(e.kind.as_str())
-                    .bind(e.time.timestamp_millis());
+                    .bind(e.time.timestamp_millis())
+                    .bind(behaviour)
+                    .bind(artifacts);
             }
             query.execute(&mut *tx).await?;
         }
@@ -269,6 +308,8 @@ mod tests {
         assert!(insert.contains("$19, 'new', 1, $20), ($21, "), "{insert}");
         assert!(insert.ends_with("$39, 'new', 1, $40) RETURNING id, change_seq"));
         assert!(insert_incidents_sql(Backend::Sqlite, 1).contains("(?, ?, "));
-        assert!(insert_events_sql(Backend::Postgres, 2).ends_with("$17), ($18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34)"));
+        assert!(
+            insert_events_sql(Backend::Postgres, 2).ends_with("$19), ($20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38)")
+        );
     }
 }

@@ -3,9 +3,11 @@
 //! value is a plain integer, float or text on both backends; the few statements that
 //! differ are chosen by [`Backend`].
 
+mod audit;
 mod federation;
 mod incidents;
 mod ingest;
+mod investigation;
 mod rows;
 mod store;
 mod users;

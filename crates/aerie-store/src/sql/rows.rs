@@ -24,7 +24,8 @@ pub const INCIDENT_COLUMNS: &str = "id, first_seen_ms, last_activity_ms, severit
 
 pub const EVENT_COLUMNS: &str = "id, incident_id, kind, time_ms, severity, category, \
     threat_name, endpoint_ip, endpoint_name, endpoint_os, endpoint_user, source_ip, \
-    source_name, source_country, progression, collector_id, collector_type, file_sha256";
+    source_name, source_country, progression, collector_id, collector_type, file_sha256, \
+    behaviour, artifacts";
 
 pub fn time(ms: i64) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt(format!("time {ms}")))
@@ -34,7 +35,7 @@ fn corrupt(what: String) -> StoreError {
     StoreError::Corrupt(what)
 }
 
-fn parsed<T: FromStr>(row: &AnyRow, col: &str) -> Result<T> {
+pub fn parsed<T: FromStr>(row: &AnyRow, col: &str) -> Result<T> {
     let raw: String = row.try_get(col)?;
     raw.parse().map_err(|_| corrupt(format!("{col} {raw:?}")))
 }
@@ -144,8 +145,17 @@ pub fn event(row: &AnyRow) -> Result<Event> {
             collector_id: text_opt(row, "collector_id")?,
             collector_type: parsed(row, "collector_type")?,
             file_sha256: sha(row)?,
+            behaviour: json_opt(row, "behaviour")?.unwrap_or_default(),
+            artifacts: json_opt(row, "artifacts")?.unwrap_or_default(),
         },
     })
+}
+
+/// A JSON column, validated again as it is read.
+pub fn json_opt<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> Result<Option<T>> {
+    let raw: Option<String> = row.try_get(col)?;
+    raw.map(|r| serde_json::from_str(&r).map_err(|e| corrupt(format!("{col}: {e}"))))
+        .transpose()
 }
 
 pub fn status_change(row: &AnyRow) -> Result<StatusChange> {

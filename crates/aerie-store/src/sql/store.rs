@@ -5,13 +5,17 @@ use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
 use aerie_domain::{
+    artifact::{ArtifactInfo, ArtifactKind},
+    audit::{AuditEntry, AuditRecord},
     event::{Event, NewEvent},
     federation::{Cm, CmRegistration, RemoteIncident, RemotePage, SyncBatch},
     incident::{Incident, IncidentId, Placement, StatusChange},
+    mitigation::{Mitigation, MitigationKind, MitigationOption},
     query::{IncidentPage, IncidentQuery},
     status::Status,
-    text::Text,
+    text::{Sha256Hex, Text},
     user::{ApiKey, Role, User, Username},
+    whitelist::{WhitelistEntry, WhitelistKind},
 };
 
 use super::{Backend, SqlStore, rows};
@@ -242,5 +246,102 @@ impl Store for SqlStore {
 
     async fn delete_setting(&self, name: &str) -> Result<()> {
         self.remove_setting(name).await
+    }
+
+    async fn update_user(
+        &self,
+        user_id: i64,
+        role: Option<Role>,
+        disabled: Option<bool>,
+    ) -> Result<User> {
+        SqlStore::update_user(self, user_id, role, disabled).await
+    }
+
+    async fn put_artifact(
+        &self,
+        sha256: &Sha256Hex,
+        kind: ArtifactKind,
+        data: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        self.insert_artifact(sha256, kind, data, at).await
+    }
+
+    async fn artifact_infos(&self, shas: &[Sha256Hex]) -> Result<Vec<ArtifactInfo>> {
+        SqlStore::artifact_infos(self, shas).await
+    }
+
+    async fn artifact(&self, sha256: &Sha256Hex) -> Result<Option<(ArtifactInfo, Vec<u8>)>> {
+        self.artifact_bytes(sha256).await
+    }
+
+    async fn add_comment(
+        &self,
+        id: IncidentId,
+        comment: &Text,
+        actor: &Text,
+        at: DateTime<Utc>,
+    ) -> Result<StatusChange> {
+        self.insert_comment(id, comment, actor, at).await
+    }
+
+    async fn apply_mitigation(
+        &self,
+        incident: IncidentId,
+        option: &MitigationOption,
+        actor: &Text,
+        at: DateTime<Utc>,
+    ) -> Result<Mitigation> {
+        self.insert_mitigation(incident, option, actor, at).await
+    }
+
+    async fn revoke_mitigation(
+        &self,
+        incident: IncidentId,
+        id: i64,
+        actor: &Text,
+        at: DateTime<Utc>,
+    ) -> Result<Mitigation> {
+        self.lift_mitigation(incident, id, actor, at).await
+    }
+
+    async fn mitigations_of(&self, incident: IncidentId) -> Result<Vec<Mitigation>> {
+        self.mitigations_of_incident(incident).await
+    }
+
+    async fn feed(&self, kind: MitigationKind) -> Result<Vec<String>> {
+        self.feed_entries(kind).await
+    }
+
+    async fn add_whitelist(
+        &self,
+        kind: WhitelistKind,
+        value: &str,
+        reason: &Text,
+        actor: &Text,
+        at: DateTime<Utc>,
+    ) -> Result<(WhitelistEntry, Vec<IncidentId>)> {
+        self.insert_whitelist(kind, value, reason, actor, at).await
+    }
+
+    async fn remove_whitelist(
+        &self,
+        id: i64,
+        actor: &Text,
+        at: DateTime<Utc>,
+    ) -> Result<WhitelistEntry> {
+        self.delete_whitelist(id, actor, at).await
+    }
+
+    async fn whitelist(&self) -> Result<Vec<WhitelistEntry>> {
+        self.whitelist_entries().await
+    }
+
+    async fn append_audit(&self, record: &AuditRecord) -> Result<AuditEntry> {
+        self.append_audit_entry(record).await
+    }
+
+    async fn audit_entries(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.audit_page(after_seq, limit).await
     }
 }

@@ -74,6 +74,45 @@ impl SqlStore {
         Ok(())
     }
 
+    pub(super) async fn update_user(
+        &self,
+        user_id: i64,
+        role: Option<Role>,
+        disabled: Option<bool>,
+    ) -> Result<User> {
+        let (_writer, mut tx) = self.begin_write().await?;
+        if let Some(role) = role {
+            sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+                .bind(role.as_str())
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(disabled) = disabled {
+            sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+                .bind(i64::from(disabled))
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            if disabled {
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let user = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| rows::user(&row))
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("user {user_id}")))?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
     pub(super) async fn all_users(&self) -> Result<Vec<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -1,0 +1,404 @@
+//! Investigation and mitigation: artifacts, comments, mitigations and their feeds, the
+//! whitelist with its re-evaluation of stored incidents.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use sqlx::{AssertSqlSafe, Row, any::AnyRow};
+
+use aerie_domain::{
+    artifact::{ArtifactInfo, ArtifactKind},
+    incident::{IncidentId, StatusChange},
+    mitigation::{Mitigation, MitigationKind, MitigationOption},
+    status::Status,
+    text::{Sha256Hex, Text},
+    whitelist::{WhitelistEntry, WhitelistKind},
+};
+
+use super::{SqlStore, incidents::contains_pattern, rows};
+use crate::{Result, StoreError};
+
+const MITIGATION_COLUMNS: &str =
+    "id, incident_id, kind, value, actor, created_ms, revoked_ms, revoked_by";
+const WHITELIST_COLUMNS: &str = "id, kind, value, reason, actor, created_ms";
+
+fn mitigation(row: &AnyRow) -> Result<Mitigation> {
+    let revoked = match row.try_get::<Option<i64>, _>("revoked_ms")? {
+        Some(ms) => Some((
+            rows::time(ms)?,
+            Text::from_trusted(
+                row.try_get::<Option<String>, _>("revoked_by")?
+                    .unwrap_or_default(),
+            ),
+        )),
+        None => None,
+    };
+    Ok(Mitigation {
+        id: row.try_get("id")?,
+        incident_id: IncidentId(row.try_get("incident_id")?),
+        kind: rows::parsed(row, "kind")?,
+        value: row.try_get("value")?,
+        actor: Text::from_trusted(row.try_get("actor")?),
+        created: rows::time(row.try_get("created_ms")?)?,
+        revoked,
+    })
+}
+
+fn whitelist_entry(row: &AnyRow) -> Result<WhitelistEntry> {
+    Ok(WhitelistEntry {
+        id: row.try_get("id")?,
+        kind: rows::parsed(row, "kind")?,
+        value: row.try_get("value")?,
+        reason: Text::from_trusted(row.try_get("reason")?),
+        actor: Text::from_trusted(row.try_get("actor")?),
+        created: rows::time(row.try_get("created_ms")?)?,
+    })
+}
+
+fn artifact_info(row: &AnyRow) -> Result<ArtifactInfo> {
+    let sha: String = row.try_get("sha256")?;
+    Ok(ArtifactInfo {
+        sha256: Sha256Hex::parse("sha256", &sha).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        kind: rows::parsed(row, "kind")?,
+        size: row.try_get("size")?,
+        created: rows::time(row.try_get("created_ms")?)?,
+    })
+}
+
+/// The events column a whitelist kind is found in, and the condition that narrows the
+/// events worth checking with [`WhitelistEntry::matches`].
+fn candidate_condition(kind: WhitelistKind) -> &'static str {
+    match kind {
+        WhitelistKind::FileHash => "(file_sha256 = $1 OR behaviour LIKE $2 ESCAPE '\\')",
+        WhitelistKind::Domain => "LOWER(source_name) LIKE $2 ESCAPE '\\'",
+        WhitelistKind::Url => "source_name = $1",
+        WhitelistKind::SourceIp => "source_ip = $1",
+        WhitelistKind::EmailSender => "LOWER(source_name) = $1",
+        WhitelistKind::Endpoint => "endpoint_ip = $1",
+    }
+}
+
+impl SqlStore {
+    pub(super) async fn active_whitelist(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ) -> Result<Vec<WhitelistEntry>> {
+        let sql = format!(
+            "SELECT {WHITELIST_COLUMNS} FROM whitelist WHERE removed_ms IS NULL ORDER BY id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut **tx).await?;
+        rows.iter().map(whitelist_entry).collect()
+    }
+
+    pub(super) async fn insert_artifact(
+        &self,
+        sha256: &Sha256Hex,
+        kind: ArtifactKind,
+        data: &[u8],
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO artifacts (sha256, kind, size, data, created_ms) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(sha256.as_str().to_owned())
+        .bind(kind.as_str())
+        .bind(data.len() as i64)
+        .bind(data.to_vec())
+        .bind(at.timestamp_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(super) async fn artifact_infos(&self, shas: &[Sha256Hex]) -> Result<Vec<ArtifactInfo>> {
+        let mut out = Vec::new();
+        for chunk in shas.chunks(400) {
+            let slots: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT sha256, kind, size, created_ms FROM artifacts WHERE sha256 IN ({}) \
+                 ORDER BY created_ms, sha256",
+                slots.join(", ")
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for s in chunk {
+                q = q.bind(s.as_str().to_owned());
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.push(artifact_info(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn artifact_bytes(
+        &self,
+        sha256: &Sha256Hex,
+    ) -> Result<Option<(ArtifactInfo, Vec<u8>)>> {
+        let row = sqlx::query(
+            "SELECT sha256, kind, size, created_ms, data FROM artifacts WHERE sha256 = $1",
+        )
+        .bind(sha256.as_str().to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((artifact_info(&r)?, r.try_get::<Vec<u8>, _>("data")?)))
+            .transpose()
+    }
+
+    pub(super) async fn insert_comment(
+        &self,
+        id: IncidentId,
+        comment: &Text,
+        actor: &Text,
+        at: DateTime<Utc>,
+    ) -> Result<StatusChange> {
+        let status: Status = {
+            let raw: Option<String> =
+                sqlx::query_scalar("SELECT status FROM incidents WHERE id = $1")
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            let raw = raw.ok_or_else(|| StoreError::NotFound(format!("incident {id}")))?;
+            raw.parse().map_err(StoreError::Corrupt)?
+        };
+        sqlx::query(
+            "INSERT INTO status_changes (incident_id, from_status, to_status, comment, actor, at_ms) \
+             VALUES ($1, $2, $2, $3, $4, $5)",
+        )
+        .bind(id.0)
+        .bind(status.as_str())
+        .bind(comment.as_str().to_owned())
+        .bind(actor.as_str().to_owned())
+        .bind(at.timestamp_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(StatusChange {
+            incident_id: id,
+            from: status,
+            to: status,
+            comment: comment.clone(),
+            actor: actor.clone(),
+            at,
+        })
+    }
+
+    pub(super) async fn insert_mitigation(
+        &self,
+        incident: IncidentId,
+        option: &MitigationOption,
+        actor: &Text,
+        at: DateTime<Utc>,
+    ) -> Result<Mitigation> {
+        let (_writer, mut tx) = self.begin_write().await?;
+        let active: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM mitigations WHERE incident_id = $1 AND kind = $2 AND value = $3 \
+             AND revoked_ms IS NULL",
+        )
+        .bind(incident.0)
+        .bind(option.kind.as_str())
+        .bind(option.value.clone())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = active {
+            return Err(StoreError::Conflict(format!(
+                "{} {} is already applied to incident {incident} (mitigation {id})",
+                option.kind, option.value
+            )));
+        }
+        let sql = format!(
+            "INSERT INTO mitigations (incident_id, kind, value, actor, created_ms) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING {MITIGATION_COLUMNS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(incident.0)
+            .bind(option.kind.as_str())
+            .bind(option.value.clone())
+            .bind(actor.as_str().to_owned())
+            .bind(at.timestamp_millis())
+            .fetch_one(&mut *tx)
+            .await?;
+        let m = mitigation(&row)?;
+        tx.commit().await?;
+        Ok(m)
+    }
+
+    pub(super) async fn lift_mitigation(
+        &self,
+        incident: IncidentId,
+        id: i64,
+        actor: &Text,
+        at: DateTime<Utc>,
+    ) -> Result<Mitigation> {
+        let (_writer, mut tx) = self.begin_write().await?;
+        let sql = format!(
+            "SELECT {MITIGATION_COLUMNS} FROM mitigations WHERE id = $1 AND incident_id = $2"
+        );
+        let current = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .bind(incident.0)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| mitigation(&r))
+            .transpose()?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("mitigation {id} of incident {incident}"))
+            })?;
+        if let Some((when, by)) = &current.revoked {
+            return Err(StoreError::Conflict(format!(
+                "mitigation {id} was already revoked by {by} at {}",
+                when.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )));
+        }
+        sqlx::query("UPDATE mitigations SET revoked_ms = $1, revoked_by = $2 WHERE id = $3")
+            .bind(at.timestamp_millis())
+            .bind(actor.as_str().to_owned())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Mitigation {
+            revoked: Some((at, actor.clone())),
+            ..current
+        })
+    }
+
+    pub(super) async fn mitigations_of_incident(&self, id: IncidentId) -> Result<Vec<Mitigation>> {
+        let sql = format!(
+            "SELECT {MITIGATION_COLUMNS} FROM mitigations WHERE incident_id = $1 ORDER BY id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(mitigation).collect()
+    }
+
+    pub(super) async fn feed_entries(&self, kind: MitigationKind) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT value FROM mitigations WHERE kind = $1 AND revoked_ms IS NULL \
+             ORDER BY value",
+        )
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub(super) async fn insert_whitelist(
+        &self,
+        kind: WhitelistKind,
+        value: &str,
+        reason: &Text,
+        actor: &Text,
+        at: DateTime<Utc>,
+    ) -> Result<(WhitelistEntry, Vec<IncidentId>)> {
+        let (_writer, mut tx) = self.begin_write().await?;
+        // Taken first: an ingest waiting on it then sees the new entry.
+        let mut seq = self.lock_change_seq(&mut tx).await?;
+        let existing: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM whitelist WHERE kind = $1 AND value = $2 AND removed_ms IS NULL",
+        )
+        .bind(kind.as_str())
+        .bind(value.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = existing {
+            return Err(StoreError::Conflict(format!(
+                "{kind} {value} is already whitelisted (entry {id})"
+            )));
+        }
+        let sql = format!(
+            "INSERT INTO whitelist (kind, value, reason, actor, created_ms) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING {WHITELIST_COLUMNS}"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(kind.as_str())
+            .bind(value.to_owned())
+            .bind(reason.as_str().to_owned())
+            .bind(actor.as_str().to_owned())
+            .bind(at.timestamp_millis())
+            .fetch_one(&mut *tx)
+            .await?;
+        let entry = whitelist_entry(&row)?;
+
+        // Re-evaluate: every non-benign incident with a matching event turns benign.
+        let sql = format!(
+            "SELECT {} FROM events WHERE {} AND incident_id IN \
+             (SELECT id FROM incidents WHERE risk_rank > 0)",
+            rows::EVENT_COLUMNS,
+            candidate_condition(kind)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(value.to_owned());
+        if matches!(kind, WhitelistKind::FileHash | WhitelistKind::Domain) {
+            q = q.bind(contains_pattern(value));
+        }
+        let mut matched = BTreeSet::new();
+        for row in q.fetch_all(&mut *tx).await? {
+            let event = rows::event(&row)?;
+            if entry.matches(&event.event) {
+                matched.insert(event.incident_id);
+            }
+        }
+        let comment = Text::from_trusted(format!("whitelisted ({} {}): {}", kind, value, reason));
+        for id in &matched {
+            seq += 1;
+            let status: String = sqlx::query_scalar(
+                "UPDATE incidents SET severity = 0, risk_rank = 0, version = version + 1, \
+                 change_seq = $1 WHERE id = $2 RETURNING status",
+            )
+            .bind(seq)
+            .bind(id.0)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO status_changes (incident_id, from_status, to_status, comment, actor, at_ms) \
+                 VALUES ($1, $2, $2, $3, $4, $5)",
+            )
+            .bind(id.0)
+            .bind(status)
+            .bind(comment.as_str().to_owned())
+            .bind(actor.as_str().to_owned())
+            .bind(at.timestamp_millis())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !matched.is_empty() {
+            self.store_change_seq(&mut tx, seq).await?;
+        }
+        tx.commit().await?;
+        self.announce(seq);
+        Ok((entry, matched.into_iter().collect()))
+    }
+
+    pub(super) async fn delete_whitelist(
+        &self,
+        id: i64,
+        actor: &Text,
+        at: DateTime<Utc>,
+    ) -> Result<WhitelistEntry> {
+        let sql = format!(
+            "UPDATE whitelist SET removed_ms = $1, removed_by = $2 WHERE id = $3 \
+             AND removed_ms IS NULL RETURNING {WHITELIST_COLUMNS}"
+        );
+        let (_writer, mut tx) = self.begin_write().await?;
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(at.timestamp_millis())
+            .bind(actor.as_str().to_owned())
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("whitelist entry {id}")))?;
+        let entry = whitelist_entry(&row)?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    pub(super) async fn whitelist_entries(&self) -> Result<Vec<WhitelistEntry>> {
+        let sql = format!(
+            "SELECT {WHITELIST_COLUMNS} FROM whitelist WHERE removed_ms IS NULL ORDER BY id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(whitelist_entry).collect()
+    }
+}
