@@ -4,6 +4,7 @@
 //! operating system's trust store: it trusts exactly one pinned certificate (by SHA-256
 //! of its DER encoding), and still checks that the server holds that certificate's key.
 
+pub mod artifacts;
 mod pin;
 pub mod traffic;
 
@@ -220,6 +221,41 @@ impl Client {
     pub async fn revoke_api_key(&self, id: i64) -> Result<ApiKeyInfo> {
         self.send(self.request(Method::DELETE, &format!("/api/v1/api-keys/{id}")))
             .await
+    }
+
+    /// Uploads a screenshot or trace; `kind` (screenshot, trace) is checked against the
+    /// content when given.
+    pub async fn upload_artifact(
+        &self,
+        bytes: Vec<u8>,
+        kind: Option<&str>,
+    ) -> Result<aerie_proto::investigation::ArtifactOut> {
+        let path = match kind {
+            Some(k) => format!("/api/v1/artifacts?kind={k}"),
+            None => "/api/v1/artifacts".to_owned(),
+        };
+        let req = self
+            .request(Method::POST, &path)
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        self.send(req).await
+    }
+
+    /// GETs `path` and returns the raw answer (downloads: artifacts, IVPs, feeds).
+    pub async fn download(&self, path: &str) -> Result<(reqwest::header::HeaderMap, Vec<u8>)> {
+        let resp = self.request(Method::GET, path).send().await?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await?;
+        if !status.is_success() {
+            let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
+                error: String::from_utf8_lossy(&bytes).into_owned(),
+                field: None,
+                code: None,
+            });
+            return Err(ClientError::Api { status, body });
+        }
+        Ok((headers, bytes.to_vec()))
     }
 
     pub async fn post_events(&self, batch: &EventBatch) -> Result<IngestResponse> {

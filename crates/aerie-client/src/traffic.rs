@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
 
 use aerie_domain::event::{Category, CollectorType, EventKind, Stage};
 use aerie_proto::{
-    events::{BehaviourIn, EventIn, FileWriteIn},
+    events::{BehaviourJson, EventIn, FileJson},
     format_time,
 };
 
@@ -98,7 +98,7 @@ impl Traffic {
     }
 
     /// What a sandbox would report for a payload with digest `sha`.
-    fn detonation(&mut self, sha: &str, windows: bool) -> BehaviourIn {
+    fn detonation(&mut self, sha: &str, windows: bool) -> BehaviourJson {
         let tag = self.rng.random_range(100..999);
         let cnc = format!(
             "198.51.100.{}:{}",
@@ -106,9 +106,9 @@ impl Traffic {
             [443, 8080, 8443][self.rng.random_range(0..3)]
         );
         if windows {
-            BehaviourIn {
+            BehaviourJson {
                 processes: vec![format!("C:\\Users\\Public\\svch{tag}.exe -k netsvcs")],
-                files: vec![FileWriteIn {
+                files: vec![FileJson {
                     path: format!("C:\\Users\\Public\\svch{tag}.exe"),
                     sha256: Some(sha.to_owned()),
                 }],
@@ -122,9 +122,9 @@ impl Traffic {
                 )],
             }
         } else {
-            BehaviourIn {
+            BehaviourJson {
                 processes: vec![format!("/tmp/.cache/upd{tag} --daemon")],
-                files: vec![FileWriteIn {
+                files: vec![FileJson {
                     path: format!("/tmp/.cache/upd{tag}"),
                     sha256: Some(sha.to_owned()),
                 }],

@@ -56,3 +56,12 @@ pub struct ApiKey {
     pub created: chrono::DateTime<chrono::Utc>,
     pub revoked: Option<chrono::DateTime<chrono::Utc>>,
 }
+
+/// The password rule: 8 to 256 characters.
+pub fn check_password(field: &str, password: &str) -> Result<(), DomainError> {
+    match password.chars().count() {
+        0..8 => Err(DomainError::new(field, "must be at least 8 characters")),
+        257.. => Err(DomainError::new(field, "must be at most 256 characters")),
+        _ => Ok(()),
+    }
+}

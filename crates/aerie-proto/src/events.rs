@@ -73,20 +73,20 @@ pub struct EventIn {
     pub file_sha256: Option<String>,
     /// What the malware did when detonated.
     #[serde(default)]
-    pub behaviour: Option<BehaviourIn>,
+    pub behaviour: Option<BehaviourJson>,
     /// SHA-256 digests of screenshots and traces uploaded with `POST /api/v1/artifacts`.
     #[serde(default)]
     pub artifacts: Vec<String>,
 }
 
-/// Behaviour details of one event. Each list holds at most 64 entries.
+/// Behaviour details of one event, in and out. Each list holds at most 64 entries.
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
-pub struct BehaviourIn {
+pub struct BehaviourJson {
     /// Processes spawned (command lines).
     pub processes: Vec<String>,
     /// Files written.
-    pub files: Vec<FileWriteIn>,
+    pub files: Vec<FileJson>,
     pub registry_keys: Vec<String>,
     pub mutexes: Vec<String>,
     /// CnC servers contacted: `203.0.113.9:443`, `c2.example.net`.
@@ -98,13 +98,13 @@ pub struct BehaviourIn {
 
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct FileWriteIn {
+pub struct FileJson {
     pub path: String,
     #[serde(default)]
     pub sha256: Option<String>,
 }
 
-impl BehaviourIn {
+impl BehaviourJson {
     fn validate(&self, at: &str) -> Result<Behaviour, DomainError> {
         fn list<T>(
             at: &str,
@@ -153,6 +153,27 @@ impl BehaviourIn {
             cnc: list(at, "cnc", &self.cnc, |f, v| Text::parse(f, v, Text::SHORT))?,
             persistence: list(at, "persistence", &self.persistence, text)?,
         })
+    }
+}
+
+impl From<&Behaviour> for BehaviourJson {
+    fn from(b: &Behaviour) -> Self {
+        let strings = |v: &[Text]| v.iter().map(|t| t.as_str().to_owned()).collect();
+        Self {
+            processes: strings(&b.processes),
+            files: b
+                .files
+                .iter()
+                .map(|f| FileJson {
+                    path: f.path.as_str().to_owned(),
+                    sha256: f.sha256.as_ref().map(|s| s.as_str().to_owned()),
+                })
+                .collect(),
+            registry_keys: strings(&b.registry_keys),
+            mutexes: strings(&b.mutexes),
+            cnc: strings(&b.cnc),
+            persistence: strings(&b.persistence),
+        }
     }
 }
 

@@ -10,7 +10,11 @@ use aerie_domain::{
     query::{Cursor, IncidentFilter, IncidentQuery, IncidentSort, check_limit},
 };
 
-use crate::format_time;
+use crate::{
+    events::BehaviourJson,
+    format_time,
+    investigation::{ArtifactOut, MitigationOptionOut, MitigationOut},
+};
 
 /// An incident as the API shows it; field names follow the original product's API.
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
@@ -114,6 +118,12 @@ pub struct EventOut {
     pub collector_id: Option<String>,
     pub collector_type: String,
     pub file_sha256: Option<String>,
+    /// What the malware did when detonated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behaviour: Option<BehaviourJson>,
+    /// SHA-256 digests of the event's screenshots and traces.
+    #[serde(default)]
+    pub artifacts: Vec<String>,
 }
 
 impl From<&Event> for EventOut {
@@ -138,11 +148,13 @@ impl From<&Event> for EventOut {
             collector_id: text(&v.collector_id),
             collector_type: v.collector_type.as_str().to_owned(),
             file_sha256: v.file_sha256.as_ref().map(|s| s.as_str().to_owned()),
+            behaviour: (!v.behaviour.is_empty()).then(|| BehaviourJson::from(&v.behaviour)),
+            artifacts: v.artifacts.iter().map(|a| a.as_str().to_owned()).collect(),
         }
     }
 }
 
-/// A status change with its comment.
+/// A status change with its comment; a plain comment has `from` equal to `to`.
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
 pub struct StatusChangeOut {
     pub from: String,
@@ -170,8 +182,17 @@ pub struct IncidentDetail {
     pub incident: IncidentOut,
     /// Oldest first.
     pub events: Vec<EventOut>,
-    /// Oldest first.
+    /// Status changes and comments, oldest first.
     pub status_history: Vec<StatusChangeOut>,
+    /// The screenshots and traces of the incident's events.
+    #[serde(default)]
+    pub artifacts: Vec<ArtifactOut>,
+    /// What the incident's indicators allow blocking, with what is applied.
+    #[serde(default)]
+    pub mitigation_options: Vec<MitigationOptionOut>,
+    /// Every mitigation applied to the incident, revoked ones included.
+    #[serde(default)]
+    pub mitigations: Vec<MitigationOut>,
 }
 
 /// `POST /api/v1/incidents/{id}/status`.

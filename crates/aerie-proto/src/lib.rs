@@ -8,6 +8,7 @@ pub mod device_key;
 pub mod events;
 pub mod federation;
 pub mod incidents;
+pub mod investigation;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

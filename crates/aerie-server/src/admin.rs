@@ -84,7 +84,39 @@ fn done(message: String) -> AdminReply {
     }
 }
 
+/// What a CLI request changes, for the audit log (`None` for reads).
+fn audited(request: &AdminRequest) -> Option<(&'static str, String)> {
+    Some(match request {
+        AdminRequest::SetHostname { hostname } => ("appliance.hostname", hostname.clone()),
+        AdminRequest::SetFips { enabled } => ("appliance.fips", format!("enabled: {enabled}")),
+        AdminRequest::SetUserPassword { username, .. } => {
+            ("user.password", format!("user {username}"))
+        }
+        AdminRequest::SetMcm {
+            address, username, ..
+        } => (
+            "mcm.set",
+            format!(
+                "ip {address} username {}",
+                username.as_deref().unwrap_or("-")
+            ),
+        ),
+        AdminRequest::ResyncMcm => ("mcm.resync", String::new()),
+        AdminRequest::RemoveMcm => ("mcm.remove", String::new()),
+        _ => return None,
+    })
+}
+
 async fn handle(state: &AppState, request: AdminRequest) -> Result<AdminReply, ApiError> {
+    let audit = audited(&request);
+    let reply = run(state, request).await;
+    if let (Some((action, detail)), Ok(_)) = (audit, &reply) {
+        crate::audit::record(state, "cli", action, "appliance", detail).await?;
+    }
+    reply
+}
+
+async fn run(state: &AppState, request: AdminRequest) -> Result<AdminReply, ApiError> {
     Ok(match request {
         AdminRequest::Status => AdminReply::Status(state.status().await?),
         AdminRequest::SetHostname { hostname } => done(state.set_hostname(&hostname).await?),

@@ -120,12 +120,7 @@ impl AppState {
     /// Sets a user's password; creates the user with the admin role if absent.
     pub async fn set_user_password(&self, name: &str, password: &str) -> Result<String, ApiError> {
         let name = Username::parse(name)?;
-        if password.chars().count() < 8 {
-            return Err(ApiError::bad_request(
-                "password",
-                "the password must be at least 8 characters",
-            ));
-        }
+        aerie_domain::user::check_password("password", password)?;
         let hash = auth::hash_password(password)?;
         match self.store.user_credentials(&name).await? {
             Some((user, _)) => {

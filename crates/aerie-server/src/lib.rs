@@ -7,6 +7,8 @@
 mod admin;
 pub mod api;
 pub mod appliance;
+mod artifacts;
+mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;

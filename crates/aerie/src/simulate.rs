@@ -1,9 +1,9 @@
 //! `aerie simulate`: sensor traffic at a steady rate into a CM's ingest API.
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::Ipv4Addr, path::PathBuf, time::Duration};
 
-use aerie_client::{Client, Fingerprint, traffic::Traffic};
-use aerie_proto::events::{EventBatch, MAX_BATCH};
+use aerie_client::{Client, Fingerprint, artifacts, traffic::Traffic};
+use aerie_proto::events::{EventBatch, EventIn, MAX_BATCH};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
@@ -93,15 +93,47 @@ pub async fn send(client: &Client, plan: &Plan, stop: CancellationToken) -> anyh
             continue;
         }
         owed -= n as f64;
-        let batch = EventBatch {
+        let mut batch = EventBatch {
             events: traffic.batch(n, Utc::now()),
         };
+        attach_artifacts(client, &mut batch.events, sent).await;
         match client.post_events(&batch).await {
             Ok(_) => sent += n as u64,
             Err(e) => tracing::warn!("sending {n} events failed: {e}"),
         }
         if plan.count.is_some_and(|c| sent >= c) {
             return Ok(sent);
+        }
+    }
+}
+
+/// Uploads a screenshot and a trace for every detonated event (one with behaviour) and
+/// references them; an event whose upload fails goes without.
+async fn attach_artifacts(client: &Client, events: &mut [EventIn], seq: u64) {
+    for (i, e) in events.iter_mut().enumerate() {
+        if e.behaviour.is_none() {
+            continue;
+        }
+        let endpoint = e.endpoint_ip.parse::<Ipv4Addr>().ok();
+        let server = e
+            .source_ip
+            .as_deref()
+            .and_then(|ip| ip.parse::<Ipv4Addr>().ok());
+        let url = e.source_name.clone().unwrap_or_default();
+        let (host, path) = url
+            .strip_prefix("http://")
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(h, p)| (h.to_owned(), format!("/{p}")))
+            .unwrap_or_else(|| ("unknown.example".to_owned(), "/".to_owned()));
+        let mut files = vec![(artifacts::screenshot(seq + i as u64), "screenshot")];
+        if let (Some(endpoint), Some(server)) = (endpoint, server) {
+            files.push((artifacts::trace(endpoint, server, &host, &path), "trace"));
+        }
+        for (bytes, kind) in files {
+            match client.upload_artifact(bytes, Some(kind)).await {
+                Ok(a) => e.artifacts.push(a.sha256),
+                Err(err) => tracing::warn!("uploading a {kind} failed: {err}"),
+            }
         }
     }
 }

@@ -5,22 +5,28 @@
 use axum::{
     Json,
     extract::{Path, Query, State, rejection::QueryRejection},
-    http::StatusCode,
 };
 use chrono::Utc;
 use reqwest::Method;
 
-use aerie_domain::{federation::Cm, incident::IncidentId, status::Status, text::Text, user::Role};
+use aerie_domain::{
+    mitigation,
+    status::Status,
+    text::{Sha256Hex, Text},
+    user::Role,
+};
 use aerie_proto::{
     ErrorBody,
     incidents::{
         EventOut, IncidentDetail, IncidentList, IncidentListParams, IncidentOut, StatusChangeOut,
         StatusRequest,
     },
+    investigation::{ArtifactOut, CommentRequest, MitigationOptionOut, MitigationOut},
 };
 
 use crate::{
     appliance::ApplianceRole,
+    audit,
     auth::Caller,
     error::ApiError,
     federation::{mcm, proxy},
@@ -65,16 +71,6 @@ pub async fn list(
     }))
 }
 
-async fn require_cm(state: &AppState) -> Result<(), ApiError> {
-    if state.role().await? == ApplianceRole::Mcm {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "this appliance is the MCM: address an incident as /api/v1/incidents/{cm_id}/{incident_id}",
-        ));
-    }
-    Ok(())
-}
-
 /// An incident with its events and status history.
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents",
     params(("id" = i64, Path, description = "Incident id")),
@@ -84,20 +80,60 @@ pub async fn detail(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<IncidentDetail>, ApiError> {
-    require_cm(&state).await?;
-    let id = IncidentId(super::path_id("id", &id)?);
-    let incident = state
-        .store
-        .incident(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("incident {id}")))?;
+    let incident = super::local_incident(&state, &id).await?;
+    let id = incident.id;
     let events = state.store.events_of(id).await?;
     let history = state.store.status_history(id).await?;
+    let mut shas: Vec<Sha256Hex> = events
+        .iter()
+        .flat_map(|e| e.event.artifacts.clone())
+        .collect();
+    shas.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    shas.dedup();
+    let artifacts = state.store.artifact_infos(&shas).await?;
+    let applied = state.store.mitigations_of(id).await?;
+    let options = mitigation::options(&incident.facts, &events);
     Ok(Json(IncidentDetail {
         incident: IncidentOut::from(&incident),
         events: events.iter().map(EventOut::from).collect(),
         status_history: history.iter().map(StatusChangeOut::from).collect(),
+        artifacts: artifacts.iter().map(ArtifactOut::from).collect(),
+        mitigation_options: options
+            .iter()
+            .map(|o| MitigationOptionOut::new(o, &applied))
+            .collect(),
+        mitigations: applied.iter().map(MitigationOut::from).collect(),
     }))
+}
+
+/// Adds a comment to the incident's history.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/comments", tag = "incidents",
+    params(("id" = i64, Path, description = "Incident id")), request_body = CommentRequest,
+    responses((status = 200, body = StatusChangeOut), (status = 400, body = ErrorBody),
+        (status = 403, description = "Needs the analyst role", body = ErrorBody)))]
+pub async fn comment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<CommentRequest>,
+) -> Result<Json<StatusChangeOut>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let id = super::local_incident(&state, &id).await?.id;
+    let comment = Text::parse("comment", &req.comment, 2000)?;
+    let actor = Text::from_trusted(caller.user.username.as_str().to_owned());
+    let entry = state
+        .store
+        .add_comment(id, &comment, &actor, Utc::now())
+        .await?;
+    audit::by(
+        &state,
+        &caller,
+        "incident.comment",
+        format!("incident {id}"),
+        comment.as_str(),
+    )
+    .await?;
+    Ok(Json(StatusChangeOut::from(&entry)))
 }
 
 /// Moves an incident along new → acknowledged → in_progress → complete, with a comment.
@@ -115,8 +151,7 @@ pub async fn change_status(
     ApiJson(req): ApiJson<StatusRequest>,
 ) -> Result<Json<IncidentOut>, ApiError> {
     caller.require(Role::Analyst)?;
-    require_cm(&state).await?;
-    let id = IncidentId(super::path_id("id", &id)?);
+    let id = super::local_incident(&state, &id).await?.id;
     let to: Status = req
         .status
         .parse()
@@ -128,25 +163,15 @@ pub async fn change_status(
         .change_status(id, to, &comment, &actor, Utc::now())
         .await?;
     tracing::info!(incident = %id, to = %to, user = %actor, "status changed");
+    audit::by(
+        &state,
+        &caller,
+        "incident.status",
+        format!("incident {id}"),
+        format!("to {to}: {comment}"),
+    )
+    .await?;
     Ok(Json(IncidentOut::from(&incident)))
-}
-
-/// The CM and the MCM's row of one of its incidents, checked before going live.
-async fn owned(state: &AppState, cm: &str, id: &str) -> Result<(Cm, IncidentId), ApiError> {
-    if state.role().await? != ApplianceRole::Mcm {
-        return Err(ApiError::not_found(
-            "incidents by CM (this appliance is not an MCM)",
-        ));
-    }
-    let cm = proxy::registered_cm(state, super::path_id("cm", cm)?).await?;
-    let id = IncidentId(super::path_id("id", id)?);
-    if state.store.remote_incident(cm.id, id).await?.is_none() {
-        return Err(ApiError::not_found(format!(
-            "incident {id} of CM {}",
-            cm.name
-        )));
-    }
-    Ok((cm, id))
 }
 
 /// On the MCM: an incident's details, live from the CM that owns it (502 naming the CM
@@ -160,7 +185,7 @@ pub async fn remote_detail(
     caller: Caller,
     Path((cm, id)): Path<(String, String)>,
 ) -> Result<Json<IncidentDetail>, ApiError> {
-    let (cm, id) = owned(&state, &cm, &id).await?;
+    let (cm, id) = super::remote::owned(&state, &cm, &id).await?;
     let mut detail: IncidentDetail = proxy::call(
         &cm,
         &caller,
@@ -171,24 +196,4 @@ pub async fn remote_detail(
     .await?;
     detail.incident = mcm::with_cm(detail.incident, &cm);
     Ok(Json(detail))
-}
-
-/// On the MCM: a status change, applied on the CM that owns the incident only.
-#[utoipa::path(post, path = "/api/v1/incidents/{cm}/{id}/status", tag = "federation",
-    params(("cm" = i64, Path, description = "CM id"), ("id" = i64, Path, description = "Incident id on that CM")),
-    request_body = StatusRequest,
-    responses((status = 200, body = IncidentOut), (status = 502, description = "The CM is unreachable", body = ErrorBody)))]
-pub async fn remote_change_status(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((cm, id)): Path<(String, String)>,
-    ApiJson(req): ApiJson<StatusRequest>,
-) -> Result<Json<IncidentOut>, ApiError> {
-    caller.require(Role::Analyst)?;
-    let (cm, id) = owned(&state, &cm, &id).await?;
-    let body = serde_json::to_value(&req).map_err(ApiError::internal)?;
-    let path = format!("/api/v1/incidents/{id}/status");
-    let out: IncidentOut = proxy::call(&cm, &caller, Method::POST, &path, Some(&body)).await?;
-    tracing::info!(cm = %cm.name, incident = %id, user = caller.user.username.as_str(), "status changed on the CM");
-    Ok(Json(mcm::with_cm(out, &cm)))
 }

@@ -71,6 +71,14 @@ pub async fn create(
         key = created.id,
         "API key created"
     );
+    crate::audit::by(
+        &state,
+        &caller,
+        "api_key.create",
+        format!("API key {}", created.id),
+        "",
+    )
+    .await?;
     Ok(Json(ApiKeySecret {
         info: info(&created),
         key,
@@ -98,6 +106,14 @@ pub async fn rotate(
         key = id,
         "API key rotated"
     );
+    crate::audit::by(
+        &state,
+        &caller,
+        "api_key.rotate",
+        format!("API key {}", id),
+        "",
+    )
+    .await?;
     Ok(Json(ApiKeySecret {
         info: info(&rotated),
         key,
@@ -126,6 +142,14 @@ pub async fn revoke(
         key = id,
         "API key revoked"
     );
+    crate::audit::by(
+        &state,
+        &caller,
+        "api_key.revoke",
+        format!("API key {}", id),
+        "",
+    )
+    .await?;
     let keys = state.store.api_keys(caller.user.id).await?;
     let key = keys
         .iter()

@@ -1,21 +1,32 @@
 //! The JSON API under `/api/v1`, plus `/healthz`.
 
+mod artifacts;
+mod audit_log;
 mod cms;
 mod events;
 mod federation;
+mod feeds;
 mod health;
 mod incidents;
+mod ivp;
 mod keys;
+mod mitigations;
 mod openapi;
+mod remote;
 mod session;
+mod users;
+mod whitelist;
 
 use axum::{
     Router,
+    extract::DefaultBodyLimit,
     http::StatusCode,
-    routing::{delete, get, post},
+    routing::{any, delete, get, patch, post},
 };
 
-use crate::{error::ApiError, state::AppState};
+use aerie_domain::incident::{Incident, IncidentId};
+
+use crate::{appliance::ApplianceRole, error::ApiError, state::AppState};
 
 pub use openapi::ApiDoc;
 
@@ -40,9 +51,45 @@ pub fn router() -> Router<AppState> {
             get(incidents::remote_detail),
         )
         .route(
-            "/api/v1/incidents/{id}/{incident}/status",
-            post(incidents::remote_change_status),
+            "/api/v1/incidents/{id}/{incident}/{*action}",
+            any(remote::forward),
         )
+        .route("/api/v1/incidents/{id}/comments", post(incidents::comment))
+        .route(
+            "/api/v1/incidents/{id}/artifacts/{sha256}",
+            get(artifacts::download),
+        )
+        .route(
+            "/api/v1/artifacts",
+            post(artifacts::upload).layer(DefaultBodyLimit::max(
+                crate::artifacts::MAX_ARTIFACT_BYTES + 1,
+            )),
+        )
+        .route("/api/v1/incidents/{id}/ivp/{platform}", get(ivp::script))
+        .route(
+            "/api/v1/incidents/{id}/mitigations",
+            post(mitigations::apply),
+        )
+        .route(
+            "/api/v1/incidents/{id}/mitigations/{mitigation}",
+            delete(mitigations::revoke),
+        )
+        .route("/api/v1/feeds/credential", post(feeds::new_credential))
+        .route("/feeds/{file}", get(feeds::feed))
+        .route(
+            "/api/v1/incidents/{id}/whitelist",
+            post(whitelist::add_for_incident),
+        )
+        .route(
+            "/api/v1/whitelist",
+            get(whitelist::list).post(whitelist::add),
+        )
+        .route("/api/v1/whitelist/{id}", delete(whitelist::remove))
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route("/api/v1/users/{id}", patch(users::update))
+        .route("/api/v1/password", post(users::change_own_password))
+        .route("/api/v1/audit", get(audit_log::list))
+        .route("/api/v1/audit/verify", get(audit_log::verify))
         .route("/api/v1/cms", get(cms::list))
         .route("/api/v1/federation/challenge", post(federation::challenge))
         .route("/api/v1/federation/register", post(federation::register))
@@ -69,4 +116,21 @@ fn path_id(what: &str, raw: &str) -> Result<i64, ApiError> {
             format!("{what} must be a positive integer, not {raw:?}"),
         )
     })
+}
+
+/// This CM's incident `raw`: 404 when there is none, and on the MCM a pointer to the
+/// `/{cm_id}/{incident_id}` form.
+async fn local_incident(state: &AppState, raw: &str) -> Result<Incident, ApiError> {
+    if state.role().await? == ApplianceRole::Mcm {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this appliance is the MCM: address an incident as /api/v1/incidents/{cm_id}/{incident_id}",
+        ));
+    }
+    let id = IncidentId(path_id("id", raw)?);
+    state
+        .store
+        .incident(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("incident {id}")))
 }

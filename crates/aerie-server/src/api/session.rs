@@ -16,6 +16,7 @@ use aerie_proto::{
 };
 
 use crate::{
+    audit,
     auth::{self, Caller, SESSION_COOKIE, SESSION_PREFIX},
     error::ApiError,
     json::ApiJson,
@@ -41,7 +42,17 @@ pub async fn login(
     };
     let user = match found {
         Some((user, hash)) if auth::verify_password(&hash, &req.password) && !user.disabled => user,
-        Some(_) => return Err(bad_login()),
+        Some((user, _)) => {
+            audit::record(
+                &state,
+                user.username.as_str(),
+                "login.failed",
+                "session",
+                "",
+            )
+            .await?;
+            return Err(bad_login());
+        }
         None => {
             auth::verify_password(auth::decoy_hash(), &req.password);
             return Err(bad_login());
@@ -55,6 +66,7 @@ pub async fn login(
         .create_session(&auth::secret_hash(&token), user.id, expires)
         .await?;
     tracing::info!(user = user.username.as_str(), "login");
+    audit::record(&state, user.username.as_str(), "login", "session", "").await?;
     let cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
         ttl.num_seconds()
@@ -87,6 +99,7 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Res
         .store
         .delete_session(&auth::secret_hash(session))
         .await?;
+    audit::by(&state, &caller, "logout", "session", "").await?;
     let mut resp = Json(serde_json::json!({"status": "logged out"})).into_response();
     let clear = format!("{SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
     resp.headers_mut().insert(

@@ -1,8 +1,14 @@
 //! The MCM's live calls to the CM that owns an incident. The MCM keeps only the incident
 //! table; details and actions come from, and go to, the CM — or fail plainly, naming it.
 
-use axum::http::StatusCode;
+use axum::{
+    body::Body,
+    http::{StatusCode, header},
+    response::Response,
+};
 use reqwest::Method;
+
+use aerie_proto::ErrorBody;
 
 use aerie_client::{Client, ClientError, Fingerprint};
 use aerie_domain::federation::Cm;
@@ -39,14 +45,7 @@ fn unreachable(cm: &Cm, why: String) -> ApiError {
     )
 }
 
-/// Sends `method path` (with an optional JSON body) to the CM as the calling MCM user.
-pub async fn call<T: serde::de::DeserializeOwned>(
-    cm: &Cm,
-    caller: &Caller,
-    method: Method,
-    path: &str,
-    body: Option<&serde_json::Value>,
-) -> Result<T, ApiError> {
+fn client_for(cm: &Cm) -> Result<Client, ApiError> {
     let pin: Fingerprint = cm.cert_fingerprint.parse().map_err(|_| {
         ApiError::internal(format!(
             "CM {} has an unreadable pinned certificate",
@@ -59,9 +58,85 @@ pub async fn call<T: serde::de::DeserializeOwned>(
             "it has not finished registering (no proxy token yet)".to_owned(),
         )
     })?;
-    let client = Client::new(&cm.url, pin)
+    Ok(Client::new(&cm.url, pin)
         .map_err(|e| ApiError::internal(e.to_string()))?
-        .with_token(token);
+        .with_token(token))
+}
+
+/// Response headers passed through from the CM.
+const PASSED_HEADERS: [header::HeaderName; 3] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_DISPOSITION,
+    header::CONTENT_LENGTH,
+];
+
+/// Forwards a request to the CM as the calling MCM user and streams the CM's answer
+/// back (artifacts and IVPs pass through without being stored here). Errors from the CM
+/// keep their status and name the CM.
+pub async fn forward(
+    cm: &Cm,
+    caller: &Caller,
+    method: Method,
+    path_and_query: &str,
+    content_type: Option<&header::HeaderValue>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let client = client_for(cm)?;
+    let mut request = client
+        .request(method, path_and_query)
+        .header(ACTING_USER, caller.user.username.as_str())
+        .header(ACTING_ROLE, caller.user.role.as_str());
+    if let Some(ct) = content_type {
+        request = request.header(header::CONTENT_TYPE, ct.clone());
+    }
+    if !body.is_empty() {
+        request = request.body(body);
+    }
+    let resp = request.send().await.map_err(|e| {
+        let e = ClientError::from(e);
+        if e.is_pin_mismatch() {
+            unreachable(
+                cm,
+                "it presented another certificate than the one pinned at registration".to_owned(),
+            )
+        } else {
+            unreachable(cm, e.root_cause())
+        }
+    })?;
+    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    if !status.is_success() {
+        let bytes = resp.bytes().await.unwrap_or_default();
+        let body: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
+        return Err(ApiError {
+            status,
+            message: format!(
+                "CM {}: {}",
+                cm.name,
+                body.as_ref().map_or("request failed", |b| b.error.as_str())
+            ),
+            field: body.and_then(|b| b.field),
+            code: None,
+        });
+    }
+    let mut out = Response::builder().status(status);
+    for name in PASSED_HEADERS {
+        if let Some(v) = resp.headers().get(name.as_str()) {
+            out = out.header(name, v.as_bytes());
+        }
+    }
+    out.body(Body::from_stream(resp.bytes_stream()))
+        .map_err(ApiError::internal)
+}
+
+/// Sends `method path` (with an optional JSON body) to the CM as the calling MCM user.
+pub async fn call<T: serde::de::DeserializeOwned>(
+    cm: &Cm,
+    caller: &Caller,
+    method: Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<T, ApiError> {
+    let client = client_for(cm)?;
     let mut request = client
         .request(method, path)
         .header(ACTING_USER, caller.user.username.as_str())

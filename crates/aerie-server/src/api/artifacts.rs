@@ -1,0 +1,143 @@
+//! Screenshots and traces: uploaded by sensors before the events that reference them,
+//! kept once per content, served per incident.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, Query, State, rejection::QueryRejection},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::Utc;
+
+use aerie_domain::{artifact::ArtifactKind, text::Sha256Hex, user::Role};
+use aerie_proto::{
+    ErrorBody,
+    investigation::{ArtifactOut, ArtifactUploadParams},
+};
+
+use crate::{artifacts, auth::Caller, error::ApiError, state::AppState};
+
+fn sha256(bytes: &[u8]) -> Sha256Hex {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    Sha256Hex::parse("sha256", &hex).expect("64 hex digits")
+}
+
+/// Uploads a screenshot (PNG) or trace (pcap/pcapng) as the request body. Its type is
+/// decided by its content; `kind`, when given, must agree. Reference the returned
+/// `sha256` in an event's `artifacts`.
+#[utoipa::path(post, path = "/api/v1/artifacts", tag = "investigation",
+    params(ArtifactUploadParams),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses(
+        (status = 201, description = "Stored", body = ArtifactOut),
+        (status = 200, description = "Already stored", body = ArtifactOut),
+        (status = 400, description = "Not a valid PNG or packet capture, or mislabelled", body = ErrorBody),
+        (status = 413, description = "Larger than 16 MiB", body = ErrorBody)))]
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<ArtifactUploadParams>, QueryRejection>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Analyst)?;
+    let Query(params) = params.map_err(|e| {
+        ApiError::bad_request("query", format!("bad query string: {}", e.body_text()))
+    })?;
+    let body = body.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "artifacts may be at most {} MiB",
+                artifacts::MAX_ARTIFACT_BYTES / (1024 * 1024)
+            ),
+        )
+    })?;
+    if body.len() > artifacts::MAX_ARTIFACT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "artifacts may be at most {} MiB",
+                artifacts::MAX_ARTIFACT_BYTES / (1024 * 1024)
+            ),
+        ));
+    }
+    let claimed = params
+        .kind
+        .as_deref()
+        .map(|k| k.parse::<ArtifactKind>())
+        .transpose()
+        .map_err(|e| ApiError::bad_request("kind", format!("kind: {e}")))?;
+    let body_for_check = body.clone();
+    let kind = tokio::task::spawn_blocking(move || artifacts::check(claimed, &body_for_check))
+        .await
+        .map_err(ApiError::internal)??;
+    let sha = sha256(&body);
+    let now = Utc::now();
+    let created = state.store.put_artifact(&sha, kind, &body, now).await?;
+    let info = state
+        .store
+        .artifact_infos(std::slice::from_ref(&sha))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::internal("a stored artifact is missing"))?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(ArtifactOut::from(&info))).into_response())
+}
+
+/// Downloads one of an incident's screenshots or traces. `?inline=true` shows a
+/// screenshot in the browser instead of saving it.
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/artifacts/{sha256}", tag = "investigation",
+    params(("id" = i64, Path, description = "Incident id"),
+        ("sha256" = String, Path, description = "The artifact's SHA-256")),
+    responses((status = 200, description = "image/png or application/vnd.tcpdump.pcap"),
+        (status = 404, body = ErrorBody)))]
+pub async fn download(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path((id, sha)): Path<(String, String)>,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let incident = super::local_incident(&state, &id).await?;
+    let sha = Sha256Hex::parse("sha256", &sha)?;
+    let events = state.store.events_of(incident.id).await?;
+    if !events.iter().any(|e| e.event.artifacts.contains(&sha)) {
+        return Err(ApiError::not_found(format!(
+            "artifact {sha} of incident {}",
+            incident.id
+        )));
+    }
+    let (info, data) = state.store.artifact(&sha).await?.ok_or_else(|| {
+        ApiError::not_found(format!("artifact {sha} (referenced but never uploaded)"))
+    })?;
+    let inline =
+        params.get("inline").is_some_and(|v| v == "true") && info.kind == ArtifactKind::Screenshot;
+    // The name is ours, never the uploader's: nothing in it needs escaping.
+    let disposition = format!(
+        "{}; filename=\"incident-{}-{}.{}\"",
+        if inline { "inline" } else { "attachment" },
+        incident.id,
+        &sha.as_str()[..12],
+        info.kind.extension()
+    );
+    let mut resp = data.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(info.kind.media_type()),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition).map_err(ApiError::internal)?,
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    Ok(resp)
+}

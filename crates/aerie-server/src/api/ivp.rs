@@ -1,0 +1,64 @@
+//! The Infection Verification Package of an incident.
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+
+use aerie_domain::ivp::{self, Indicators};
+use aerie_proto::ErrorBody;
+
+use crate::{auth::Caller, error::ApiError, state::AppState};
+
+/// A script that checks an endpoint for the incident's indicators: `posix` (sh, for
+/// Linux and macOS) or `windows` (PowerShell). Exit status 1 means infected.
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/ivp/{platform}", tag = "investigation",
+    params(("id" = i64, Path, description = "Incident id"),
+        ("platform" = String, Path, description = "posix or windows")),
+    responses((status = 200, description = "The script", content_type = "text/plain"),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The incident has no indicators to check", body = ErrorBody)))]
+pub async fn script(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path((id, platform)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let incident = super::local_incident(&state, &id).await?;
+    let events = state.store.events_of(incident.id).await?;
+    let indicators = Indicators::of(&events);
+    if indicators.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "incident {} has no indicators to verify: none of its events reported files, \
+                 CnC servers or autostart entries",
+                incident.id
+            ),
+        ));
+    }
+    let (text, ext) = match platform.as_str() {
+        "posix" => (ivp::posix_script(incident.id, &indicators), "sh"),
+        "windows" => (ivp::powershell_script(incident.id, &indicators), "ps1"),
+        other => {
+            return Err(ApiError::bad_request(
+                "platform",
+                format!("unknown platform {other:?}: expected posix or windows"),
+            ));
+        }
+    };
+    let mut resp = text.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!(
+            "attachment; filename=\"ivp-incident-{}.{ext}\"",
+            incident.id
+        ))
+        .map_err(ApiError::internal)?,
+    );
+    Ok(resp)
+}

@@ -1,0 +1,128 @@
+//! Applying and revoking an incident's mitigations. Enforcement is by the feeds
+//! (`/feeds/{feed}.txt`) that firewalls and EDRs fetch.
+
+use std::net::IpAddr;
+
+use axum::{
+    Json,
+    extract::{Path, State},
+};
+use chrono::Utc;
+
+use aerie_domain::{
+    mitigation::{self, MitigationKind, MitigationOption},
+    text::Text,
+    user::Role,
+};
+use aerie_proto::{
+    ErrorBody,
+    investigation::{MitigationOut, MitigationRequest},
+};
+
+use crate::{audit, auth::Caller, error::ApiError, json::ApiJson, state::AppState};
+
+/// The request's value in the form options are written in.
+fn normal_value(kind: MitigationKind, raw: &str) -> String {
+    let raw = raw.trim();
+    match kind {
+        MitigationKind::BlockIp | MitigationKind::QuarantineEndpoint => raw
+            .parse::<IpAddr>()
+            .map_or_else(|_| raw.to_owned(), |ip| ip.to_string()),
+        MitigationKind::BlockDomain | MitigationKind::BlockHash => {
+            raw.trim_end_matches('.').to_ascii_lowercase()
+        }
+        MitigationKind::BlockUrl => raw.to_owned(),
+    }
+}
+
+/// Applies one of the incident's mitigation options (see `mitigation_options` in the
+/// incident's details); its value appears in the matching feed at once.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/mitigations", tag = "investigation",
+    params(("id" = i64, Path, description = "Incident id")), request_body = MitigationRequest,
+    responses((status = 200, body = MitigationOut),
+        (status = 400, description = "Not one of the incident's options", body = ErrorBody),
+        (status = 403, description = "Needs the analyst role", body = ErrorBody),
+        (status = 409, description = "Already applied", body = ErrorBody)))]
+pub async fn apply(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<MitigationRequest>,
+) -> Result<Json<MitigationOut>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let incident = super::local_incident(&state, &id).await?;
+    let kind: MitigationKind = req
+        .kind
+        .parse()
+        .map_err(|e| ApiError::bad_request("kind", format!("kind: {e}")))?;
+    let events = state.store.events_of(incident.id).await?;
+    let options = mitigation::options(&incident.facts, &events);
+    let wanted = MitigationOption {
+        kind,
+        value: normal_value(kind, &req.value),
+    };
+    if !options.contains(&wanted) {
+        let same_kind: Vec<&str> = options
+            .iter()
+            .filter(|o| o.kind == kind)
+            .map(|o| o.value.as_str())
+            .collect();
+        let offered = if same_kind.is_empty() {
+            format!("it has no {kind} options")
+        } else {
+            format!("its {kind} options are: {}", same_kind.join(", "))
+        };
+        return Err(ApiError::bad_request(
+            "value",
+            format!(
+                "value: {:?} is not an indicator of incident {}; {offered}",
+                req.value, incident.id
+            ),
+        ));
+    }
+    let actor = Text::from_trusted(caller.user.username.as_str().to_owned());
+    let m = state
+        .store
+        .apply_mitigation(incident.id, &wanted, &actor, Utc::now())
+        .await?;
+    audit::by(
+        &state,
+        &caller,
+        "mitigation.apply",
+        format!("incident {}", incident.id),
+        format!("{} {} (mitigation {})", m.kind, m.value, m.id),
+    )
+    .await?;
+    Ok(Json(MitigationOut::from(&m)))
+}
+
+/// Revokes a mitigation; its value leaves the feed unless another active mitigation
+/// still blocks it.
+#[utoipa::path(delete, path = "/api/v1/incidents/{id}/mitigations/{mitigation}", tag = "investigation",
+    params(("id" = i64, Path, description = "Incident id"),
+        ("mitigation" = i64, Path, description = "Mitigation id")),
+    responses((status = 200, body = MitigationOut), (status = 404, body = ErrorBody),
+        (status = 409, description = "Already revoked", body = ErrorBody)))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, mitigation)): Path<(String, String)>,
+) -> Result<Json<MitigationOut>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let incident = super::local_incident(&state, &id).await?;
+    let mitigation = super::path_id("mitigation", &mitigation)?;
+    let actor = Text::from_trusted(caller.user.username.as_str().to_owned());
+    let m = state
+        .store
+        .revoke_mitigation(incident.id, mitigation, &actor, Utc::now())
+        .await?;
+    audit::by(
+        &state,
+        &caller,
+        "mitigation.revoke",
+        format!("incident {}", incident.id),
+        format!("{} {} (mitigation {})", m.kind, m.value, m.id),
+    )
+    .await?;
+    Ok(Json(MitigationOut::from(&m)))
+}

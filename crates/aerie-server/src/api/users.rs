@@ -1,0 +1,194 @@
+//! User management (admins) and changing one's own password.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use chrono::Utc;
+
+use aerie_domain::user::{Role, Username, check_password};
+use aerie_proto::{
+    ErrorBody,
+    investigation::{CreateUserRequest, PasswordChange, UpdateUserRequest, UserOut},
+};
+
+use crate::{
+    audit,
+    auth::{self, Caller, Credential},
+    error::ApiError,
+    json::ApiJson,
+    state::AppState,
+};
+
+/// Admins of this appliance only: an MCM user acting on a CM manages no CM users.
+fn require_local_admin(caller: &Caller) -> Result<(), ApiError> {
+    if caller.credential == Credential::Mcm {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "MCM users cannot manage this CM's users",
+        ));
+    }
+    caller.require(Role::Admin)
+}
+
+fn role(raw: &str) -> Result<Role, ApiError> {
+    raw.parse()
+        .map_err(|e| ApiError::bad_request("role", format!("role: {e}")))
+}
+
+/// Every user, by name.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    responses((status = 200, body = Vec<UserOut>),
+        (status = 403, description = "Needs the admin role", body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<UserOut>>, ApiError> {
+    require_local_admin(&caller)?;
+    let users = state.store.users().await?;
+    Ok(Json(users.iter().map(UserOut::from).collect()))
+}
+
+/// Creates a user with a role: viewer, analyst or admin.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
+    responses((status = 201, body = UserOut), (status = 400, body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateUserRequest>,
+) -> Result<(StatusCode, Json<UserOut>), ApiError> {
+    require_local_admin(&caller)?;
+    let name = Username::parse(&req.username)?;
+    let role = role(&req.role)?;
+    check_password("password", &req.password)?;
+    let hash = auth::hash_password(&req.password)?;
+    let user = state
+        .store
+        .create_user(&name, &hash, role, Utc::now())
+        .await?;
+    audit::by(
+        &state,
+        &caller,
+        "user.create",
+        format!("user {}", name.as_str()),
+        format!("role {role}"),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(UserOut::from(&user))))
+}
+
+/// Changes a user's role, disables or enables them (disabling ends their sessions), or
+/// resets their password. The last enabled admin cannot be demoted or disabled.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUserRequest,
+    params(("id" = i64, Path, description = "User id")),
+    responses((status = 200, body = UserOut), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "It would leave no enabled admin", body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateUserRequest>,
+) -> Result<Json<UserOut>, ApiError> {
+    require_local_admin(&caller)?;
+    let id = super::path_id("id", &id)?;
+    let new_role = req.role.as_deref().map(role).transpose()?;
+    if let Some(p) = &req.password {
+        check_password("password", p)?;
+    }
+    if new_role.is_none() && req.disabled.is_none() && req.password.is_none() {
+        return Err(ApiError::bad_request(
+            "body",
+            "nothing to change: give role, disabled or password",
+        ));
+    }
+    let users = state.store.users().await?;
+    let user = users
+        .iter()
+        .find(|u| u.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("user {id}")))?;
+    let stays_admin =
+        new_role.unwrap_or(user.role) == Role::Admin && !req.disabled.unwrap_or(user.disabled);
+    let other_admins = users
+        .iter()
+        .any(|u| u.id != id && u.role == Role::Admin && !u.disabled);
+    if user.role == Role::Admin && !user.disabled && !stays_admin && !other_admins {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "{} is the last enabled admin: make another admin first",
+                user.username.as_str()
+            ),
+        ));
+    }
+    if let Some(p) = &req.password {
+        state
+            .store
+            .set_password_hash(id, &auth::hash_password(p)?)
+            .await?;
+    }
+    let updated = state.store.update_user(id, new_role, req.disabled).await?;
+    let mut what = Vec::new();
+    if let Some(r) = new_role {
+        what.push(format!("role {r}"));
+    }
+    if let Some(d) = req.disabled {
+        what.push(if d { "disabled" } else { "enabled" }.to_owned());
+    }
+    if req.password.is_some() {
+        what.push("password reset".to_owned());
+    }
+    audit::by(
+        &state,
+        &caller,
+        "user.update",
+        format!("user {}", updated.username.as_str()),
+        what.join(", "),
+    )
+    .await?;
+    Ok(Json(UserOut::from(&updated)))
+}
+
+/// Changes the caller's own password; the current one is required.
+#[utoipa::path(post, path = "/api/v1/password", tag = "users", request_body = PasswordChange,
+    responses((status = 200, body = UserOut),
+        (status = 400, description = "Wrong current password or a weak new one", body = ErrorBody)))]
+pub async fn change_own_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<PasswordChange>,
+) -> Result<Json<UserOut>, ApiError> {
+    if caller.credential == Credential::Mcm {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "MCM users change their password on the MCM",
+        ));
+    }
+    let (user, hash) = state
+        .store
+        .user_credentials(&caller.user.username)
+        .await?
+        .ok_or_else(|| ApiError::not_found("your user"))?;
+    if !auth::verify_password(&hash, &req.current_password) {
+        return Err(ApiError::bad_request(
+            "current_password",
+            "the current password is wrong",
+        ));
+    }
+    check_password("new_password", &req.new_password)?;
+    state
+        .store
+        .set_password_hash(user.id, &auth::hash_password(&req.new_password)?)
+        .await?;
+    audit::by(
+        &state,
+        &caller,
+        "user.password",
+        format!("user {}", user.username.as_str()),
+        "own password changed",
+    )
+    .await?;
+    Ok(Json(UserOut::from(&user)))
+}
