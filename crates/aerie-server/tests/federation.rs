@@ -8,35 +8,11 @@ use std::collections::BTreeMap;
 
 use aerie_client::{Client, ClientError};
 use aerie_proto::incidents::{IncidentList, IncidentListParams};
-use common::{TestServer, batch, cli, event, eventually, node};
+use common::{
+    PASSPHRASE, TestServer, batch, cli, cm_id_of, convert, event, eventually, mcm_address, node,
+    register,
+};
 use reqwest::StatusCode;
-
-const PASSPHRASE: &str = "password123";
-
-async fn convert(mcm: &TestServer) {
-    let (ok, out) = cli(
-        mcm,
-        &[
-            "cm",
-            &format!("set mcm ip 127.0.0.1 passphrase {PASSPHRASE}"),
-        ],
-    )
-    .await;
-    assert!(ok, "{out}");
-    assert!(out.contains("now the Manager of Central Managers"), "{out}");
-}
-
-fn mcm_address(mcm: &TestServer) -> String {
-    mcm.running.addr.to_string()
-}
-
-async fn register(cm: &TestServer, mcm: &TestServer) -> (bool, String) {
-    let line = format!(
-        "set mcm ip {} passphrase {PASSPHRASE} username admin",
-        mcm_address(mcm)
-    );
-    cli(cm, &["cm", &line]).await
-}
 
 async fn show_mcm(cm: &TestServer) -> String {
     cli(cm, &["cm", "show mcm"]).await.1
@@ -79,13 +55,6 @@ async fn cm_truth(cm: &TestServer) -> BTreeMap<i64, i64> {
         .filter(|i| i.risk != "benign")
         .map(|i| (i.incident_id, i.version))
         .collect()
-}
-
-async fn cm_id_of(mcm: &TestServer, name: &str) -> i64 {
-    let cms: Vec<serde_json::Value> = mcm.admin.get("/api/v1/cms").await.unwrap();
-    cms.iter().find(|c| c["name"] == name).unwrap()["id"]
-        .as_i64()
-        .unwrap()
 }
 
 async fn converged(mcm: &TestServer, cm: &TestServer, cm_id: i64) -> bool {

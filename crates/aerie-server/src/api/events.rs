@@ -3,7 +3,9 @@
 use axum::{Json, extract::State};
 use chrono::Utc;
 
-use aerie_domain::user::Role;
+use std::collections::HashSet;
+
+use aerie_domain::{event::NewEvent, text::Sha256Hex, user::Role};
 use aerie_proto::{
     ErrorBody,
     events::{EventBatch, IngestResponse, PlacementOut},
@@ -24,6 +26,7 @@ pub async fn ingest(
 ) -> Result<Json<IngestResponse>, ApiError> {
     caller.require(Role::Analyst)?;
     let events = batch.validate(Utc::now())?;
+    check_artifacts(&state, &events).await?;
     let placements = state.store.ingest(&events).await?;
     let placements = placements
         .into_iter()
@@ -33,4 +36,38 @@ pub async fn ingest(
         })
         .collect();
     Ok(Json(IngestResponse { placements }))
+}
+
+/// Every artifact an event references must have been uploaded first.
+async fn check_artifacts(state: &AppState, events: &[NewEvent]) -> Result<(), ApiError> {
+    let mut wanted: Vec<Sha256Hex> = events.iter().flat_map(|e| e.artifacts.clone()).collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    wanted.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    wanted.dedup();
+    let known: HashSet<String> = state
+        .store
+        .artifact_infos(&wanted)
+        .await?
+        .into_iter()
+        .map(|a| a.sha256.as_str().to_owned())
+        .collect();
+    for (i, e) in events.iter().enumerate() {
+        if let Some((j, sha)) = e
+            .artifacts
+            .iter()
+            .enumerate()
+            .find(|(_, a)| !known.contains(a.as_str()))
+        {
+            return Err(ApiError::bad_request(
+                format!("events[{i}].artifacts[{j}]"),
+                format!(
+                    "events[{i}].artifacts[{j}]: no artifact {sha} was uploaded; \
+                     upload it with POST /api/v1/artifacts first"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

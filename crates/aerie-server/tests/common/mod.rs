@@ -140,3 +140,37 @@ where
     }
     false
 }
+
+pub const PASSPHRASE: &str = "password123";
+
+pub async fn convert(mcm: &TestServer) {
+    let (ok, out) = cli(
+        mcm,
+        &[
+            "cm",
+            &format!("set mcm ip 127.0.0.1 passphrase {PASSPHRASE}"),
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(out.contains("now the Manager of Central Managers"), "{out}");
+}
+
+pub fn mcm_address(mcm: &TestServer) -> String {
+    mcm.running.addr.to_string()
+}
+
+pub async fn register(cm: &TestServer, mcm: &TestServer) -> (bool, String) {
+    let line = format!(
+        "set mcm ip {} passphrase {PASSPHRASE} username admin",
+        mcm_address(mcm)
+    );
+    cli(cm, &["cm", &line]).await
+}
+
+pub async fn cm_id_of(mcm: &TestServer, name: &str) -> i64 {
+    let cms: Vec<serde_json::Value> = mcm.admin.get("/api/v1/cms").await.unwrap();
+    cms.iter().find(|c| c["name"] == name).unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
