@@ -10,6 +10,8 @@ crate::string_enum! {
     pub enum ArtifactKind {
         Screenshot = "screenshot",
         Trace = "trace",
+        /// A file an analyst submitted for analysis (Uploads); any content.
+        Sample = "sample",
     }
 }
 
@@ -39,6 +41,7 @@ impl ArtifactKind {
         match self {
             ArtifactKind::Screenshot => "image/png",
             ArtifactKind::Trace => "application/vnd.tcpdump.pcap",
+            ArtifactKind::Sample => "application/octet-stream",
         }
     }
 
@@ -46,6 +49,7 @@ impl ArtifactKind {
         match self {
             ArtifactKind::Screenshot => "png",
             ArtifactKind::Trace => "pcap",
+            ArtifactKind::Sample => "bin",
         }
     }
 }

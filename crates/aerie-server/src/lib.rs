@@ -15,8 +15,10 @@ pub mod config;
 mod error;
 pub mod federation;
 mod json;
+mod login_limit;
 mod state;
 pub mod tls;
+mod ui;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -66,8 +68,21 @@ pub fn install_crypto_provider() {
 pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     api::router()
+        .merge(ui::router())
         .with_state(state)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(ui::CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000"),
@@ -121,6 +136,7 @@ pub async fn start_with_admin(
         federation: Arc::default(),
         identity: Arc::new(state::Identity::new(fingerprint)),
         role_cache: Arc::default(),
+        login_limiter: Arc::default(),
     };
 
     let handle = axum_server::Handle::new();

@@ -14,6 +14,7 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     /// The stored role, read once and kept current by `set_role`.
     pub role_cache: Arc<std::sync::RwLock<Option<crate::appliance::ApplianceRole>>>,
+    pub login_limiter: Arc<crate::login_limit::LoginLimiter>,
 }
 
 /// How peers see this appliance: its certificate and its URL.

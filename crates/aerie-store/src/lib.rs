@@ -20,7 +20,7 @@ use aerie_domain::{
     federation::{Cm, CmRegistration, RemoteIncident, RemotePage, SyncBatch},
     incident::{Incident, IncidentId, Placement, StatusChange},
     mitigation::{Mitigation, MitigationKind, MitigationOption},
-    query::{IncidentPage, IncidentQuery},
+    query::{IncidentFilter, IncidentPage, IncidentQuery},
     status::Status,
     text::{Sha256Hex, Text},
     user::{ApiKey, Role, User, Username},
@@ -49,6 +49,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// One page of incidents in the query's order.
     async fn incidents(&self, query: &IncidentQuery) -> Result<IncidentPage>;
+
+    /// How many incidents match `filter`, counting at most `cap` + 1 (more than `cap`
+    /// means "more than `cap`"). `remote` counts the MCM's table, of those CMs (all when
+    /// empty); `None` counts this CM's incidents.
+    async fn count_incidents(
+        &self,
+        filter: &IncidentFilter,
+        remote: Option<&[i64]>,
+        cap: u32,
+    ) -> Result<u64>;
 
     /// Moves an incident along the status workflow, recording who did it and why.
     async fn change_status(

@@ -59,6 +59,7 @@ conformance!(
     whitelist_reevaluates_and_marks_new_events,
     comments_join_the_history,
     audit_log_chains_without_gaps_under_concurrency,
+    counts_stop_at_the_cap,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -1094,5 +1095,38 @@ async fn audit_log_chains_without_gaps_under_concurrency(store: Arc<dyn Store>) 
     assert_eq!(
         tail.iter().map(|e| e.seq).collect::<Vec<_>>(),
         vec![31, 32, 33, 34, 35]
+    );
+}
+
+async fn counts_stop_at_the_cap(store: Arc<dyn Store>) {
+    let events: Vec<NewEvent> = (0..30)
+        .map(|i| {
+            ev(
+                &format!("10.24.0.{}", i + 1),
+                0,
+                if i < 10 { 0.9 } else { 0.3 },
+            )
+        })
+        .collect();
+    store.ingest(&events).await.unwrap();
+    let all = IncidentFilter::default();
+    assert_eq!(store.count_incidents(&all, None, 100).await.unwrap(), 30);
+    assert_eq!(
+        store.count_incidents(&all, None, 20).await.unwrap(),
+        21,
+        "cap + 1: more than 20"
+    );
+    let critical = IncidentFilter {
+        risks: vec![Risk::Critical],
+        ..Default::default()
+    };
+    assert_eq!(
+        store.count_incidents(&critical, None, 100).await.unwrap(),
+        10
+    );
+    assert_eq!(
+        store.count_incidents(&all, Some(&[]), 100).await.unwrap(),
+        0,
+        "the MCM table is empty"
     );
 }

@@ -20,7 +20,7 @@ use crate::{
     state::AppState,
 };
 
-fn info(key: &ApiKey) -> ApiKeyInfo {
+pub(super) fn info(key: &ApiKey) -> ApiKeyInfo {
     ApiKeyInfo {
         id: key.id,
         name: key.name.as_str().to_owned(),
@@ -31,7 +31,7 @@ fn info(key: &ApiKey) -> ApiKeyInfo {
 }
 
 /// A new secret and the parts of it that are stored.
-fn fresh() -> (String, String, String) {
+pub(super) fn fresh() -> (String, String, String) {
     let secret = auth::new_secret(API_KEY_PREFIX);
     let prefix = secret[..API_KEY_PREFIX.len() + 6].to_owned();
     (auth::secret_hash(&secret), prefix, secret)

@@ -2,20 +2,20 @@
 
 mod artifacts;
 mod audit_log;
-mod cms;
+pub(crate) mod cms;
 mod events;
 mod federation;
 mod feeds;
 mod health;
-mod incidents;
+pub(crate) mod incidents;
 mod ivp;
-mod keys;
-mod mitigations;
+pub(crate) mod keys;
+pub(crate) mod mitigations;
 mod openapi;
-mod remote;
-mod session;
-mod users;
-mod whitelist;
+pub(crate) mod remote;
+pub(crate) mod session;
+pub(crate) mod users;
+pub(crate) mod whitelist;
 
 use axum::{
     Router,
@@ -87,6 +87,14 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/whitelist/{id}", delete(whitelist::remove))
         .route("/api/v1/users", get(users::list).post(users::create))
         .route("/api/v1/users/{id}", patch(users::update))
+        .route(
+            "/api/v1/users/{id}/api-keys",
+            get(users::keys).post(users::create_key),
+        )
+        .route(
+            "/api/v1/users/{id}/api-keys/{key}",
+            delete(users::revoke_key),
+        )
         .route("/api/v1/password", post(users::change_own_password))
         .route("/api/v1/audit", get(audit_log::list))
         .route("/api/v1/audit/verify", get(audit_log::verify))
@@ -109,7 +117,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Parses a numeric path id, naming the parameter when it is not one.
-fn path_id(what: &str, raw: &str) -> Result<i64, ApiError> {
+pub(crate) fn path_id(what: &str, raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
         ApiError::bad_request(
             what,

@@ -1,14 +1,16 @@
 //! Login and logout.
 
+use std::net::SocketAddr;
+
 use axum::{
     Json,
-    extract::State,
+    extract::{ConnectInfo, State},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use chrono::{TimeDelta, Utc};
 
-use aerie_domain::user::Username;
+use aerie_domain::user::{User, Username};
 use aerie_proto::{
     ErrorBody,
     auth::{LoginRequest, LoginResponse},
@@ -34,30 +36,66 @@ fn bad_login() -> ApiError {
         (status = 401, description = "Wrong user name or password", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let found = match Username::parse(&req.username) {
+    if let Err(wait) = state.login_limiter.check(peer.ip()) {
+        return Ok(wait.into_response());
+    }
+    let user = match authenticate(&state, &req.username, &req.password).await? {
+        Some(user) => {
+            state.login_limiter.succeeded(peer.ip());
+            user
+        }
+        None => {
+            state.login_limiter.failed(peer.ip());
+            return Err(bad_login());
+        }
+    };
+    let (token, expires) = open_session(&state, &user).await?;
+    let body = LoginResponse {
+        token: token.clone(),
+        username: user.username.as_str().to_owned(),
+        role: user.role.as_str().to_owned(),
+        expires: format_time(expires),
+    };
+    let mut resp = Json(body).into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&state, &token)?);
+    Ok(resp)
+}
+
+/// The user these credentials belong to, if they are right and the user is enabled.
+/// Unknown users take as long as known ones; failures of known users are audited.
+pub async fn authenticate(
+    state: &AppState,
+    username: &str,
+    password: &str,
+) -> Result<Option<User>, ApiError> {
+    let found = match Username::parse(username) {
         Ok(name) => state.store.user_credentials(&name).await?,
         Err(_) => None,
     };
-    let user = match found {
-        Some((user, hash)) if auth::verify_password(&hash, &req.password) && !user.disabled => user,
+    match found {
+        Some((user, hash)) if auth::verify_password(&hash, password) && !user.disabled => {
+            Ok(Some(user))
+        }
         Some((user, _)) => {
-            audit::record(
-                &state,
-                user.username.as_str(),
-                "login.failed",
-                "session",
-                "",
-            )
-            .await?;
-            return Err(bad_login());
+            audit::record(state, user.username.as_str(), "login.failed", "session", "").await?;
+            Ok(None)
         }
         None => {
-            auth::verify_password(auth::decoy_hash(), &req.password);
-            return Err(bad_login());
+            auth::verify_password(auth::decoy_hash(), password);
+            Ok(None)
         }
-    };
+    }
+}
+
+/// Opens a session for `user`; returns its secret and expiry.
+pub async fn open_session(
+    state: &AppState,
+    user: &User,
+) -> Result<(String, chrono::DateTime<Utc>), ApiError> {
     let ttl = TimeDelta::minutes(state.config.session_ttl_minutes as i64);
     let expires = Utc::now() + ttl;
     let token = auth::new_secret(SESSION_PREFIX);
@@ -66,23 +104,22 @@ pub async fn login(
         .create_session(&auth::secret_hash(&token), user.id, expires)
         .await?;
     tracing::info!(user = user.username.as_str(), "login");
-    audit::record(&state, user.username.as_str(), "login", "session", "").await?;
-    let cookie = format!(
-        "{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
-        ttl.num_seconds()
-    );
-    let body = LoginResponse {
-        token,
-        username: user.username.as_str().to_owned(),
-        role: user.role.as_str().to_owned(),
-        expires: format_time(expires),
-    };
-    let mut resp = Json(body).into_response();
-    resp.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
-    );
-    Ok(resp)
+    audit::record(state, user.username.as_str(), "login", "session", "").await?;
+    Ok((token, expires))
+}
+
+/// The session cookie carrying `token`.
+pub fn session_cookie(state: &AppState, token: &str) -> Result<HeaderValue, ApiError> {
+    let max_age = state.config.session_ttl_minutes * 60;
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}"
+    ))
+    .map_err(ApiError::internal)
+}
+
+/// The header that clears the session cookie.
+pub fn cleared_cookie() -> HeaderValue {
+    HeaderValue::from_static("aerie_session=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
 /// Ends the caller's session. API keys are revoked instead, at `/api/v1/api-keys/{id}`.
@@ -101,10 +138,7 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Res
         .await?;
     audit::by(&state, &caller, "logout", "session", "").await?;
     let mut resp = Json(serde_json::json!({"status": "logged out"})).into_response();
-    let clear = format!("{SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
-    resp.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&clear).map_err(ApiError::internal)?,
-    );
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, cleared_cookie());
     Ok(resp)
 }

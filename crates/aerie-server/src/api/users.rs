@@ -7,9 +7,13 @@ use axum::{
 };
 use chrono::Utc;
 
-use aerie_domain::user::{Role, Username, check_password};
+use aerie_domain::{
+    text::Text,
+    user::{Role, User, Username, check_password},
+};
 use aerie_proto::{
     ErrorBody,
+    auth::{ApiKeyInfo, ApiKeySecret, CreateApiKey},
     investigation::{CreateUserRequest, PasswordChange, UpdateUserRequest, UserOut},
 };
 
@@ -191,4 +195,93 @@ pub async fn change_own_password(
     )
     .await?;
     Ok(Json(UserOut::from(&user)))
+}
+
+/// A user's API keys (admins), revoked ones included.
+#[utoipa::path(get, path = "/api/v1/users/{id}/api-keys", tag = "users",
+    params(("id" = i64, Path, description = "User id")),
+    responses((status = 200, body = Vec<ApiKeyInfo>), (status = 404, body = ErrorBody)))]
+pub async fn keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<ApiKeyInfo>>, ApiError> {
+    require_local_admin(&caller)?;
+    let user = user_by_id(&state, &id).await?;
+    let keys = state.store.api_keys(user.id).await?;
+    Ok(Json(keys.iter().map(super::keys::info).collect()))
+}
+
+/// Generates an API key for a user (admins), e.g. for a sensor account; the secret is in
+/// this response only.
+#[utoipa::path(post, path = "/api/v1/users/{id}/api-keys", tag = "users",
+    params(("id" = i64, Path, description = "User id")), request_body = CreateApiKey,
+    responses((status = 200, body = ApiKeySecret), (status = 404, body = ErrorBody)))]
+pub async fn create_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<CreateApiKey>,
+) -> Result<Json<ApiKeySecret>, ApiError> {
+    require_local_admin(&caller)?;
+    let user = user_by_id(&state, &id).await?;
+    let name = Text::parse("name", &req.name, 64)?;
+    let (hash, prefix, key) = super::keys::fresh();
+    let created = state
+        .store
+        .create_api_key(user.id, &name, &hash, &prefix, Utc::now())
+        .await?;
+    audit::by(
+        &state,
+        &caller,
+        "api_key.create",
+        format!("API key {} of {}", created.id, user.username.as_str()),
+        name.as_str(),
+    )
+    .await?;
+    Ok(Json(ApiKeySecret {
+        info: super::keys::info(&created),
+        key,
+    }))
+}
+
+/// Revokes one of a user's API keys (admins).
+#[utoipa::path(delete, path = "/api/v1/users/{id}/api-keys/{key}", tag = "users",
+    params(("id" = i64, Path, description = "User id"), ("key" = i64, Path, description = "API key id")),
+    responses((status = 200, body = Vec<ApiKeyInfo>), (status = 404, body = ErrorBody)))]
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<Json<Vec<ApiKeyInfo>>, ApiError> {
+    require_local_admin(&caller)?;
+    let user = user_by_id(&state, &id).await?;
+    let key = super::path_id("key", &key)?;
+    if !state.store.revoke_api_key(user.id, key, Utc::now()).await? {
+        return Err(ApiError::not_found(format!(
+            "live API key {key} of {}",
+            user.username.as_str()
+        )));
+    }
+    audit::by(
+        &state,
+        &caller,
+        "api_key.revoke",
+        format!("API key {key} of {}", user.username.as_str()),
+        "",
+    )
+    .await?;
+    let keys = state.store.api_keys(user.id).await?;
+    Ok(Json(keys.iter().map(super::keys::info).collect()))
+}
+
+async fn user_by_id(state: &AppState, raw: &str) -> Result<User, ApiError> {
+    let id = super::path_id("id", raw)?;
+    state
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .find(|u| u.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("user {id}")))
 }

@@ -44,6 +44,8 @@ pub struct McmSide {
     /// Recently seen CM credentials (by hash), to spare a lookup per sync request.
     /// Registration and `set mcm remove` clear it.
     peers: Mutex<HashMap<String, (Cm, Instant)>>,
+    /// Bumped after every applied sync batch: the web UI's live updates wait on it.
+    pub changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// How long a cached CM credential is trusted before it is looked up again.
@@ -428,7 +430,9 @@ pub async fn sync(state: &AppState, cm: &Cm, req: &SyncRequest) -> Result<SyncAc
             .await?;
         cm.acked_seq
     } else {
-        state.store.apply_sync(cm.id, &batch, Utc::now()).await?
+        let acked = state.store.apply_sync(cm.id, &batch, Utc::now()).await?;
+        state.federation.mcm.changes.send_modify(|n| *n += 1);
+        acked
     };
     Ok(SyncAck { acked_seq: acked })
 }

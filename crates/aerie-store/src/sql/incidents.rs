@@ -6,7 +6,7 @@ use sqlx::AssertSqlSafe;
 
 use aerie_domain::{
     incident::{Incident, IncidentId},
-    query::{Cursor, IncidentPage, IncidentQuery, IncidentSort},
+    query::{Cursor, IncidentFilter, IncidentPage, IncidentQuery, IncidentSort},
     status::Status,
     text::Text,
 };
@@ -183,6 +183,39 @@ impl SqlStore {
             None
         };
         Ok(IncidentPage { items, next })
+    }
+
+    /// How many incidents match `filter`, counting no further than `cap` + 1; `cms`
+    /// counts the MCM's table (of those CMs; all when empty).
+    pub(super) async fn count_matching(
+        &self,
+        filter: &IncidentFilter,
+        cms: Option<&[i64]>,
+        cap: u32,
+    ) -> Result<u64> {
+        let q = IncidentQuery {
+            filter: filter.clone(),
+            sort: IncidentSort::Time,
+            limit: cap,
+            after: None,
+        };
+        let (table, cms, columns) = match cms {
+            None => (Table::Local, &[][..], rows::INCIDENT_COLUMNS),
+            Some(cms) => (Table::Remote, cms, rows::REMOTE_COLUMNS),
+        };
+        let (sql, params) = page_sql(&q, table, cms);
+        let sql = format!(
+            "SELECT COUNT(*) FROM ({}) matching",
+            sql.replacen(columns, "1 AS one", 1)
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
+        for p in params {
+            query = match p {
+                Param::Int(v) => query.bind(v),
+                Param::Text(v) => query.bind(v),
+            };
+        }
+        Ok(query.fetch_one(&self.pool).await? as u64)
     }
 
     /// The rows of one page (one more than the limit, to know whether more follow).

@@ -11,7 +11,7 @@ use aerie_domain::{
     federation::{Cm, CmRegistration, RemoteIncident, RemotePage, SyncBatch},
     incident::{Incident, IncidentId, Placement, StatusChange},
     mitigation::{Mitigation, MitigationKind, MitigationOption},
-    query::{IncidentPage, IncidentQuery},
+    query::{IncidentFilter, IncidentPage, IncidentQuery},
     status::Status,
     text::{Sha256Hex, Text},
     user::{ApiKey, Role, User, Username},
@@ -58,6 +58,15 @@ impl Store for SqlStore {
 
     async fn incidents(&self, query: &IncidentQuery) -> Result<IncidentPage> {
         self.incident_page(query).await
+    }
+
+    async fn count_incidents(
+        &self,
+        filter: &IncidentFilter,
+        remote: Option<&[i64]>,
+        cap: u32,
+    ) -> Result<u64> {
+        self.count_matching(filter, remote, cap).await
     }
 
     async fn change_status(

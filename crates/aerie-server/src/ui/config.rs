@@ -1,0 +1,455 @@
+//! The Config tab: Users, Roles and Password Reset on both roles; Secondary CMs on the
+//! MCM; the MCM settings (read-only `show mcm`) on a CM. Later settings pages join the
+//! list as they land; there are no dead links.
+
+use axum::{
+    Form, Json,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::Response,
+};
+use maud::{Markup, html};
+
+use aerie_domain::user::Role;
+use aerie_proto::{
+    auth::CreateApiKey,
+    investigation::{CreateUserRequest, PasswordChange, UpdateUserRequest},
+};
+
+use super::{
+    Session, UiError, flash,
+    layout::{self, Frame, Tab},
+};
+use crate::{api, error::ApiError, json::ApiJson, state::AppState};
+
+struct Entry {
+    href: &'static str,
+    title: &'static str,
+    about: &'static str,
+}
+
+fn entries(mcm: bool) -> Vec<Entry> {
+    let mut list = vec![
+        Entry {
+            href: "/config/users",
+            title: "Users",
+            about: "Create users, assign roles, disable, reset passwords, API keys.",
+        },
+        Entry {
+            href: "/config/roles",
+            title: "Roles",
+            about: "What the admin, analyst and viewer roles may do.",
+        },
+        Entry {
+            href: "/config/password",
+            title: "Password Reset",
+            about: "Change your own password.",
+        },
+    ];
+    if mcm {
+        list.push(Entry {
+            href: "/config/cms",
+            title: "Secondary CMs",
+            about: "The CMs registered with this MCM and how their sync goes.",
+        });
+    } else {
+        list.push(Entry {
+            href: "/config/mcm",
+            title: "MCM Settings",
+            about: "The MCM this CM reports to (read-only; set it in the CLI).",
+        });
+    }
+    list
+}
+
+fn config_page(frame: &Frame, current: &str, title: &str, body: Markup) -> Response {
+    let content = html! {
+        div.config {
+            nav.side aria-label="Config" {
+                h2 { "Config" }
+                ul {
+                    @for e in entries(frame.is_mcm()) {
+                        li { a.active[e.href == current] href=(e.href) { (e.title) } }
+                    }
+                }
+            }
+            section.config-body { h1 { (title) } (body) }
+        }
+    };
+    frame.render(Tab::Config, title, content)
+}
+
+pub async fn index(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    let frame = Frame::new(&state, &session, &headers).await?;
+    let body = html! {
+        dl.entries {
+            @for e in entries(frame.is_mcm()) {
+                dt { a href=(e.href) { (e.title) } }
+                dd { (e.about) }
+            }
+        }
+    };
+    Ok(config_page(&frame, "/config", "Config", body))
+}
+
+pub async fn users(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    let frame = Frame::new(&state, &session, &headers).await?;
+    let Json(users) = api::users::list(State(state.clone()), session.caller.clone()).await?;
+    let mut keys = Vec::new();
+    for u in &users {
+        let Json(k) = api::users::keys(
+            State(state.clone()),
+            session.caller.clone(),
+            Path(u.id.to_string()),
+        )
+        .await?;
+        keys.push(k);
+    }
+    let roles = [Role::Viewer, Role::Analyst, Role::Admin];
+    let body = html! {
+        table.compact #users {
+            thead { tr { th { "User" } th { "Role" } th { "State" } th { "Password" } th { "API keys" } } }
+            tbody {
+                @for (u, ks) in users.iter().zip(&keys) {
+                    tr data-user=(u.username) {
+                        td { strong { (u.username) } }
+                        td {
+                            form.inline method="post" action="/config/users" {
+                                (frame.csrf_field())
+                                input type="hidden" name="action" value="role";
+                                input type="hidden" name="user" value=(u.id);
+                                select name="role" aria-label={ "Role of " (u.username) } {
+                                    @for r in roles { option value=(r.as_str()) selected[r.as_str() == u.role] { (r.as_str()) } }
+                                }
+                                button type="submit" { "Set" }
+                            }
+                        }
+                        td {
+                            form.inline method="post" action="/config/users" {
+                                (frame.csrf_field())
+                                input type="hidden" name="user" value=(u.id);
+                                @if u.disabled {
+                                    span.state-off { "Disabled" } " "
+                                    input type="hidden" name="action" value="enable";
+                                    button type="submit" { "Enable" }
+                                } @else {
+                                    span.state-on { "Enabled" } " "
+                                    input type="hidden" name="action" value="disable";
+                                    button type="submit" { "Disable" }
+                                }
+                            }
+                        }
+                        td {
+                            form.inline method="post" action="/config/users" {
+                                (frame.csrf_field())
+                                input type="hidden" name="action" value="password";
+                                input type="hidden" name="user" value=(u.id);
+                                input type="password" name="password" minlength="8" required placeholder="new password" aria-label={ "New password for " (u.username) } autocomplete="new-password";
+                                button type="submit" { "Reset" }
+                            }
+                        }
+                        td {
+                            ul.keys {
+                                @for k in ks.iter().filter(|k| k.revoked.is_none()) {
+                                    li {
+                                        span.mono { (k.prefix) "…" } " " (k.name) " "
+                                        form.inline method="post" action="/config/users" {
+                                            (frame.csrf_field())
+                                            input type="hidden" name="action" value="revoke_key";
+                                            input type="hidden" name="user" value=(u.id);
+                                            input type="hidden" name="key" value=(k.id);
+                                            button type="submit" { "Revoke" }
+                                        }
+                                    }
+                                }
+                            }
+                            form.inline method="post" action="/config/users" {
+                                (frame.csrf_field())
+                                input type="hidden" name="action" value="key";
+                                input type="hidden" name="user" value=(u.id);
+                                input name="name" required maxlength="64" placeholder="key name" aria-label={ "API key name for " (u.username) };
+                                button type="submit" { "Generate" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "New user" }
+        form.card.row #new-user method="post" action="/config/users" {
+            (frame.csrf_field())
+            input type="hidden" name="action" value="create";
+            label { span { "User name" } input name="username" required maxlength="64" autocomplete="off"; }
+            label { span { "Password" } input type="password" name="password" minlength="8" required autocomplete="new-password"; }
+            label { span { "Role" } select name="role" { @for r in roles { option value=(r.as_str()) selected[r == Role::Analyst] { (r.as_str()) } } } }
+            button.primary type="submit" { "Create user" }
+        }
+    };
+    Ok(config_page(&frame, "/config/users", "Users", body))
+}
+
+#[derive(serde::Deserialize)]
+pub struct UsersForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    action: String,
+    user: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    role: Option<String>,
+    name: Option<String>,
+    key: Option<String>,
+}
+
+pub async fn users_action(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Form(f): Form<UsersForm>,
+) -> Result<Response, UiError> {
+    session.check_csrf(&f.csrf)?;
+    let s = || State(state.clone());
+    let caller = session.caller.clone();
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let user = text(&f.user);
+    let update = |req: UpdateUserRequest| {
+        api::users::update(s(), caller.clone(), Path(user.clone()), ApiJson(req))
+    };
+    let result: Result<String, ApiError> = match f.action.as_str() {
+        "create" => api::users::create(
+            s(),
+            caller.clone(),
+            ApiJson(CreateUserRequest {
+                username: text(&f.username),
+                password: text(&f.password),
+                role: text(&f.role),
+            }),
+        )
+        .await
+        .map(|(_, Json(u))| format!("User {} created with the {} role.", u.username, u.role)),
+        "role" => update(UpdateUserRequest {
+            role: f.role.clone(),
+            ..Default::default()
+        })
+        .await
+        .map(|Json(u)| format!("{} is now {}.", u.username, u.role)),
+        "disable" => update(UpdateUserRequest {
+            disabled: Some(true),
+            ..Default::default()
+        })
+        .await
+        .map(|Json(u)| format!("{} is disabled; their sessions ended.", u.username)),
+        "enable" => update(UpdateUserRequest {
+            disabled: Some(false),
+            ..Default::default()
+        })
+        .await
+        .map(|Json(u)| format!("{} is enabled.", u.username)),
+        "password" => update(UpdateUserRequest {
+            password: f.password.clone(),
+            ..Default::default()
+        })
+        .await
+        .map(|Json(u)| format!("Password of {} reset.", u.username)),
+        "key" => {
+            let created = api::users::create_key(
+                s(),
+                caller.clone(),
+                Path(user.clone()),
+                ApiJson(CreateApiKey {
+                    name: text(&f.name),
+                }),
+            )
+            .await;
+            return match created {
+                // The secret is shown once, on this page, never in a redirect or cookie.
+                Ok(Json(secret)) => {
+                    let frame = Frame::new(&state, &session, &headers).await?;
+                    let body = html! {
+                        p.flash.ok #new-key role="status" {
+                            "API key " strong { (secret.info.name) } " created. Copy it now; it is not shown again:"
+                        }
+                        p { code.secret #key-secret { (secret.key) } }
+                        p { a.button href="/config/users" { "Back to the users" } }
+                    };
+                    Ok(config_page(&frame, "/config/users", "Users", body))
+                }
+                Err(e) => Ok(flash::redirect("/config/users", Err(e.message))),
+            };
+        }
+        "revoke_key" => {
+            api::users::revoke_key(s(), caller.clone(), Path((user.clone(), text(&f.key))))
+                .await
+                .map(|_| "API key revoked.".to_owned())
+        }
+        other => Err(ApiError::bad_request(
+            "action",
+            format!("unknown action {other:?}"),
+        )),
+    };
+    Ok(flash::redirect(
+        "/config/users",
+        result.map_err(|e| e.message),
+    ))
+}
+
+pub async fn roles(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    let frame = Frame::new(&state, &session, &headers).await?;
+    let rows: [(&str, [bool; 4]); 3] = [
+        ("viewer", [true, false, false, false]),
+        ("analyst", [true, true, true, false]),
+        ("admin", [true, true, true, true]),
+    ];
+    let mark = |b: bool| if b { "✓" } else { "—" };
+    let body = html! {
+        p { "Every user has one of the seeded roles. The API enforces them; the pages only hide what a role cannot do." }
+        table.compact #roles {
+            thead { tr { th { "Role" } th { "View incidents, artifacts, IVPs" } th { "Send events and artifacts" } th { "Status, comments, mitigation, whitelist" } th { "Users, API keys of others, feed credential, audit log" } } }
+            tbody {
+                @for (name, perms) in rows {
+                    tr { td { strong { (name) } } @for p in perms { td.center { (mark(p)) } } }
+                }
+            }
+        }
+    };
+    Ok(config_page(&frame, "/config/roles", "Roles", body))
+}
+
+pub async fn password(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    let frame = Frame::new(&state, &session, &headers).await?;
+    let body = html! {
+        form.card #password-form method="post" action="/config/password" {
+            (frame.csrf_field())
+            label for="current" { "Current password" }
+            input #current type="password" name="current_password" required autocomplete="current-password";
+            label for="new" { "New password (8 characters or more)" }
+            input #new type="password" name="new_password" minlength="8" required autocomplete="new-password";
+            label for="confirm" { "New password again" }
+            input #confirm type="password" name="confirm" minlength="8" required autocomplete="new-password";
+            button.primary type="submit" { "Change password" }
+        }
+    };
+    Ok(config_page(
+        &frame,
+        "/config/password",
+        "Password Reset",
+        body,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+pub struct PasswordForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    current_password: String,
+    new_password: String,
+    confirm: String,
+}
+
+pub async fn password_change(
+    State(state): State<AppState>,
+    session: Session,
+    Form(f): Form<PasswordForm>,
+) -> Result<Response, UiError> {
+    session.check_csrf(&f.csrf)?;
+    if f.new_password != f.confirm {
+        return Ok(flash::redirect(
+            "/config/password",
+            Err("The new passwords differ.".into()),
+        ));
+    }
+    let result = api::users::change_own_password(
+        State(state),
+        session.caller.clone(),
+        ApiJson(PasswordChange {
+            current_password: f.current_password,
+            new_password: f.new_password,
+        }),
+    )
+    .await;
+    Ok(flash::redirect(
+        "/config/password",
+        result
+            .map(|_| "Password changed.".to_owned())
+            .map_err(|e| e.message),
+    ))
+}
+
+pub async fn cms(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    let frame = Frame::new(&state, &session, &headers).await?;
+    let Json(cms) = api::cms::list(State(state.clone()), session.caller.clone()).await?;
+    let body = html! {
+        p { "CMs register from their own CLI (" code { "set mcm ip … passphrase …" } ") and leave with " code { "set mcm remove" } "; there is no delete here." }
+        table.compact #cms {
+            thead { tr { th { "CM name" } th { "IP" } th { "Version" } th { "FIPS" } th { "Status" } th { "Last sync (UTC)" } th.num { "Lag (s)" } th.num { "Backlog" } th.num { "Incidents" } } }
+            tbody {
+                @for cm in &cms {
+                    tr data-cm=(cm.name) {
+                        td { strong { (cm.name) } }
+                        td { (cm.ip) }
+                        td { (cm.version) }
+                        td { @if cm.fips { "on" } @else { "off" } }
+                        td { span class={ "cm-state cm-" (cm.status) } { (cm.status) } }
+                        td { (cm.last_sync.as_deref().map(layout::time).unwrap_or_else(|| "never".into())) }
+                        td.num { (cm.sync_lag_seconds) }
+                        td.num { (cm.backlog) }
+                        td.num { (cm.incident_count) }
+                    }
+                }
+                @if cms.is_empty() { tr { td.empty colspan="9" { "No CM has registered yet." } } }
+            }
+        }
+    };
+    Ok(config_page(&frame, "/config/cms", "Secondary CMs", body))
+}
+
+pub async fn mcm(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    let frame = Frame::new(&state, &session, &headers).await?;
+    if frame.is_mcm() {
+        return Err(UiError(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this appliance is the MCM; see Secondary CMs",
+        )));
+    }
+    let m = crate::federation::show(&state).await?;
+    let row =
+        |k: &str, v: Option<String>| html! { dt { (k) } dd { (v.unwrap_or_else(|| "—".into())) } };
+    let body = html! {
+        @if m.address.is_none() {
+            p #mcm-none { "No MCM is configured. An administrator sets it in the CLI: " code { "set mcm ip IP passphrase PASSPHRASE [username USER]" } }
+        } @else {
+            dl.summary #mcm-settings {
+                (row("MCM address", m.address.clone()))
+                (row("Registered as", m.username.clone()))
+                (row("Sync state", m.state.clone()))
+                (row("Last sync", m.last_sync.clone()))
+                (row("Backlog (incident changes)", m.backlog.map(|b| b.to_string())))
+            }
+        }
+    };
+    Ok(config_page(&frame, "/config/mcm", "MCM Settings", body))
+}

@@ -1,0 +1,536 @@
+//! The incident page: Summary and Details (events and behaviour, screenshots, traces and
+//! IVP downloads, mitigations, whitelist, status and comments, history). On the MCM the
+//! details come live from the owning CM; when it cannot be reached the page says so and
+//! still shows the Summary from the MCM's table.
+
+use std::collections::BTreeSet;
+
+use axum::{
+    Form, Json,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
+    response::Response,
+};
+use maud::{Markup, html};
+
+use aerie_domain::{incident::IncidentId, indicator::SourceName, status::Status};
+use aerie_proto::{
+    incidents::{IncidentDetail, IncidentOut, StatusRequest},
+    investigation::{CommentRequest, MitigationRequest, WhitelistRequest},
+};
+
+use super::{
+    Session, UiError, flash,
+    layout::{self, Frame, Tab},
+};
+use crate::{api, error::ApiError, federation::mcm, json::ApiJson, state::AppState};
+
+/// Where a page's links and forms point.
+struct Links {
+    /// The page itself and the prefix of its form actions.
+    page: String,
+    /// The API prefix for downloads.
+    api: String,
+}
+
+impl Links {
+    fn local(id: i64) -> Links {
+        Links {
+            page: format!("/incidents/{id}"),
+            api: format!("/api/v1/incidents/{id}"),
+        }
+    }
+
+    fn remote(cm: i64, id: i64) -> Links {
+        Links {
+            page: format!("/incidents/{cm}/{id}"),
+            api: format!("/api/v1/incidents/{cm}/{id}"),
+        }
+    }
+}
+
+pub async fn local_page(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    let frame = Frame::new(&state, &session, &headers).await?;
+    let Json(detail) =
+        api::incidents::detail(State(state.clone()), session.caller.clone(), Path(id)).await?;
+    let links = Links::local(detail.incident.incident_id);
+    let title = format!("Incident {}", detail.incident.incident_id);
+    Ok(frame.render(
+        Tab::Incidents,
+        &title,
+        page(&frame, &detail.incident, Ok(&detail), &links),
+    ))
+}
+
+/// On the MCM: `/incidents/{cm}/{incident}`.
+pub async fn remote_page(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path((cm, id)): Path<(String, String)>,
+) -> Result<Response, UiError> {
+    let frame = Frame::new(&state, &session, &headers).await?;
+    let (cm_row, incident_id) = api::remote::owned(&state, &cm, &id).await?;
+    let links = Links::remote(cm_row.id, incident_id.0);
+    let title = format!("Incident {incident_id} · {}", cm_row.name);
+    let live =
+        api::incidents::remote_detail(State(state.clone()), session.caller.clone(), Path((cm, id)))
+            .await;
+    let body = match live {
+        Ok(Json(detail)) => page(&frame, &detail.incident, Ok(&detail), &links),
+        Err(e) if e.status == StatusCode::BAD_GATEWAY => {
+            let row = state
+                .store
+                .remote_incident(cm_row.id, incident_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("incident {incident_id}")))?;
+            let summary = mcm::with_cm(IncidentOut::from(&row.incident), &cm_row);
+            page(&frame, &summary, Err(&e.message), &links)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(frame.render(Tab::Incidents, &title, body))
+}
+
+fn summary(i: &IncidentOut) -> Markup {
+    let row = |label: &str, value: &str| html! { dt { (label) } dd { (value) } };
+    html! {
+        section.summary #summary aria-labelledby="summary-h" {
+            h2 #summary-h { "Summary" }
+            dl {
+                dt { "Risk" } dd { (layout::risk(&i.risk)) " " span.muted { "severity " (i.severity) } }
+                dt { "Status" } dd { (layout::status(&i.status)) }
+                (row("Threat name", &i.threat_name))
+                (row("Category", &i.category.replace('_', " ")))
+                (row("Endpoint IP", &i.endpoint_ip))
+                (row("Endpoint host", layout::opt(&i.endpoint_name)))
+                (row("Endpoint OS", layout::opt(&i.endpoint_os)))
+                (row("Endpoint user", layout::opt(&i.endpoint_user)))
+                (row("Source IP", layout::opt(&i.source_ip)))
+                (row("Source", layout::opt(&i.source_name)))
+                (row("Source country", layout::opt(&i.source_country)))
+                (row("First seen (UTC)", &layout::time(&i.first_seen_time)))
+                (row("Last activity (UTC)", &layout::time(&i.last_activity_time)))
+                (row("Events", &i.event_count.to_string()))
+                dt { "Progression" } dd { (layout::stages(&i.progression)) }
+                (row("Collector", &format!("{} {}", i.collector_type, layout::opt(&i.collector_id))))
+                @if let Some(name) = &i.cm_name {
+                    (row("CM name", name))
+                    (row("CM host name", name))
+                    (row("CM IP", layout::opt(&i.cm_ip)))
+                }
+            }
+        }
+    }
+}
+
+/// The whitelist candidates of an incident: (kind, value), from its indicators.
+fn whitelist_candidates(d: &IncidentDetail) -> BTreeSet<(&'static str, String)> {
+    let mut out = BTreeSet::new();
+    out.insert(("endpoint", d.incident.endpoint_ip.clone()));
+    for e in &d.events {
+        if let Some(ip) = &e.source_ip {
+            out.insert(("source_ip", ip.clone()));
+        }
+        if let Some(name) = &e.source_name {
+            match SourceName::classify(name) {
+                SourceName::Url { url, host } => {
+                    out.insert(("url", url));
+                    out.insert(("domain", host));
+                }
+                SourceName::Email { sender, domain } => {
+                    out.insert(("email_sender", sender));
+                    out.insert(("domain", domain));
+                }
+                SourceName::Domain(d) => {
+                    out.insert(("domain", d));
+                }
+                SourceName::Other => {}
+            }
+        }
+        if let Some(h) = &e.file_sha256 {
+            out.insert(("file_hash", h.clone()));
+        }
+        for f in e.behaviour.iter().flat_map(|b| &b.files) {
+            if let Some(h) = &f.sha256 {
+                out.insert(("file_hash", h.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn details(frame: &Frame, d: &IncidentDetail, links: &Links) -> Markup {
+    let i = &d.incident;
+    let can_act = frame.user.role >= aerie_domain::user::Role::Analyst;
+    let screenshots: Vec<_> = d
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == "screenshot")
+        .collect();
+    let traces: Vec<_> = d.artifacts.iter().filter(|a| a.kind == "trace").collect();
+    let indicators = d.events.iter().any(|e| {
+        e.behaviour
+            .as_ref()
+            .is_some_and(|b| !b.files.is_empty() || !b.cnc.is_empty() || !b.persistence.is_empty())
+    });
+    html! {
+        section.details #details aria-labelledby="details-h" {
+            h2 #details-h { "Details" }
+            @if can_act {
+                div.actions-grid {
+                    form.card #status-form method="post" action={ (links.page) "/status" } {
+                        h3 { "Change status" }
+                        (frame.csrf_field())
+                        label for="new-status" { "New status" }
+                        select #new-status name="status" {
+                            @for s in Status::ALL.iter().filter(|s| s.as_str() != i.status) {
+                                option value=(s.as_str()) { (s.as_str().replace('_', " ")) }
+                            }
+                        }
+                        label for="status-comment" { "Comment" }
+                        textarea #status-comment name="comment" required maxlength="2000" rows="2" {}
+                        button.primary type="submit" { "Change status" }
+                    }
+                    form.card #comment-form method="post" action={ (links.page) "/comment" } {
+                        h3 { "Comment" }
+                        (frame.csrf_field())
+                        label for="comment" { "Comment" }
+                        textarea #comment name="comment" required maxlength="2000" rows="2" {}
+                        button type="submit" { "Add comment" }
+                    }
+                    form.card #whitelist-form method="post" action={ (links.page) "/whitelist" } {
+                        h3 { "Whitelist" }
+                        (frame.csrf_field())
+                        label for="wl-indicator" { "Indicator" }
+                        select #wl-indicator name="indicator" {
+                            @for (kind, value) in whitelist_candidates(d) {
+                                option value={ (kind) "|" (value) } { (kind.replace('_', " ")) ": " (value) }
+                            }
+                        }
+                        label for="wl-reason" { "Why it is harmless" }
+                        input #wl-reason name="reason" required maxlength="500";
+                        button type="submit" { "Whitelist" }
+                    }
+                }
+            }
+
+            h3 { "Mitigation" }
+            table.compact #mitigations {
+                thead { tr { th { "Action" } th { "Indicator" } th { "State" } @if can_act { th {} } } }
+                tbody {
+                    @for o in &d.mitigation_options {
+                        tr {
+                            td { (o.kind.replace('_', " ")) }
+                            td.mono { (o.value) }
+                            @match o.active {
+                                Some(mid) => {
+                                    @let m = d.mitigations.iter().find(|m| m.id == mid);
+                                    td { span.state-on { "Active" } @if let Some(m) = m { span.muted { " by " (m.by) " at " (layout::time(&m.at)) } } }
+                                    @if can_act {
+                                        td { form.inline method="post" action={ (links.page) "/revoke" } {
+                                            (frame.csrf_field())
+                                            input type="hidden" name="mitigation" value=(mid);
+                                            button type="submit" { "Revoke" }
+                                        } }
+                                    }
+                                }
+                                None => {
+                                    td { span.muted { "Not applied" } }
+                                    @if can_act {
+                                        td { form.inline method="post" action={ (links.page) "/mitigate" } {
+                                            (frame.csrf_field())
+                                            input type="hidden" name="kind" value=(o.kind);
+                                            input type="hidden" name="value" value=(o.value);
+                                            button type="submit" { "Apply" }
+                                        } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+
+            h3 { "Events" }
+            ol.timeline #events {
+                @for e in &d.events {
+                    li {
+                        div.event-head {
+                            span.time { (layout::time(&e.time)) }
+                            span.kind { (e.kind) }
+                            span.threat { (e.threat_name) }
+                            span.muted { "severity " (e.severity) }
+                            @if let Some(s) = e.source_name.as_ref().or(e.source_ip.as_ref()) { span.source { (s) } }
+                        }
+                        @if let Some(b) = &e.behaviour {
+                            details.behaviour open {
+                                summary { "Behaviour" }
+                                dl {
+                                    @if !b.processes.is_empty() { dt { "Processes" } dd { ul { @for p in &b.processes { li.mono { (p) } } } } }
+                                    @if !b.files.is_empty() { dt { "Files written" } dd { ul { @for f in &b.files { li.mono { (f.path) @if let Some(h) = &f.sha256 { " " span.muted { (h) } } } } } } }
+                                    @if !b.registry_keys.is_empty() { dt { "Registry keys" } dd { ul { @for k in &b.registry_keys { li.mono { (k) } } } } }
+                                    @if !b.mutexes.is_empty() { dt { "Mutexes" } dd { ul { @for m in &b.mutexes { li.mono { (m) } } } } }
+                                    @if !b.cnc.is_empty() { dt { "CnC servers" } dd { ul { @for c in &b.cnc { li.mono { (c) } } } } }
+                                    @if !b.persistence.is_empty() { dt { "Persistence" } dd { ul { @for p in &b.persistence { li.mono { (p) } } } } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+
+            @if !screenshots.is_empty() {
+                h3 { "Screenshots" }
+                div.gallery #screenshots {
+                    @for a in &screenshots {
+                        a href={ (links.api) "/artifacts/" (a.sha256) "?inline=true" } {
+                            img src={ (links.api) "/artifacts/" (a.sha256) "?inline=true" } alt="Detonation screenshot" loading="lazy";
+                        }
+                    }
+                }
+            }
+            h3 { "Downloads" }
+            ul.downloads #downloads {
+                @for a in &traces {
+                    li { a href={ (links.api) "/artifacts/" (a.sha256) } { "Trace (pcap), " (a.size) " bytes" } }
+                }
+                @if indicators {
+                    li { a #ivp-posix href={ (links.api) "/ivp/posix" } { "IVP for Linux/macOS (sh)" } }
+                    li { a #ivp-windows href={ (links.api) "/ivp/windows" } { "IVP for Windows (PowerShell)" } }
+                } @else {
+                    li.muted { "No IVP: the events reported no files, CnC servers or autostart entries." }
+                }
+            }
+
+            h3 { "History" }
+            ol.history #history {
+                @for h in &d.status_history {
+                    li {
+                        span.time { (layout::time(&h.at)) } " "
+                        strong { (h.by) } " "
+                        @if h.from != h.to { "moved it from " (h.from.replace('_', " ")) " to " (h.to.replace('_', " ")) ": " } @else { "commented: " }
+                        span.comment { (h.comment) }
+                    }
+                }
+                @if d.status_history.is_empty() { li.muted { "No status changes or comments yet." } }
+            }
+        }
+    }
+}
+
+fn page(
+    frame: &Frame,
+    incident: &IncidentOut,
+    detail: Result<&IncidentDetail, &str>,
+    links: &Links,
+) -> Markup {
+    html! {
+        p.crumbs { a href="/incidents" { "← Incidents" } }
+        h1.incident-title {
+            (layout::risk(&incident.risk)) " "
+            span #title { (incident.threat_name) }
+            span.muted { " · incident " (incident.incident_id) }
+        }
+        div.incident-grid {
+            (summary(incident))
+            @match detail {
+                Ok(d) => (details(frame, d, links)),
+                Err(why) => {
+                    section.details #details {
+                        h2 { "Details" }
+                        p.flash.bad #unreachable role="alert" {
+                            (why) ". Details and actions come live from the CM that owns the incident; they are unavailable until it answers again. Nothing was queued."
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A form on the incident page; which fields count depends on the action.
+#[derive(serde::Deserialize, Default)]
+pub struct ActionForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    status: Option<String>,
+    comment: Option<String>,
+    kind: Option<String>,
+    value: Option<String>,
+    mitigation: Option<String>,
+    indicator: Option<String>,
+    reason: Option<String>,
+}
+
+/// An action as the CM's API takes it: method, path after the incident, JSON body.
+fn api_call(action: &str, f: &ActionForm) -> Result<(Method, String, serde_json::Value), ApiError> {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    Ok(match action {
+        "status" => (
+            Method::POST,
+            "status".into(),
+            serde_json::to_value(StatusRequest {
+                status: text(&f.status),
+                comment: text(&f.comment),
+            })
+            .map_err(ApiError::internal)?,
+        ),
+        "comment" => (
+            Method::POST,
+            "comments".into(),
+            serde_json::to_value(CommentRequest {
+                comment: text(&f.comment),
+            })
+            .map_err(ApiError::internal)?,
+        ),
+        "mitigate" => (
+            Method::POST,
+            "mitigations".into(),
+            serde_json::to_value(MitigationRequest {
+                kind: text(&f.kind),
+                value: text(&f.value),
+            })
+            .map_err(ApiError::internal)?,
+        ),
+        "revoke" => {
+            let id = api::path_id("mitigation", &text(&f.mitigation))?;
+            (
+                Method::DELETE,
+                format!("mitigations/{id}"),
+                serde_json::Value::Null,
+            )
+        }
+        "whitelist" => {
+            let indicator = text(&f.indicator);
+            let (kind, value) = indicator.split_once('|').ok_or_else(|| {
+                ApiError::bad_request("indicator", "choose an indicator to whitelist")
+            })?;
+            (
+                Method::POST,
+                "whitelist".into(),
+                serde_json::to_value(WhitelistRequest {
+                    kind: kind.into(),
+                    value: value.into(),
+                    reason: text(&f.reason),
+                })
+                .map_err(ApiError::internal)?,
+            )
+        }
+        other => return Err(ApiError::not_found(format!("incident action {other:?}"))),
+    })
+}
+
+fn done_message(action: &str) -> &'static str {
+    match action {
+        "status" => "Status changed.",
+        "comment" => "Comment added.",
+        "mitigate" => "Mitigation applied; it is in the feed now.",
+        "revoke" => "Mitigation revoked.",
+        _ => "Whitelisted; matching incidents are benign now.",
+    }
+}
+
+/// On a CM: `POST /incidents/{id}/{action}`, through the same handlers as the API.
+pub async fn local_action(
+    State(state): State<AppState>,
+    session: Session,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): Form<ActionForm>,
+) -> Result<Response, UiError> {
+    session.check_csrf(&f.csrf)?;
+    let caller = session.caller.clone();
+    let page = format!("/incidents/{}", api::path_id("id", &id)?);
+    let (_, _, body) = api_call(&action, &f)?;
+    let s = || State(state.clone());
+    let result: Result<(), ApiError> = match action.as_str() {
+        "status" => api::incidents::change_status(
+            s(),
+            caller,
+            Path(id),
+            ApiJson(serde_json::from_value(body).map_err(ApiError::internal)?),
+        )
+        .await
+        .map(drop),
+        "comment" => api::incidents::comment(
+            s(),
+            caller,
+            Path(id),
+            ApiJson(serde_json::from_value(body).map_err(ApiError::internal)?),
+        )
+        .await
+        .map(drop),
+        "mitigate" => api::mitigations::apply(
+            s(),
+            caller,
+            Path(id),
+            ApiJson(serde_json::from_value(body).map_err(ApiError::internal)?),
+        )
+        .await
+        .map(drop),
+        "revoke" => api::mitigations::revoke(
+            s(),
+            caller,
+            Path((id, f.mitigation.clone().unwrap_or_default())),
+        )
+        .await
+        .map(drop),
+        _ => api::whitelist::add_for_incident(
+            s(),
+            caller,
+            Path(id),
+            ApiJson(serde_json::from_value(body).map_err(ApiError::internal)?),
+        )
+        .await
+        .map(drop),
+    };
+    Ok(flash::redirect(
+        &page,
+        result
+            .map(|()| done_message(&action).to_owned())
+            .map_err(|e| e.message),
+    ))
+}
+
+/// On the MCM: `POST /incidents/{cm}/{incident}/{action}`, forwarded to the owning CM.
+pub async fn remote_action(
+    State(state): State<AppState>,
+    session: Session,
+    Path((cm, id, action)): Path<(String, String, String)>,
+    Form(f): Form<ActionForm>,
+) -> Result<Response, UiError> {
+    session.check_csrf(&f.csrf)?;
+    let (cm_row, incident) = api::remote::owned(&state, &cm, &id).await?;
+    let page = format!("/incidents/{}/{}", cm_row.id, IncidentId(incident.0));
+    let (method, rest, body) = api_call(&action, &f)?;
+    let mut headers = HeaderMap::new();
+    let bytes = if body.is_null() {
+        Bytes::new()
+    } else {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Bytes::from(serde_json::to_vec(&body).map_err(ApiError::internal)?)
+    };
+    let result = api::remote::forward(
+        State(state.clone()),
+        session.caller.clone(),
+        Path((cm, id, rest)),
+        method,
+        Uri::from_static("/"),
+        headers,
+        bytes,
+    )
+    .await;
+    let outcome = result
+        .map(|_| format!("{} (on CM {})", done_message(&action), cm_row.name))
+        .map_err(|e| e.message);
+    Ok(flash::redirect(&page, outcome))
+}

@@ -1,0 +1,149 @@
+//! The page frame: header with the tabs, Refresh and Logout; flash messages; helpers for
+//! the values every page shows (risk badges, times, stages).
+
+use axum::{
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
+use maud::{DOCTYPE, Markup, html};
+
+use aerie_domain::user::User;
+
+use super::{
+    Session, UiError,
+    flash::{self, Flash},
+};
+use crate::{appliance::ApplianceRole, state::AppState};
+
+/// Which tab a page belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Incidents,
+    Config,
+    Uploads,
+}
+
+/// What every page of a session shows around its content.
+pub struct Frame {
+    pub role: ApplianceRole,
+    pub hostname: String,
+    pub user: User,
+    pub csrf: String,
+    pub flash: Option<Flash>,
+}
+
+impl Frame {
+    pub async fn new(
+        state: &AppState,
+        session: &Session,
+        headers: &HeaderMap,
+    ) -> Result<Frame, UiError> {
+        Ok(Frame {
+            role: state.role().await?,
+            hostname: state.hostname().await?,
+            user: session.caller.user.clone(),
+            csrf: session.csrf.clone(),
+            flash: flash::take(headers),
+        })
+    }
+
+    pub fn is_mcm(&self) -> bool {
+        self.role == ApplianceRole::Mcm
+    }
+
+    /// The hidden CSRF field every form carries.
+    pub fn csrf_field(&self) -> Markup {
+        html! { input type="hidden" name="_csrf" value=(self.csrf); }
+    }
+
+    /// The whole page.
+    pub fn render(&self, tab: Tab, title: &str, body: Markup) -> Response {
+        let appliance = if self.is_mcm() { "MCM" } else { "CM" };
+        let page = html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · Aerie " (appliance) " " (self.hostname) }
+                    link rel="stylesheet" href="/ui/static/app.css";
+                    script src="/ui/static/app.js" defer {}
+                }
+                body {
+                    a.skip href="#main" { "Skip to content" }
+                    header.top {
+                        span.brand { "Aerie" }
+                        span.appliance title="Appliance role and host name" {
+                            span.role { (appliance) } " " (self.hostname)
+                        }
+                        nav aria-label="Main" {
+                            a.tab.active[tab == Tab::Incidents] href="/incidents" { "Incidents" }
+                            a.tab.active[tab == Tab::Config] href="/config" { "Config" }
+                            @if !self.is_mcm() {
+                                a.tab.active[tab == Tab::Uploads] href="/uploads" { "Uploads" }
+                            }
+                        }
+                        div.actions {
+                            a.button #refresh href="" { "Refresh" }
+                            form.inline method="post" action="/logout" {
+                                (self.csrf_field())
+                                button #logout type="submit" { "Logout" }
+                            }
+                            span.user { (self.user.username.as_str()) " · " (self.user.role.as_str()) }
+                        }
+                    }
+                    @if let Some(f) = &self.flash {
+                        div.flash.ok[f.ok].bad[!f.ok] #flash role="status" { (f.text) }
+                    }
+                    main #main { (body) }
+                }
+            }
+        };
+        let mut resp = page.into_response();
+        if self.flash.is_some() {
+            flash::clear(&mut resp);
+        }
+        resp
+    }
+}
+
+/// A page without the session frame (login, errors).
+pub fn bare(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Aerie" }
+                link rel="stylesheet" href="/ui/static/app.css";
+            }
+            body.bare { (body) }
+        }
+    }
+}
+
+pub fn risk(risk: &str) -> Markup {
+    html! { span class={ "risk risk-" (risk) } { (risk) } }
+}
+
+pub fn status(status: &str) -> Markup {
+    html! { span class={ "status status-" (status) } { (status.replace('_', " ")) } }
+}
+
+/// An API time (RFC 3339, UTC) as `2026-11-26 10:00:05`.
+pub fn time(t: &str) -> String {
+    t.get(..19).unwrap_or(t).replace('T', " ")
+}
+
+pub fn stages(stages: &[String]) -> Markup {
+    html! {
+        span.stages {
+            @for s in stages { span.stage title=(s) { (s.replace('_', " ")) } }
+        }
+    }
+}
+
+pub fn opt(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("—")
+}

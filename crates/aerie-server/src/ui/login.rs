@@ -1,0 +1,137 @@
+//! Login and logout pages. A failed login says only that the name or password is wrong.
+
+use std::net::SocketAddr;
+
+use axum::{
+    Form,
+    extract::{ConnectInfo, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use maud::{Markup, html};
+
+use super::{Session, layout};
+use crate::{api::session as api_session, auth, state::AppState};
+
+#[derive(serde::Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+}
+
+fn form(error: Option<&str>, username: &str) -> Markup {
+    layout::bare(
+        "Log in",
+        html! {
+            main.login {
+                h1 { "Aerie" }
+                p.muted { "Advanced threat protection · Central Manager" }
+                @if let Some(e) = error { p.flash.bad #login-error role="alert" { (e) } }
+                form method="post" action="/login" {
+                    label for="username" { "User name" }
+                    input #username name="username" autocomplete="username" required autofocus value=(username);
+                    label for="password" { "Password" }
+                    input #password name="password" type="password" autocomplete="current-password" required;
+                    button.primary type="submit" { "Log in" }
+                }
+            }
+        },
+    )
+}
+
+pub async fn page() -> Markup {
+    form(None, "")
+}
+
+/// A login form must come from our own page: browsers say where a POST came from.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if site.is_some_and(|s| s != "same-origin" && s != "none") {
+        return false;
+    }
+    match (
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    ) {
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) == Some(host),
+        _ => true,
+    }
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    if !same_origin(&headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            form(Some("cross-site login refused"), ""),
+        )
+            .into_response();
+    }
+    if let Err(wait) = state.login_limiter.check(peer.ip()) {
+        let text = format!(
+            "Too many failed logins from your address; try again in {} s.",
+            wait.0.as_secs().max(1)
+        );
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            form(Some(&text), &f.username),
+        )
+            .into_response();
+    }
+    let user = match api_session::authenticate(&state, &f.username, &f.password).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            state.login_limiter.failed(peer.ip());
+            return (
+                StatusCode::UNAUTHORIZED,
+                form(Some("Wrong user name or password."), &f.username),
+            )
+                .into_response();
+        }
+        Err(e) => return super::UiError(e).into_response(),
+    };
+    state.login_limiter.succeeded(peer.ip());
+    let result = async {
+        let (token, _) = api_session::open_session(&state, &user).await?;
+        api_session::session_cookie(&state, &token)
+    }
+    .await;
+    match result {
+        Ok(cookie) => {
+            let mut resp = Redirect::to("/incidents").into_response();
+            resp.headers_mut().insert(header::SET_COOKIE, cookie);
+            resp
+        }
+        Err(e) => super::UiError(e).into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct LogoutForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    Form(f): Form<LogoutForm>,
+) -> Response {
+    if let Err(e) = session.check_csrf(&f.csrf) {
+        return e.into_response();
+    }
+    if let Some(secret) = &session.caller.session
+        && let Err(e) = state.store.delete_session(&auth::secret_hash(secret)).await
+    {
+        return super::UiError(e.into()).into_response();
+    }
+    let _ = crate::audit::by(&state, &session.caller, "logout", "session", "").await;
+    let mut resp = Redirect::to("/login").into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, api_session::cleared_cookie());
+    resp
+}

@@ -1,0 +1,166 @@
+//! Uploads (CM only): an analyst submits a file for analysis. It is stored once by its
+//! SHA-256 and an upload event opens an incident for it; the analysis engine comes later,
+//! so the incident is benign (pending) until then.
+
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{ConnectInfo, Multipart, State},
+    http::{HeaderMap, StatusCode},
+    response::Response,
+};
+use chrono::Utc;
+use maud::html;
+
+use aerie_domain::{
+    artifact::ArtifactKind,
+    event::{Category, CollectorType, Endpoint, EventKind, NewEvent, Source, Stage},
+    risk::Severity,
+    text::{Sha256Hex, Text},
+    user::Role,
+};
+
+use super::{
+    Session, UiError, flash,
+    layout::{Frame, Tab},
+};
+use crate::{appliance::ApplianceRole, error::ApiError, state::AppState};
+
+pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
+
+async fn require_cm(state: &AppState) -> Result<(), UiError> {
+    if state.role().await? == ApplianceRole::Mcm {
+        return Err(UiError(ApiError::not_found(
+            "Uploads (the MCM analyses no files)",
+        )));
+    }
+    Ok(())
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    require_cm(&state).await?;
+    let frame = Frame::new(&state, &session, &headers).await?;
+    let body = html! {
+        h1 { "Uploads" }
+        p { "Submit a file for analysis (at most 16 MiB). It is kept by its SHA-256 and opens an upload incident you can follow in the Incidents tab." }
+        form.card #upload-form method="post" action="/uploads" enctype="multipart/form-data" {
+            (frame.csrf_field())
+            label for="file" { "File" }
+            input #file type="file" name="file" required;
+            button.primary type="submit" { "Submit for analysis" }
+        }
+    };
+    Ok(frame.render(Tab::Uploads, "Uploads", body))
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    session: Session,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut multipart: Multipart,
+) -> Result<Response, UiError> {
+    require_cm(&state).await?;
+    session.caller.require(Role::Analyst)?;
+    let bad = |m: &str| UiError(ApiError::bad_request("file", m));
+    let (mut csrf, mut file) = (String::new(), None);
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| bad(&format!("unreadable upload: {e}")))?
+    {
+        match field.name() {
+            Some("_csrf") => csrf = field.text().await.map_err(|_| bad("unreadable form"))?,
+            Some("file") => {
+                let name = field.file_name().unwrap_or("unnamed").to_owned();
+                let bytes = field.bytes().await.map_err(|_| {
+                    UiError(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "uploads may be at most 16 MiB",
+                    ))
+                })?;
+                file = Some((name, bytes));
+            }
+            _ => {}
+        }
+    }
+    session.check_csrf(&csrf)?;
+    let (name, bytes) = file.ok_or_else(|| bad("choose a file to upload"))?;
+    if bytes.is_empty() {
+        return Ok(flash::redirect(
+            "/uploads",
+            Err("The file is empty.".into()),
+        ));
+    }
+    if bytes.len() > MAX_UPLOAD_BYTES {
+        return Err(UiError(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "uploads may be at most 16 MiB",
+        )));
+    }
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let sha = Sha256Hex::parse("sha256", &hex).map_err(ApiError::from)?;
+    let now = Utc::now();
+    state
+        .store
+        .put_artifact(&sha, ArtifactKind::Sample, &bytes, now)
+        .await?;
+    // The name is the uploader's: bounded and stripped of control characters, as all text.
+    let shown: String = name.chars().filter(|c| !c.is_control()).take(200).collect();
+    let threat = Text::parse(
+        "file",
+        &format!(
+            "Submitted for analysis: {}",
+            if shown.trim().is_empty() {
+                "unnamed"
+            } else {
+                &shown
+            }
+        ),
+        Text::SHORT,
+    )
+    .map_err(ApiError::from)?;
+    let event = NewEvent {
+        kind: EventKind::Upload,
+        time: now,
+        severity: Severity::BENIGN,
+        category: Category::Other,
+        threat_name: threat,
+        endpoint: Endpoint {
+            ip: peer.ip(),
+            name: None,
+            os: None,
+            user: Some(Text::from_trusted(
+                session.caller.user.username.as_str().to_owned(),
+            )),
+        },
+        source: Source::default(),
+        progression: [Stage::FileSubmission].into_iter().collect(),
+        collector_id: Some(Text::from_trusted("uploads".into())),
+        collector_type: CollectorType::Upload,
+        file_sha256: Some(sha.clone()),
+        behaviour: Default::default(),
+        artifacts: vec![sha.clone()],
+    };
+    let placed = state.store.ingest(&[event]).await?;
+    let id = placed[0].incident_id;
+    crate::audit::by(
+        &state,
+        &session.caller,
+        "upload.submit",
+        format!("incident {id}"),
+        format!("{sha} ({} bytes)", bytes.len()),
+    )
+    .await?;
+    Ok(flash::redirect(
+        &format!("/incidents/{id}"),
+        Ok(format!(
+            "File received: SHA-256 {sha}, {} bytes. It waits for analysis.",
+            bytes.len()
+        )),
+    ))
+}
