@@ -190,7 +190,7 @@ fn details(frame: &Frame, d: &IncidentDetail, links: &Links) -> Markup {
                         (frame.csrf_field())
                         label for="new-status" { "New status" }
                         select #new-status name="status" {
-                            @for s in Status::ALL.iter().filter(|s| s.as_str() != i.status) {
+                            @for s in Status::ALL.iter().filter(|s| i.status.parse::<Status>().is_ok_and(|now| now.check_transition(**s).is_ok())) {
                                 option value=(s.as_str()) { (s.as_str().replace('_', " ")) }
                             }
                         }
