@@ -46,6 +46,8 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 struct Server {
     client: Client,
+    /// A browser session's secret, for the web UI's pages.
+    session: String,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -71,9 +73,10 @@ async fn server(database_url: Option<String>) -> Server {
     )
     .unwrap();
     let password = std::fs::read_to_string(dir.path().join("initial-admin-password")).unwrap();
-    let (admin, _) = anon.login("admin", password.trim()).await.unwrap();
+    let (admin, login) = anon.login("admin", password.trim()).await.unwrap();
     let key = admin.create_api_key("bench").await.unwrap().key;
     Server {
+        session: login.token,
         client: anon.with_token(&key),
         shutdown,
         _dir: dir,
@@ -268,7 +271,24 @@ where
     (ms[runs / 2], ms[(runs * 99 / 100).min(runs - 1)])
 }
 
-async fn measure(store: &dyn Store, client: &Client) -> Vec<(f64, f64, f64, f64)> {
+/// The Incidents page's query string for the same filters.
+fn page_query(p: &IncidentListParams) -> String {
+    [
+        ("risk", &p.risk),
+        ("status", &p.status),
+        ("category", &p.category),
+        ("sort", &p.sort),
+    ]
+    .iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+    .collect::<Vec<_>>()
+    .join("&")
+}
+
+/// Timings (median, p99 in ms) per query: store, HTTPS API, and the web UI's Incidents
+/// page (HTML, first page with its count of matches).
+async fn measure(store: &dyn Store, s: &Server) -> Vec<[f64; 6]> {
+    let client = &s.client;
     let mut out = Vec::new();
     for (_, query, params) in queries() {
         let (sm, sp) = time(40, || async {
@@ -279,7 +299,23 @@ async fn measure(store: &dyn Store, client: &Client) -> Vec<(f64, f64, f64, f64)
             assert_eq!(client.incidents(&params).await.unwrap().items.len(), 50);
         })
         .await;
-        out.push((sm, sp, hm, hp));
+        let url = client.url(&format!("/incidents?{}", page_query(&params)));
+        let cookie = format!("aerie_session={}", s.session);
+        let (pm, pp) = time(40, || async {
+            let html = client
+                .http()
+                .get(&url)
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert_eq!(html.matches("data-incident=").count(), 50, "{html}");
+        })
+        .await;
+        out.push([sm, sp, hm, hp, pm, pp]);
     }
     out
 }
@@ -290,30 +326,27 @@ async fn list(rows: usize) {
     let dir = tempfile::tempdir().unwrap();
     let url = SqlStore::sqlite_url(dir.path());
     let store = SqlStore::open(&url).await.unwrap();
-    println!("incident list: first page (50 rows), SQLite; median / p99 of 40 runs, ms");
+    println!(
+        "incident list: first page (50 rows), SQLite; median / p99 of 40 runs, ms \\
+         (store call, HTTPS API, web UI Incidents page with its count)"
+    );
     seed(&store, 0, SMALL).await;
     let s = server(Some(url.clone())).await;
-    let small = measure(&store, &s.client).await;
+    let small = measure(&store, &s).await;
     seed(&store, SMALL, rows).await;
-    let large = measure(&store, &s.client).await;
+    let large = measure(&store, &s).await;
     for (((name, _, _), small), large) in queries().iter().zip(&small).zip(&large) {
         println!("  {name}:");
-        println!(
-            "    store  {rows:>9} rows {:7.2} / {:7.2}   {SMALL} rows {:7.2} / {:7.2}   ratio {:5.2}",
-            large.0,
-            large.1,
-            small.0,
-            small.1,
-            large.0 / small.0
-        );
-        println!(
-            "    HTTPS  {rows:>9} rows {:7.2} / {:7.2}   {SMALL} rows {:7.2} / {:7.2}   ratio {:5.2}",
-            large.2,
-            large.3,
-            small.2,
-            small.3,
-            large.2 / small.2
-        );
+        for (label, i) in [("store", 0), ("HTTPS", 2), ("page ", 4)] {
+            println!(
+                "    {label}  {rows:>9} rows {:7.2} / {:7.2}   {SMALL} rows {:7.2} / {:7.2}   ratio {:5.2}",
+                large[i],
+                large[i + 1],
+                small[i],
+                small[i + 1],
+                large[i] / small[i]
+            );
+        }
     }
     s.shutdown.cancel();
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -24,7 +24,7 @@ use super::{
 use crate::{api, appliance::ApplianceRole, state::AppState};
 
 /// Counting stops here; beyond it the page says "more than".
-const COUNT_CAP: u32 = 10_000;
+const COUNT_CAP: u32 = 1_000;
 const PAGE_ROWS: u32 = 50;
 
 /// The filter form, as the browser sends it.
