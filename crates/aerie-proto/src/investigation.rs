@@ -8,7 +8,7 @@ use aerie_domain::{
     artifact::ArtifactInfo,
     audit::AuditEntry,
     mitigation::{Mitigation, MitigationOption},
-    user::User,
+    user::{Permissions, User},
     whitelist::WhitelistEntry,
 };
 
@@ -169,8 +169,10 @@ pub struct WhitelistResult {
 pub struct UserOut {
     pub id: i64,
     pub username: String,
-    /// viewer, analyst or admin.
+    /// viewer, analyst, admin or a custom role.
     pub role: String,
+    /// What the role allows.
+    pub permissions: Vec<String>,
     pub disabled: bool,
 }
 
@@ -180,9 +182,42 @@ impl From<&User> for UserOut {
             id: u.id,
             username: u.username.as_str().to_owned(),
             role: u.role.as_str().to_owned(),
+            permissions: u
+                .permissions
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
             disabled: u.disabled,
         }
     }
+}
+
+/// A role: seeded (viewer, analyst, admin) or built from permissions by an admin.
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
+pub struct RoleOut {
+    pub name: String,
+    pub seeded: bool,
+    /// view, send_events, triage, mitigate, whitelist, administer.
+    pub permissions: Vec<String>,
+}
+
+impl RoleOut {
+    pub fn new(name: &str, seeded: bool, permissions: Permissions) -> Self {
+        Self {
+            name: name.to_owned(),
+            seeded,
+            permissions: permissions.iter().map(|p| p.as_str().to_owned()).collect(),
+        }
+    }
+}
+
+/// `POST /api/v1/roles`.
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoleRequest {
+    /// 1-32 lower-case letters, digits, `_` or `-`.
+    pub name: String,
+    pub permissions: Vec<String>,
 }
 
 /// `POST /api/v1/users`.

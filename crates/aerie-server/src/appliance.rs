@@ -130,7 +130,7 @@ impl AppState {
             }
             None => {
                 self.store
-                    .create_user(&name, &hash, Role::Admin, Utc::now())
+                    .create_user(&name, &hash, &Role::Admin.name(), Utc::now())
                     .await?;
                 tracing::info!(user = name.as_str(), "user created from the CLI");
                 Ok(format!(

@@ -13,7 +13,7 @@ use axum::{
 use base64::Engine;
 use chrono::Utc;
 
-use aerie_domain::user::{Role, User};
+use aerie_domain::user::{Permission, Permissions, Role, RoleName, User};
 
 use crate::{error::ApiError, state::AppState};
 
@@ -83,15 +83,25 @@ pub struct Caller {
 }
 
 impl Caller {
-    pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.user.role >= role {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!("this needs the {role} role; you are {}", self.user.role),
-            ))
+    /// Refuses unless the caller's role allows `p`; the refusal names the seeded roles
+    /// that do.
+    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
+        if self.user.can(p) {
+            return Ok(());
         }
+        let roles: Vec<&str> = Role::ALL
+            .iter()
+            .filter(|r| r.permissions().contains(p))
+            .map(|r| r.as_str())
+            .collect();
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this needs the {p} permission (the {} roles have it); your role {} does not",
+                roles.join(" and "),
+                self.user.role
+            ),
+        ))
     }
 }
 
@@ -218,14 +228,17 @@ async fn mcm_caller(parts: &Parts, state: &AppState, hash: &str) -> Result<Calle
             .map_err(|_| {
                 ApiError::bad_request(proxy::ACTING_USER, "the MCM sent no valid acting user")
             })?;
-    let role: Role = header(proxy::ACTING_ROLE)
-        .parse()
-        .map_err(|e| ApiError::bad_request(proxy::ACTING_ROLE, e))?;
+    let role = RoleName::parse(proxy::ACTING_ROLE, header(proxy::ACTING_ROLE))?;
+    let permissions =
+        Permissions::parse(proxy::ACTING_PERMISSIONS, header(proxy::ACTING_PERMISSIONS))?;
     Ok(Caller {
         user: User {
             id: 0,
             username: acting,
             role,
+            // What the MCM user may do, as the MCM says; it is the CM's own MCM (checked
+            // above) and it checked the role before forwarding.
+            permissions,
             disabled: false,
         },
         credential: Credential::Mcm,

@@ -57,7 +57,7 @@ pub async fn admin(
     };
     let hash = auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e.message))?;
     store
-        .create_user(&name, &hash, Role::Admin, Utc::now())
+        .create_user(&name, &hash, &Role::Admin.name(), Utc::now())
         .await?;
     Ok(())
 }

@@ -320,7 +320,7 @@ async fn viewers_read_but_cannot_ingest_or_triage() {
     s.running
         .state
         .store
-        .create_user(&name, &hash, Role::Viewer, chrono::Utc::now())
+        .create_user(&name, &hash, &Role::Viewer.name(), chrono::Utc::now())
         .await
         .unwrap();
     let (viewer, login) = s.anon.login("vera", "viewer-password").await.unwrap();

@@ -561,7 +561,7 @@ async fn live_proxy_acts_on_the_owning_cm_only() {
         .create_user(
             &aerie_domain::user::Username::parse("vic").unwrap(),
             &hash,
-            aerie_domain::user::Role::Viewer,
+            &aerie_domain::user::Role::Viewer.name(),
             chrono::Utc::now(),
         )
         .await

@@ -810,7 +810,11 @@ async fn comments_users_and_a_tamper_evident_audit_log() {
     };
     let (status, body) = api_error(patch(admin_id, json!({"role": "viewer"})).await);
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(body.error.contains("last enabled admin"), "{}", body.error);
+    assert!(
+        body.error.contains("last enabled user who may administer"),
+        "{}",
+        body.error
+    );
     assert_eq!(
         patch(alice_id, json!({"role": "viewer"}))
             .await
@@ -1128,4 +1132,113 @@ async fn every_action_from_the_mcm_is_applied_on_the_owning_cm_only() {
             .await,
     );
     assert_eq!(status, StatusCode::BAD_GATEWAY);
+}
+
+#[tokio::test]
+async fn custom_roles_grant_exactly_their_permissions() {
+    use aerie_proto::investigation::RoleOut;
+    let s = start().await;
+    let id = ingest(&s.admin, event("10.8.0.1", 100, 0.9)).await;
+    let role: RoleOut = s
+        .admin
+        .post(
+            "/api/v1/roles",
+            &json!({"name": "triage-desk", "permissions": ["view", "triage"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (role.seeded, role.permissions.clone()),
+        (false, vec!["view".to_owned(), "triage".to_owned()])
+    );
+    for (body, field) in [
+        (
+            json!({"name": "x", "permissions": ["view", "fly"]}),
+            "permissions",
+        ),
+        (
+            json!({"name": "no-view", "permissions": ["triage"]}),
+            "permissions",
+        ),
+        (json!({"name": "Bad Name", "permissions": ["view"]}), "name"),
+    ] {
+        let (status, e) = api_error(s.admin.post::<_, RoleOut>("/api/v1/roles", &body).await);
+        assert_eq!(
+            (status, e.field.as_deref()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{body}"
+        );
+    }
+    let (status, _) = api_error(
+        s.admin
+            .post::<_, RoleOut>(
+                "/api/v1/roles",
+                &json!({"name": "admin", "permissions": ["view"]}),
+            )
+            .await,
+    );
+    assert_eq!(status, StatusCode::CONFLICT);
+    let roles: Vec<RoleOut> = s.admin.get("/api/v1/roles").await.unwrap();
+    let names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["viewer", "analyst", "admin", "triage-desk"]);
+
+    let tess = user(&s, "tess", "triage-desk").await;
+    let _: IncidentOut = tess
+        .post(
+            &format!("/api/v1/incidents/{id}/status"),
+            &json!({"status": "acknowledged", "comment": "mine"}),
+        )
+        .await
+        .unwrap();
+    let (status, body) = api_error(
+        tess.post::<_, MitigationOut>(
+            &format!("/api/v1/incidents/{id}/mitigations"),
+            &json!({"kind": "block_ip", "value": "203.0.113.5"}),
+        )
+        .await,
+    );
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        body.error.contains("the mitigate permission") && body.error.contains("triage-desk"),
+        "{}",
+        body.error
+    );
+    let (status, _) = api_error(
+        tess.post::<_, WhitelistResult>(
+            "/api/v1/whitelist",
+            &json!({"kind": "source_ip", "value": "203.0.113.5", "reason": "x"}),
+        )
+        .await,
+    );
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api_error(
+        tess.post_events(&batch(vec![event("10.8.0.2", 100, 0.5)]))
+            .await,
+    );
+    assert_eq!(status, StatusCode::FORBIDDEN, "no send_events");
+    let (status, body) = api_error(
+        s.admin
+            .post::<_, UserOut>(
+                "/api/v1/users",
+                &json!({"username": "x", "password": "passw0rd-long", "role": "ghost"}),
+            )
+            .await,
+    );
+    assert_eq!(
+        (status, body.field.as_deref()),
+        (StatusCode::BAD_REQUEST, Some("role"))
+    );
+
+    let (status, _) = api_error(
+        s.admin
+            .send::<serde_json::Value>(s.admin.request(Method::DELETE, "/api/v1/roles/triage-desk"))
+            .await,
+    );
+    assert_eq!(status, StatusCode::CONFLICT, "tess holds it");
+    let (status, _) = api_error(
+        s.admin
+            .send::<serde_json::Value>(s.admin.request(Method::DELETE, "/api/v1/roles/admin"))
+            .await,
+    );
+    assert_eq!(status, StatusCode::CONFLICT, "seeded roles stay");
 }

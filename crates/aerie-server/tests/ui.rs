@@ -373,6 +373,25 @@ async fn cm_ui_end_to_end() {
     );
     b.snap("cm-incident.png").await;
 
+    // Config: a custom role from permissions, then a user holding it.
+    b.go(&s, "/config/roles").await;
+    b.fill("#role-name", "night-shift").await;
+    b.click("#new-role input[value=triage]").await;
+    b.submit("#new-role button").await;
+    assert_eq!(b.text("#flash").await, "Role night-shift created.");
+    let row = b.text("#roles tr[data-role=night-shift]").await;
+    assert_eq!(row.matches('✓').count(), 2, "view and triage: {row}");
+    b.go(&s, "/config/users").await;
+    b.fill("#new-user input[name=username]", "nina").await;
+    b.fill("#new-user input[name=password]", "passw0rd-long")
+        .await;
+    b.choose("#new-user select[name=role]", "night-shift").await;
+    b.submit("#new-user button").await;
+    assert_eq!(
+        b.text("#flash").await,
+        "User nina created with the night-shift role."
+    );
+
     // A new incident appears in the open table without a reload.
     b.go(&s, "/incidents").await;
     b.web

@@ -23,7 +23,7 @@ use aerie_domain::{
     query::{IncidentFilter, IncidentPage, IncidentQuery},
     status::Status,
     text::{Sha256Hex, Text},
-    user::{ApiKey, Role, User, Username},
+    user::{ApiKey, CustomRole, Permissions, RoleName, User, Username},
     whitelist::{WhitelistEntry, WhitelistKind},
 };
 
@@ -84,7 +84,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         username: &Username,
         password_hash: &str,
-        role: Role,
+        role: &RoleName,
         at: DateTime<Utc>,
     ) -> Result<User>;
 
@@ -100,9 +100,23 @@ pub trait Store: Send + Sync + 'static {
     async fn update_user(
         &self,
         user_id: i64,
-        role: Option<Role>,
+        role: Option<&RoleName>,
         disabled: Option<bool>,
     ) -> Result<User>;
+
+    /// Creates a custom role; [`StoreError::Conflict`] if the name is taken or seeded.
+    async fn create_role(
+        &self,
+        name: &RoleName,
+        permissions: Permissions,
+        at: DateTime<Utc>,
+    ) -> Result<CustomRole>;
+
+    /// The custom roles, by name.
+    async fn custom_roles(&self) -> Result<Vec<CustomRole>>;
+
+    /// Deletes a custom role; [`StoreError::Conflict`] while a user holds it.
+    async fn delete_role(&self, name: &RoleName) -> Result<()>;
 
     async fn create_session(
         &self,

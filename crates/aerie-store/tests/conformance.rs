@@ -60,6 +60,7 @@ conformance!(
     comments_join_the_history,
     audit_log_chains_without_gaps_under_concurrency,
     counts_stop_at_the_cap,
+    custom_roles_grant_their_permissions,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -425,12 +426,15 @@ async fn paging_visits_every_row_once_in_order(store: Arc<dyn Store>) {
 async fn users_sessions_and_keys(store: Arc<dyn Store>) {
     let name = Username::parse("ann").unwrap();
     let user = store
-        .create_user(&name, "$argon2id$hash", Role::Analyst, t0())
+        .create_user(&name, "$argon2id$hash", &Role::Analyst.name(), t0())
         .await
         .unwrap();
-    assert_eq!(user.role, Role::Analyst);
+    assert_eq!(user.role, Role::Analyst.name());
+    assert_eq!(user.permissions, Role::Analyst.permissions());
     assert!(matches!(
-        store.create_user(&name, "x", Role::Viewer, t0()).await,
+        store
+            .create_user(&name, "x", &Role::Viewer.name(), t0())
+            .await,
         Err(StoreError::Conflict(_))
     ));
     let (found, hash) = store.user_credentials(&name).await.unwrap().unwrap();
@@ -815,7 +819,12 @@ async fn cm_side_reads_for_the_sync_worker(store: Arc<dyn Store>) {
 /// none may fail for the others (SQLite must not refuse a transaction's write).
 async fn writes_of_every_kind_run_concurrently(store: Arc<dyn Store>) {
     let user = store
-        .create_user(&Username::parse("w").unwrap(), "h", Role::Admin, t0())
+        .create_user(
+            &Username::parse("w").unwrap(),
+            "h",
+            &Role::Admin.name(),
+            t0(),
+        )
         .await
         .unwrap();
     let cm = store
@@ -1129,4 +1138,45 @@ async fn counts_stop_at_the_cap(store: Arc<dyn Store>) {
         0,
         "the MCM table is empty"
     );
+}
+
+async fn custom_roles_grant_their_permissions(store: Arc<dyn Store>) {
+    use aerie_domain::user::{Permission, Permissions, RoleName};
+    let name = RoleName::parse("r", "triage-desk").unwrap();
+    let perms = Permissions::of(&[Permission::View, Permission::Triage]);
+    store.create_role(&name, perms, t0()).await.unwrap();
+    assert!(matches!(
+        store.create_role(&name, perms, t0()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.create_role(&Role::Admin.name(), perms, t0()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let user = store
+        .create_user(&Username::parse("tina").unwrap(), "h", &name, t0())
+        .await
+        .unwrap();
+    assert_eq!(user.permissions, perms);
+    let (again, _) = store
+        .user_credentials(&Username::parse("tina").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(again.can(Permission::Triage) && !again.can(Permission::Mitigate));
+    assert_eq!(store.custom_roles().await.unwrap().len(), 1);
+    assert!(
+        matches!(store.delete_role(&name).await, Err(StoreError::Conflict(_))),
+        "held by tina"
+    );
+    store
+        .update_user(user.id, Some(&Role::Viewer.name()), None)
+        .await
+        .unwrap();
+    store.delete_role(&name).await.unwrap();
+    assert!(store.custom_roles().await.unwrap().is_empty());
+    assert!(matches!(
+        store.delete_role(&name).await,
+        Err(StoreError::NotFound(_))
+    ));
 }

@@ -10,7 +10,7 @@ use axum::{
 };
 use chrono::Utc;
 
-use aerie_domain::{artifact::ArtifactKind, text::Sha256Hex, user::Role};
+use aerie_domain::{artifact::ArtifactKind, text::Sha256Hex, user::Permission};
 use aerie_proto::{
     ErrorBody,
     investigation::{ArtifactOut, ArtifactUploadParams},
@@ -41,7 +41,7 @@ pub async fn upload(
     params: Result<Query<ArtifactUploadParams>, QueryRejection>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Analyst)?;
+    caller.require(Permission::SendEvents)?;
     let Query(params) = params.map_err(|e| {
         ApiError::bad_request("query", format!("bad query string: {}", e.body_text()))
     })?;

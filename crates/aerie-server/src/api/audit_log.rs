@@ -7,7 +7,7 @@ use axum::{
 
 use aerie_domain::{
     audit::{self, GENESIS},
-    user::Role,
+    user::Permission,
 };
 use aerie_proto::{
     ErrorBody,
@@ -28,7 +28,7 @@ pub async fn list(
     caller: Caller,
     params: Result<Query<AuditParams>, QueryRejection>,
 ) -> Result<Json<AuditList>, ApiError> {
-    caller.require(Role::Admin)?;
+    caller.require(Permission::Administer)?;
     let Query(params) = params.map_err(|e| {
         ApiError::bad_request("query", format!("bad query string: {}", e.body_text()))
     })?;
@@ -56,7 +56,7 @@ pub async fn verify(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<AuditVerification>, ApiError> {
-    caller.require(Role::Admin)?;
+    caller.require(Permission::Administer)?;
     let (mut seq, mut hash) = (0, GENESIS.to_owned());
     loop {
         let page = state.store.audit_entries(seq, VERIFY_PAGE).await?;

@@ -5,7 +5,7 @@ use chrono::Utc;
 
 use std::collections::HashSet;
 
-use aerie_domain::{event::NewEvent, text::Sha256Hex, user::Role};
+use aerie_domain::{event::NewEvent, text::Sha256Hex, user::Permission};
 use aerie_proto::{
     ErrorBody,
     events::{EventBatch, IngestResponse, PlacementOut},
@@ -24,7 +24,7 @@ pub async fn ingest(
     caller: Caller,
     ApiJson(batch): ApiJson<EventBatch>,
 ) -> Result<Json<IngestResponse>, ApiError> {
-    caller.require(Role::Analyst)?;
+    caller.require(Permission::SendEvents)?;
     let events = batch.validate(Utc::now())?;
     check_artifacts(&state, &events).await?;
     let placements = state.store.ingest(&events).await?;

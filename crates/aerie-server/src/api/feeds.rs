@@ -10,7 +10,7 @@ use axum::{
 };
 use base64::Engine;
 
-use aerie_domain::{mitigation::Feed, user::Role};
+use aerie_domain::{mitigation::Feed, user::Permission};
 use aerie_proto::{ErrorBody, investigation::FeedCredential};
 
 use crate::{
@@ -32,7 +32,7 @@ pub async fn new_credential(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<FeedCredential>, ApiError> {
-    caller.require(Role::Admin)?;
+    caller.require(Permission::Administer)?;
     let credential = auth::new_secret(FEED_PREFIX);
     state
         .store

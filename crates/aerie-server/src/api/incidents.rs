@@ -13,7 +13,7 @@ use aerie_domain::{
     mitigation,
     status::Status,
     text::{Sha256Hex, Text},
-    user::Role,
+    user::Permission,
 };
 use aerie_proto::{
     ErrorBody,
@@ -117,7 +117,7 @@ pub async fn comment(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<CommentRequest>,
 ) -> Result<Json<StatusChangeOut>, ApiError> {
-    caller.require(Role::Analyst)?;
+    caller.require(Permission::Triage)?;
     let id = super::local_incident(&state, &id).await?.id;
     let comment = Text::parse("comment", &req.comment, 2000)?;
     let actor = Text::from_trusted(caller.user.username.as_str().to_owned());
@@ -150,7 +150,7 @@ pub async fn change_status(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<StatusRequest>,
 ) -> Result<Json<IncidentOut>, ApiError> {
-    caller.require(Role::Analyst)?;
+    caller.require(Permission::Triage)?;
     let id = super::local_incident(&state, &id).await?.id;
     let to: Status = req
         .status

@@ -12,7 +12,7 @@ use chrono::Utc;
 use aerie_domain::{
     mitigation::{self, MitigationKind, MitigationOption},
     text::Text,
-    user::Role,
+    user::Permission,
 };
 use aerie_proto::{
     ErrorBody,
@@ -49,7 +49,7 @@ pub async fn apply(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<MitigationRequest>,
 ) -> Result<Json<MitigationOut>, ApiError> {
-    caller.require(Role::Analyst)?;
+    caller.require(Permission::Mitigate)?;
     let incident = super::local_incident(&state, &id).await?;
     let kind: MitigationKind = req
         .kind
@@ -108,7 +108,7 @@ pub async fn revoke(
     caller: Caller,
     Path((id, mitigation)): Path<(String, String)>,
 ) -> Result<Json<MitigationOut>, ApiError> {
-    caller.require(Role::Analyst)?;
+    caller.require(Permission::Mitigate)?;
     let incident = super::local_incident(&state, &id).await?;
     let mitigation = super::path_id("mitigation", &mitigation)?;
     let actor = Text::from_trusted(caller.user.username.as_str().to_owned());

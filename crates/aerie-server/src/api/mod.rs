@@ -13,6 +13,7 @@ pub(crate) mod keys;
 pub(crate) mod mitigations;
 mod openapi;
 pub(crate) mod remote;
+pub(crate) mod roles;
 pub(crate) mod session;
 pub(crate) mod users;
 pub(crate) mod whitelist;
@@ -96,6 +97,8 @@ pub fn router() -> Router<AppState> {
             delete(users::revoke_key),
         )
         .route("/api/v1/password", post(users::change_own_password))
+        .route("/api/v1/roles", get(roles::list).post(roles::create))
+        .route("/api/v1/roles/{name}", delete(roles::delete))
         .route("/api/v1/audit", get(audit_log::list))
         .route("/api/v1/audit/verify", get(audit_log::verify))
         .route("/api/v1/cms", get(cms::list))

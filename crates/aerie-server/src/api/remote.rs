@@ -10,7 +10,7 @@ use axum::{
     response::Response,
 };
 
-use aerie_domain::{federation::Cm, incident::IncidentId, user::Role};
+use aerie_domain::{federation::Cm, incident::IncidentId, user::Permission};
 use aerie_proto::ErrorBody;
 
 use crate::{
@@ -34,6 +34,15 @@ pub async fn owned(state: &AppState, cm: &str, id: &str) -> Result<(Cm, Incident
         )));
     }
     Ok((cm, id))
+}
+
+/// The permission an incident action needs (the CM checks it again).
+fn needed(rest: &str) -> Permission {
+    match rest.split('/').next() {
+        Some("mitigations") => Permission::Mitigate,
+        Some("whitelist") => Permission::Whitelist,
+        _ => Permission::Triage,
+    }
 }
 
 /// Whether `rest` is a plain relative path of the incident API (no `..`, no odd bytes).
@@ -68,7 +77,7 @@ pub async fn forward(
 ) -> Result<Response, ApiError> {
     let changes = !matches!(method, Method::GET | Method::HEAD);
     if changes {
-        caller.require(Role::Analyst)?;
+        caller.require(needed(&rest))?;
     }
     let (cm, id) = owned(&state, &cm, &id).await?;
     if !plain_path(&rest) {

@@ -9,7 +9,7 @@ use chrono::Utc;
 
 use aerie_domain::{
     text::Text,
-    user::{Role, User, Username, check_password},
+    user::{Permission, Permissions, RoleName, User, Username, check_password},
 };
 use aerie_proto::{
     ErrorBody,
@@ -33,12 +33,23 @@ fn require_local_admin(caller: &Caller) -> Result<(), ApiError> {
             "MCM users cannot manage this CM's users",
         ));
     }
-    caller.require(Role::Admin)
+    caller.require(Permission::Administer)
 }
 
-fn role(raw: &str) -> Result<Role, ApiError> {
-    raw.parse()
-        .map_err(|e| ApiError::bad_request("role", format!("role: {e}")))
+/// A role that exists (seeded or custom), and what it allows.
+pub(crate) async fn role(state: &AppState, raw: &str) -> Result<(RoleName, Permissions), ApiError> {
+    let name = RoleName::parse("role", raw)?;
+    if let Some(seeded) = name.seeded() {
+        return Ok((name, seeded.permissions()));
+    }
+    let custom = state.store.custom_roles().await?;
+    match custom.into_iter().find(|r| r.name == name) {
+        Some(r) => Ok((name, r.permissions)),
+        None => Err(ApiError::bad_request(
+            "role",
+            format!("role: unknown role {raw:?}: expected viewer, analyst, admin or a custom role"),
+        )),
+    }
 }
 
 /// Every user, by name.
@@ -65,12 +76,12 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<UserOut>), ApiError> {
     require_local_admin(&caller)?;
     let name = Username::parse(&req.username)?;
-    let role = role(&req.role)?;
+    let (role, _) = role(&state, &req.role).await?;
     check_password("password", &req.password)?;
     let hash = auth::hash_password(&req.password)?;
     let user = state
         .store
-        .create_user(&name, &hash, role, Utc::now())
+        .create_user(&name, &hash, &role, Utc::now())
         .await?;
     audit::by(
         &state,
@@ -98,7 +109,10 @@ pub async fn update(
 ) -> Result<Json<UserOut>, ApiError> {
     require_local_admin(&caller)?;
     let id = super::path_id("id", &id)?;
-    let new_role = req.role.as_deref().map(role).transpose()?;
+    let new_role = match req.role.as_deref() {
+        Some(raw) => Some(role(&state, raw).await?),
+        None => None,
+    };
     if let Some(p) = &req.password {
         check_password("password", p)?;
     }
@@ -113,16 +127,17 @@ pub async fn update(
         .iter()
         .find(|u| u.id == id)
         .ok_or_else(|| ApiError::not_found(format!("user {id}")))?;
-    let stays_admin =
-        new_role.unwrap_or(user.role) == Role::Admin && !req.disabled.unwrap_or(user.disabled);
+    let administers = |p: Permissions| p.contains(Permission::Administer);
+    let stays_admin = administers(new_role.as_ref().map_or(user.permissions, |r| r.1))
+        && !req.disabled.unwrap_or(user.disabled);
     let other_admins = users
         .iter()
-        .any(|u| u.id != id && u.role == Role::Admin && !u.disabled);
-    if user.role == Role::Admin && !user.disabled && !stays_admin && !other_admins {
+        .any(|u| u.id != id && administers(u.permissions) && !u.disabled);
+    if administers(user.permissions) && !user.disabled && !stays_admin && !other_admins {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!(
-                "{} is the last enabled admin: make another admin first",
+                "{} is the last enabled user who may administer: give another user that first",
                 user.username.as_str()
             ),
         ));
@@ -133,9 +148,12 @@ pub async fn update(
             .set_password_hash(id, &auth::hash_password(p)?)
             .await?;
     }
-    let updated = state.store.update_user(id, new_role, req.disabled).await?;
+    let updated = state
+        .store
+        .update_user(id, new_role.as_ref().map(|r| &r.0), req.disabled)
+        .await?;
     let mut what = Vec::new();
-    if let Some(r) = new_role {
+    if let Some((r, _)) = &new_role {
         what.push(format!("role {r}"));
     }
     if let Some(d) = req.disabled {

@@ -7,7 +7,7 @@ use axum::{
 };
 use chrono::Utc;
 
-use aerie_domain::{text::Text, user::Role, whitelist::WhitelistKind};
+use aerie_domain::{text::Text, user::Permission, whitelist::WhitelistKind};
 use aerie_proto::{
     ErrorBody,
     investigation::{WhitelistOut, WhitelistRequest, WhitelistResult},
@@ -83,7 +83,7 @@ pub async fn add(
     caller: Caller,
     ApiJson(req): ApiJson<WhitelistRequest>,
 ) -> Result<Json<WhitelistResult>, ApiError> {
-    caller.require(Role::Analyst)?;
+    caller.require(Permission::Whitelist)?;
     insert(&state, &caller, parse(&req)?).await
 }
 
@@ -99,7 +99,7 @@ pub async fn add_for_incident(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<WhitelistRequest>,
 ) -> Result<Json<WhitelistResult>, ApiError> {
-    caller.require(Role::Analyst)?;
+    caller.require(Permission::Whitelist)?;
     let incident = super::local_incident(&state, &id).await?;
     let (kind, value, reason) = parse(&req)?;
     let events = state.store.events_of(incident.id).await?;
@@ -125,7 +125,7 @@ pub async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<WhitelistOut>, ApiError> {
-    caller.require(Role::Analyst)?;
+    caller.require(Permission::Whitelist)?;
     let id = super::path_id("id", &id)?;
     let actor = Text::from_trusted(caller.user.username.as_str().to_owned());
     let entry = state.store.remove_whitelist(id, &actor, Utc::now()).await?;

@@ -150,7 +150,7 @@ pub async fn convert(
             let name = Username::parse(MCM_ACCOUNT).expect("valid name");
             let unusable = auth::hash_password(&auth::new_secret(""))?;
             store
-                .create_user(&name, &unusable, Role::Admin, Utc::now())
+                .create_user(&name, &unusable, &Role::Admin.name(), Utc::now())
                 .await?
                 .id
         }
@@ -309,7 +309,7 @@ pub async fn register(
         Ok(name) => state.store.user_credentials(&name).await?.map(|(u, _)| u),
         Err(_) => None,
     };
-    if !admin.is_some_and(|u| u.role == Role::Admin && !u.disabled) {
+    if !admin.is_some_and(|u| u.can(aerie_domain::user::Permission::Administer) && !u.disabled) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!(

@@ -18,6 +18,7 @@ use crate::{auth::Caller, error::ApiError, state::AppState};
 /// Headers that tell the CM who acts on the MCM.
 pub const ACTING_USER: &str = "x-aerie-acting-user";
 pub const ACTING_ROLE: &str = "x-aerie-acting-role";
+pub const ACTING_PERMISSIONS: &str = "x-aerie-acting-permissions";
 
 /// The CM `id`, if it is registered.
 pub async fn registered_cm(state: &AppState, id: i64) -> Result<Cm, ApiError> {
@@ -85,7 +86,8 @@ pub async fn forward(
     let mut request = client
         .request(method, path_and_query)
         .header(ACTING_USER, caller.user.username.as_str())
-        .header(ACTING_ROLE, caller.user.role.as_str());
+        .header(ACTING_ROLE, caller.user.role.as_str())
+        .header(ACTING_PERMISSIONS, caller.user.permissions.names());
     if let Some(ct) = content_type {
         request = request.header(header::CONTENT_TYPE, ct.clone());
     }
@@ -140,7 +142,8 @@ pub async fn call<T: serde::de::DeserializeOwned>(
     let mut request = client
         .request(method, path)
         .header(ACTING_USER, caller.user.username.as_str())
-        .header(ACTING_ROLE, caller.user.role.as_str());
+        .header(ACTING_ROLE, caller.user.role.as_str())
+        .header(ACTING_PERMISSIONS, caller.user.permissions.names());
     if let Some(body) = body {
         request = request.json(body);
     }

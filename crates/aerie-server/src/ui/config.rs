@@ -10,10 +10,10 @@ use axum::{
 };
 use maud::{Markup, html};
 
-use aerie_domain::user::Role;
+use aerie_domain::user::Permission;
 use aerie_proto::{
     auth::CreateApiKey,
-    investigation::{CreateUserRequest, PasswordChange, UpdateUserRequest},
+    investigation::{CreateRoleRequest, CreateUserRequest, PasswordChange, UpdateUserRequest},
 };
 
 use super::{
@@ -38,7 +38,7 @@ fn entries(mcm: bool) -> Vec<Entry> {
         Entry {
             href: "/config/roles",
             title: "Roles",
-            about: "What the admin, analyst and viewer roles may do.",
+            about: "The seeded roles and custom roles built from permissions.",
         },
         Entry {
             href: "/config/password",
@@ -113,7 +113,8 @@ pub async fn users(
         .await?;
         keys.push(k);
     }
-    let roles = [Role::Viewer, Role::Analyst, Role::Admin];
+    let Json(role_list) = api::roles::list(State(state.clone()), session.caller.clone()).await?;
+    let roles: Vec<String> = role_list.into_iter().map(|r| r.name).collect();
     let body = html! {
         table.compact #users {
             thead { tr { th { "User" } th { "Role" } th { "State" } th { "Password" } th { "API keys" } } }
@@ -127,7 +128,7 @@ pub async fn users(
                                 input type="hidden" name="action" value="role";
                                 input type="hidden" name="user" value=(u.id);
                                 select name="role" aria-label={ "Role of " (u.username) } {
-                                    @for r in roles { option value=(r.as_str()) selected[r.as_str() == u.role] { (r.as_str()) } }
+                                    @for r in &roles { option value=(r) selected[*r == u.role] { (r) } }
                                 }
                                 button type="submit" { "Set" }
                             }
@@ -189,7 +190,7 @@ pub async fn users(
             input type="hidden" name="action" value="create";
             label { span { "User name" } input name="username" required maxlength="64" autocomplete="off"; }
             label { span { "Password" } input type="password" name="password" minlength="8" required autocomplete="new-password"; }
-            label { span { "Role" } select name="role" { @for r in roles { option value=(r.as_str()) selected[r == Role::Analyst] { (r.as_str()) } } } }
+            label { span { "Role" } select name="role" { @for r in &roles { option value=(r) selected[r == "analyst"] { (r) } } } }
             button.primary type="submit" { "Create user" }
         }
     };
@@ -307,24 +308,103 @@ pub async fn roles(
     headers: HeaderMap,
 ) -> Result<Response, UiError> {
     let frame = Frame::new(&state, &session, &headers).await?;
-    let rows: [(&str, [bool; 4]); 3] = [
-        ("viewer", [true, false, false, false]),
-        ("analyst", [true, true, true, false]),
-        ("admin", [true, true, true, true]),
-    ];
-    let mark = |b: bool| if b { "✓" } else { "—" };
+    let Json(roles) = api::roles::list(State(state.clone()), session.caller.clone()).await?;
     let body = html! {
-        p { "Every user has one of the seeded roles. The API enforces them; the pages only hide what a role cannot do." }
+        p { "A role is a set of permissions. The three seeded roles stay; admins build more from the permissions below. The API enforces them; the pages only hide what a role cannot do." }
         table.compact #roles {
-            thead { tr { th { "Role" } th { "View incidents, artifacts, IVPs" } th { "Send events and artifacts" } th { "Status, comments, mitigation, whitelist" } th { "Users, API keys of others, feed credential, audit log" } } }
+            thead {
+                tr {
+                    th { "Role" }
+                    @for p in Permission::ALL { th.center { (p.as_str().replace('_', " ")) } }
+                    th {}
+                }
+            }
             tbody {
-                @for (name, perms) in rows {
-                    tr { td { strong { (name) } } @for p in perms { td.center { (mark(p)) } } }
+                @for r in &roles {
+                    tr data-role=(r.name) {
+                        td { strong { (r.name) } @if r.seeded { " " span.muted { "seeded" } } }
+                        @for p in Permission::ALL {
+                            td.center { @if r.permissions.iter().any(|x| x == p.as_str()) { "✓" } @else { "—" } }
+                        }
+                        td {
+                            @if !r.seeded {
+                                form.inline method="post" action="/config/roles" {
+                                    (frame.csrf_field())
+                                    input type="hidden" name="action" value="delete";
+                                    input type="hidden" name="name" value=(r.name);
+                                    button type="submit" { "Delete" }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
+        h2 { "New role" }
+        form.card #new-role method="post" action="/config/roles" {
+            (frame.csrf_field())
+            input type="hidden" name="action" value="create";
+            label for="role-name" { "Name (lower-case letters, digits, _ and -)" }
+            input #role-name name="name" required maxlength="32";
+            fieldset {
+                legend { "Permissions" }
+                @for p in Permission::ALL {
+                    label.check {
+                        input type="checkbox" name="permission" value=(p.as_str()) checked[*p == Permission::View];
+                        " " (p.as_str().replace('_', " "))
+                    }
+                }
+            }
+            button.primary type="submit" { "Create role" }
+        }
     };
     Ok(config_page(&frame, "/config/roles", "Roles", body))
+}
+
+/// The role form: repeated `permission` fields arrive as a list of pairs.
+pub async fn roles_action(
+    State(state): State<AppState>,
+    session: Session,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, UiError> {
+    let field = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    session.check_csrf(&field("_csrf"))?;
+    let result = match field("action").as_str() {
+        "create" => {
+            let permissions = pairs
+                .iter()
+                .filter(|(k, _)| k == "permission")
+                .map(|(_, v)| v.clone())
+                .collect();
+            api::roles::create(
+                State(state),
+                session.caller.clone(),
+                ApiJson(CreateRoleRequest {
+                    name: field("name"),
+                    permissions,
+                }),
+            )
+            .await
+            .map(|(_, Json(r))| format!("Role {} created.", r.name))
+        }
+        "delete" => api::roles::delete(State(state), session.caller.clone(), Path(field("name")))
+            .await
+            .map(|_| "Role deleted.".to_owned()),
+        other => Err(ApiError::bad_request(
+            "action",
+            format!("unknown action {other:?}"),
+        )),
+    };
+    Ok(flash::redirect(
+        "/config/roles",
+        result.map_err(|e| e.message),
+    ))
 }
 
 pub async fn password(

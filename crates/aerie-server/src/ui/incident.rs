@@ -168,7 +168,10 @@ fn whitelist_candidates(d: &IncidentDetail) -> BTreeSet<(&'static str, String)> 
 
 fn details(frame: &Frame, d: &IncidentDetail, links: &Links) -> Markup {
     let i = &d.incident;
-    let can_act = frame.user.role >= aerie_domain::user::Role::Analyst;
+    use aerie_domain::user::Permission;
+    let triage = frame.user.can(Permission::Triage);
+    let mitigate = frame.user.can(Permission::Mitigate);
+    let whitelist = frame.user.can(Permission::Whitelist);
     let screenshots: Vec<_> = d
         .artifacts
         .iter()
@@ -183,8 +186,9 @@ fn details(frame: &Frame, d: &IncidentDetail, links: &Links) -> Markup {
     html! {
         section.details #details aria-labelledby="details-h" {
             h2 #details-h { "Details" }
-            @if can_act {
+            @if triage || whitelist {
                 div.actions-grid {
+                    @if triage {
                     form.card #status-form method="post" action={ (links.page) "/status" } {
                         h3 { "Change status" }
                         (frame.csrf_field())
@@ -205,6 +209,8 @@ fn details(frame: &Frame, d: &IncidentDetail, links: &Links) -> Markup {
                         textarea #comment name="comment" required maxlength="2000" rows="2" {}
                         button type="submit" { "Add comment" }
                     }
+                    }
+                    @if whitelist {
                     form.card #whitelist-form method="post" action={ (links.page) "/whitelist" } {
                         h3 { "Whitelist" }
                         (frame.csrf_field())
@@ -218,12 +224,13 @@ fn details(frame: &Frame, d: &IncidentDetail, links: &Links) -> Markup {
                         input #wl-reason name="reason" required maxlength="500";
                         button type="submit" { "Whitelist" }
                     }
+                    }
                 }
             }
 
             h3 { "Mitigation" }
             table.compact #mitigations {
-                thead { tr { th { "Action" } th { "Indicator" } th { "State" } @if can_act { th {} } } }
+                thead { tr { th { "Action" } th { "Indicator" } th { "State" } @if mitigate { th {} } } }
                 tbody {
                     @for o in &d.mitigation_options {
                         tr {
@@ -233,7 +240,7 @@ fn details(frame: &Frame, d: &IncidentDetail, links: &Links) -> Markup {
                                 Some(mid) => {
                                     @let m = d.mitigations.iter().find(|m| m.id == mid);
                                     td { span.state-on { "Active" } @if let Some(m) = m { span.muted { " by " (m.by) " at " (layout::time(&m.at)) } } }
-                                    @if can_act {
+                                    @if mitigate {
                                         td { form.inline method="post" action={ (links.page) "/revoke" } {
                                             (frame.csrf_field())
                                             input type="hidden" name="mitigation" value=(mid);
@@ -243,7 +250,7 @@ fn details(frame: &Frame, d: &IncidentDetail, links: &Links) -> Markup {
                                 }
                                 None => {
                                     td { span.muted { "Not applied" } }
-                                    @if can_act {
+                                    @if mitigate {
                                         td { form.inline method="post" action={ (links.page) "/mitigate" } {
                                             (frame.csrf_field())
                                             input type="hidden" name="kind" value=(o.kind);

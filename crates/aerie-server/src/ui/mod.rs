@@ -54,7 +54,10 @@ pub fn router() -> Router<AppState> {
             "/config/users",
             get(config::users).post(config::users_action),
         )
-        .route("/config/roles", get(config::roles))
+        .route(
+            "/config/roles",
+            get(config::roles).post(config::roles_action),
+        )
         .route(
             "/config/password",
             get(config::password).post(config::password_change),

@@ -17,7 +17,7 @@ use aerie_domain::{
     event::{Category, CollectorType, Endpoint, EventKind, NewEvent, Source, Stage},
     risk::Severity,
     text::{Sha256Hex, Text},
-    user::Role,
+    user::Permission,
 };
 
 use super::{
@@ -64,7 +64,7 @@ pub async fn submit(
     mut multipart: Multipart,
 ) -> Result<Response, UiError> {
     require_cm(&state).await?;
-    session.caller.require(Role::Analyst)?;
+    session.caller.require(Permission::SendEvents)?;
     let bad = |m: &str| UiError(ApiError::bad_request("file", m));
     let (mut csrf, mut file) = (String::new(), None);
     while let Some(field) = multipart

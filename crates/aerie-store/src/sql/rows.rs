@@ -11,7 +11,7 @@ use aerie_domain::{
     incident::{Incident, IncidentFacts, IncidentId, StatusChange},
     risk::Severity,
     text::{CountryCode, Sha256Hex, Text},
-    user::{ApiKey, User, Username},
+    user::{ApiKey, Permissions, RoleName, User, Username},
 };
 
 use crate::{Result, StoreError};
@@ -171,10 +171,23 @@ pub fn status_change(row: &AnyRow) -> Result<StatusChange> {
 
 pub fn user(row: &AnyRow) -> Result<User> {
     let name: String = row.try_get("username")?;
+    let role: String = row.try_get("role")?;
+    let role = RoleName::parse("role", &role).map_err(|e| corrupt(e.to_string()))?;
+    let permissions = match (
+        role.seeded(),
+        row.try_get::<Option<String>, _>("role_permissions")?,
+    ) {
+        (Some(seeded), _) => seeded.permissions(),
+        (None, Some(list)) => {
+            Permissions::parse("role_permissions", &list).map_err(|e| corrupt(e.to_string()))?
+        }
+        (None, None) => Permissions::default(),
+    };
     Ok(User {
         id: row.try_get("id")?,
         username: Username::parse(&name).map_err(|e| corrupt(e.to_string()))?,
-        role: parsed(row, "role")?,
+        role,
+        permissions,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
     })
 }

@@ -14,7 +14,7 @@ use aerie_domain::{
     query::{IncidentFilter, IncidentPage, IncidentQuery},
     status::Status,
     text::{Sha256Hex, Text},
-    user::{ApiKey, Role, User, Username},
+    user::{ApiKey, CustomRole, Permissions, RoleName, User, Username},
     whitelist::{WhitelistEntry, WhitelistKind},
 };
 
@@ -116,7 +116,7 @@ impl Store for SqlStore {
         &self,
         username: &Username,
         password_hash: &str,
-        role: Role,
+        role: &RoleName,
         at: DateTime<Utc>,
     ) -> Result<User> {
         self.insert_user(username, password_hash, role, at).await
@@ -260,10 +260,27 @@ impl Store for SqlStore {
     async fn update_user(
         &self,
         user_id: i64,
-        role: Option<Role>,
+        role: Option<&RoleName>,
         disabled: Option<bool>,
     ) -> Result<User> {
         SqlStore::update_user(self, user_id, role, disabled).await
+    }
+
+    async fn create_role(
+        &self,
+        name: &RoleName,
+        permissions: Permissions,
+        at: DateTime<Utc>,
+    ) -> Result<CustomRole> {
+        self.insert_role(name, permissions, at).await
+    }
+
+    async fn custom_roles(&self) -> Result<Vec<CustomRole>> {
+        SqlStore::custom_roles(self).await
+    }
+
+    async fn delete_role(&self, name: &RoleName) -> Result<()> {
+        self.remove_role(name).await
     }
 
     async fn put_artifact(

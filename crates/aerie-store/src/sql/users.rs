@@ -4,13 +4,15 @@ use chrono::{DateTime, Utc};
 
 use aerie_domain::{
     text::Text,
-    user::{ApiKey, Role, User, Username},
+    user::{ApiKey, CustomRole, Permissions, RoleName, User, Username},
 };
 
 use super::{SqlStore, rows};
 use crate::{Result, StoreError};
 
-const USER_COLUMNS: &str = "users.id, users.username, users.role, users.disabled";
+/// User columns, with the permissions of a custom role (NULL for seeded roles).
+const USER_COLUMNS: &str = "users.id, users.username, users.role, users.disabled, \
+    (SELECT roles.permissions FROM roles WHERE roles.name = users.role) AS role_permissions";
 const KEY_COLUMNS: &str = "id, user_id, name, prefix, created_ms, revoked_ms";
 
 impl SqlStore {
@@ -18,7 +20,7 @@ impl SqlStore {
         &self,
         username: &Username,
         password_hash: &str,
-        role: Role,
+        role: &RoleName,
         at: DateTime<Utc>,
     ) -> Result<User> {
         let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
@@ -37,16 +39,16 @@ impl SqlStore {
         )
         .bind(username.as_str().to_owned())
         .bind(password_hash.to_owned())
-        .bind(role.as_str())
+        .bind(role.as_str().to_owned())
         .bind(at.timestamp_millis())
         .fetch_one(&self.pool)
         .await?;
-        Ok(User {
-            id,
-            username: username.clone(),
-            role,
-            disabled: false,
-        })
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        rows::user(&row)
     }
 
     pub(super) async fn credentials(&self, username: &Username) -> Result<Option<(User, String)>> {
@@ -77,13 +79,13 @@ impl SqlStore {
     pub(super) async fn update_user(
         &self,
         user_id: i64,
-        role: Option<Role>,
+        role: Option<&RoleName>,
         disabled: Option<bool>,
     ) -> Result<User> {
         let (_writer, mut tx) = self.begin_write().await?;
         if let Some(role) = role {
             sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
-                .bind(role.as_str())
+                .bind(role.as_str().to_owned())
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
@@ -111,6 +113,76 @@ impl SqlStore {
             .ok_or_else(|| StoreError::NotFound(format!("user {user_id}")))?;
         tx.commit().await?;
         Ok(user)
+    }
+
+    pub(super) async fn insert_role(
+        &self,
+        name: &RoleName,
+        permissions: Permissions,
+        at: DateTime<Utc>,
+    ) -> Result<CustomRole> {
+        if name.seeded().is_some() {
+            return Err(StoreError::Conflict(format!("{name} is a seeded role")));
+        }
+        let done = sqlx::query(
+            "INSERT INTO roles (name, permissions, created_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name.as_str().to_owned())
+        .bind(permissions.names())
+        .bind(at.timestamp_millis())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("role {name} exists")));
+        }
+        Ok(CustomRole {
+            name: name.clone(),
+            permissions,
+            created: at,
+        })
+    }
+
+    pub(super) async fn custom_roles(&self) -> Result<Vec<CustomRole>> {
+        let rows = sqlx::query("SELECT name, permissions, created_ms FROM roles ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let name: String = sqlx::Row::try_get(row, "name")?;
+                let perms: String = sqlx::Row::try_get(row, "permissions")?;
+                Ok(CustomRole {
+                    name: RoleName::parse("name", &name)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    permissions: Permissions::parse("permissions", &perms)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    created: rows::time(sqlx::Row::try_get(row, "created_ms")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes a custom role nobody holds.
+    pub(super) async fn remove_role(&self, name: &RoleName) -> Result<()> {
+        let (_writer, mut tx) = self.begin_write().await?;
+        let holders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = $1")
+            .bind(name.as_str().to_owned())
+            .fetch_one(&mut *tx)
+            .await?;
+        if holders > 0 {
+            return Err(StoreError::Conflict(format!(
+                "{holders} user(s) hold the role {name}: give them another role first"
+            )));
+        }
+        let done = sqlx::query("DELETE FROM roles WHERE name = $1")
+            .bind(name.as_str().to_owned())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("custom role {name}")));
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     pub(super) async fn all_users(&self) -> Result<Vec<User>> {

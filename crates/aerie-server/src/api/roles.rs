@@ -1,0 +1,94 @@
+//! Roles: the three seeded ones and custom roles built from permissions (admins).
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use chrono::Utc;
+
+use aerie_domain::user::{Permission, Permissions, Role, RoleName};
+use aerie_proto::{
+    ErrorBody,
+    investigation::{CreateRoleRequest, RoleOut},
+};
+
+use crate::{audit, auth::Caller, error::ApiError, json::ApiJson, state::AppState};
+
+/// Every role with its permissions: the seeded ones first, then the custom ones by name.
+#[utoipa::path(get, path = "/api/v1/roles", tag = "users",
+    responses((status = 200, body = Vec<RoleOut>),
+        (status = 403, description = "Needs the administer permission", body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<RoleOut>>, ApiError> {
+    caller.require(Permission::Administer)?;
+    let seeded = Role::ALL
+        .iter()
+        .map(|r| RoleOut::new(r.as_str(), true, r.permissions()));
+    let custom = state.store.custom_roles().await?;
+    let custom = custom
+        .iter()
+        .map(|r| RoleOut::new(r.name.as_str(), false, r.permissions));
+    Ok(Json(seeded.chain(custom).collect()))
+}
+
+/// Creates a custom role from permissions.
+#[utoipa::path(post, path = "/api/v1/roles", tag = "users", request_body = CreateRoleRequest,
+    responses((status = 201, body = RoleOut), (status = 400, body = ErrorBody),
+        (status = 409, description = "The name is taken or seeded", body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateRoleRequest>,
+) -> Result<(StatusCode, Json<RoleOut>), ApiError> {
+    caller.require(Permission::Administer)?;
+    let name = RoleName::parse("name", &req.name)?;
+    let permissions = Permissions::parse("permissions", &req.permissions.join(","))?;
+    if !permissions.contains(Permission::View) {
+        return Err(ApiError::bad_request(
+            "permissions",
+            "permissions: a role must include view",
+        ));
+    }
+    let role = state
+        .store
+        .create_role(&name, permissions, Utc::now())
+        .await?;
+    audit::by(
+        &state,
+        &caller,
+        "role.create",
+        format!("role {name}"),
+        permissions.names(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RoleOut::new(role.name.as_str(), false, role.permissions)),
+    ))
+}
+
+/// Deletes a custom role that no user holds.
+#[utoipa::path(delete, path = "/api/v1/roles/{name}", tag = "users",
+    params(("name" = String, Path, description = "Role name")),
+    responses((status = 200, description = "Deleted"), (status = 404, body = ErrorBody),
+        (status = 409, description = "A user holds it, or it is seeded", body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Permission::Administer)?;
+    let name = RoleName::parse("name", &name)?;
+    if name.seeded().is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("{name} is a seeded role and stays"),
+        ));
+    }
+    state.store.delete_role(&name).await?;
+    audit::by(&state, &caller, "role.delete", format!("role {name}"), "").await?;
+    Ok(Json(serde_json::json!({"deleted": name.as_str()})))
+}
