@@ -124,7 +124,12 @@ fn check_same_origin(parts: &Parts) -> Result<(), ApiError> {
     if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
-    let h = &parts.headers;
+    from_our_origin(&parts.headers, &parts.uri)
+}
+
+/// Refuses a browser request whose `Sec-Fetch-Site` or `Origin` shows another site. The
+/// host compared with is the `Host` header, or over HTTP/2 the request's authority.
+pub fn from_our_origin(h: &HeaderMap, uri: &axum::http::Uri) -> Result<(), ApiError> {
     let site = h.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if site.is_some_and(|s| s != "same-origin" && s != "none") {
         return Err(ApiError::new(
@@ -136,9 +141,9 @@ fn check_same_origin(parts: &Parts) -> Result<(), ApiError> {
         let host = h
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+            .or_else(|| uri.authority().map(|a| a.as_str()));
         let origin_host = origin.split_once("://").map(|(_, rest)| rest);
-        if origin_host != host {
+        if origin_host.is_none() || origin_host != host {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "cross-origin request refused",

@@ -13,6 +13,7 @@ use aerie_client::artifacts;
 use aerie_proto::events::{BehaviourJson, FileJson};
 use common::{TestServer, batch, cm_id_of, convert, event, eventually, node, register, start};
 use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::StatusCode;
 use serde_json::json;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -373,6 +374,29 @@ async fn cm_ui_end_to_end() {
     );
     b.snap("cm-incident.png").await;
 
+    // Uploads: a file submitted for analysis opens an upload incident.
+    let sample_dir = tempfile::tempdir().unwrap();
+    let sample = sample_dir.path().join("invoice<1>.exe");
+    std::fs::write(&sample, b"MZ\x90\x00 not really a program").unwrap();
+    b.go(&s, "/uploads").await;
+    b.web
+        .find(Locator::Css("#file"))
+        .await
+        .unwrap()
+        .send_keys(sample.to_str().unwrap())
+        .await
+        .unwrap();
+    b.submit("#upload-form button").await;
+    assert!(
+        b.text("#flash")
+            .await
+            .starts_with("File received: SHA-256 ")
+    );
+    assert_eq!(
+        b.text("#title").await,
+        "Submitted for analysis: invoice<1>.exe"
+    );
+
     // Config: a custom role from permissions, then a user holding it.
     b.go(&s, "/config/roles").await;
     b.fill("#role-name", "night-shift").await;
@@ -541,5 +565,154 @@ async fn mcm_ui_shows_every_cm_and_says_when_one_is_down() {
     assert!(
         b.text("main").await.contains("404"),
         "no Uploads on the MCM"
+    );
+}
+
+/// A plain HTTPS client that does not follow redirects and trusts the test's self-signed
+/// certificate, to look at the web UI's answers one by one.
+fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+}
+
+fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn forms_need_the_session_token_and_our_origin() {
+    let s = start().await;
+    let id = s
+        .admin
+        .post_events(&batch(vec![event("10.54.0.1", 100, 0.9)]))
+        .await
+        .unwrap()
+        .placements[0]
+        .incident_id;
+    let http = raw_client();
+    let origin = s.url("");
+    let login = |origin: String| {
+        http.post(s.url("/login"))
+            .header("origin", origin)
+            .form(&[
+                ("username", "admin"),
+                ("password", s.admin_password.as_str()),
+            ])
+            .send()
+    };
+    let refused = login("https://evil.example".into()).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(set_cookie(&refused, "aerie_session").is_none());
+    let ok = login(origin.clone()).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let session = set_cookie(&ok, "aerie_session").expect("a session cookie");
+
+    let page = http
+        .get(s.url(&format!("/incidents/{id}")))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF field")
+        .to_owned();
+    let comment = |token: String, origin: String, text: &'static str| {
+        http.post(s.url(&format!("/incidents/{id}/comment")))
+            .header("cookie", &session)
+            .header("origin", origin)
+            .form(&[("_csrf", token.as_str()), ("comment", text)])
+            .send()
+    };
+    let forged = comment("0".repeat(64), origin.clone(), "forged")
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(
+        forged
+            .text()
+            .await
+            .unwrap()
+            .contains("did not come from Aerie")
+    );
+    let cross = comment(csrf.clone(), "https://evil.example".into(), "cross-site")
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+    let real = comment(csrf, origin, "from the page").await.unwrap();
+    assert_eq!(real.status(), StatusCode::SEE_OTHER);
+    let d: aerie_proto::incidents::IncidentDetail = s
+        .admin
+        .get(&format!("/api/v1/incidents/{id}"))
+        .await
+        .unwrap();
+    let comments: Vec<&str> = d
+        .status_history
+        .iter()
+        .map(|h| h.comment.as_str())
+        .collect();
+    assert_eq!(comments, ["from the page"]);
+}
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited_per_address() {
+    let s = start().await;
+    for _ in 0..10 {
+        assert!(s.anon.login("admin", "wrong-password").await.is_err());
+    }
+    let resp = s
+        .anon
+        .http()
+        .post(s.url("/api/v1/login"))
+        .json(&json!({"username": "admin", "password": s.admin_password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    let wait: u64 = resp.headers()[reqwest::header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=300).contains(&wait), "{wait}");
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("too many failed logins")
+    );
+    let page = raw_client()
+        .post(s.url("/login"))
+        .header("origin", s.url(""))
+        .form(&[
+            ("username", "admin"),
+            ("password", s.admin_password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Too many failed logins")
     );
 }
