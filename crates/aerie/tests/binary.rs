@@ -118,6 +118,48 @@ async fn serve_answers_simulate_feeds_it_and_sigterm_stops_it() {
     };
     assert_eq!(events, 60, "every simulated event landed in an incident");
 
+    // Detonated payloads came with a real screenshot and a real packet capture.
+    let mut checked = 0;
+    for incident in admin.incidents(&Default::default()).await.unwrap().items {
+        let detail = admin.incident(incident.incident_id).await.unwrap();
+        for a in &detail.artifacts {
+            let path = format!(
+                "/api/v1/incidents/{}/artifacts/{}",
+                incident.incident_id, a.sha256
+            );
+            let (_, bytes) = admin.download(&path).await.unwrap();
+            match a.kind.as_str() {
+                "screenshot" => {
+                    let reader = png::Decoder::new(std::io::Cursor::new(&bytes))
+                        .read_info()
+                        .unwrap();
+                    assert!(reader.info().width > 0);
+                }
+                "trace" => {
+                    let mut r = pcap_file::pcap::PcapReader::new(&bytes[..]).unwrap();
+                    let mut packets = 0;
+                    while let Some(p) = r.next_packet() {
+                        p.unwrap();
+                        packets += 1;
+                    }
+                    assert!(packets > 0);
+                }
+                other => panic!("unexpected artifact kind {other}"),
+            }
+            checked += 1;
+        }
+        if detail.events.iter().any(|e| e.behaviour.is_some()) {
+            assert!(
+                !detail.artifacts.is_empty(),
+                "a detonated event without artifacts"
+            );
+        }
+    }
+    assert!(
+        checked >= 2,
+        "the simulation attached artifacts ({checked} checked)"
+    );
+
     sigterm(&child);
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await
