@@ -86,6 +86,19 @@ impl From<&Mitigation> for MitigationOut {
     }
 }
 
+/// The query of `GET /api/v1/mitigations`.
+#[derive(Serialize, Deserialize, IntoParams, Debug, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MitigationListParams {
+    /// Only the ones in force (default false: revoked ones too).
+    pub active: Option<bool>,
+    /// Mitigations with ids below this one (the previous page's last id).
+    pub before: Option<i64>,
+    /// 1 to 500; 100 by default.
+    pub limit: Option<u32>,
+}
+
 /// A mitigation the incident's indicators allow, and the active one applying it.
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
 pub struct MitigationOptionOut {

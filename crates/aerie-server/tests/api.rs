@@ -650,6 +650,7 @@ async fn openapi_documents_every_route() {
         "/api/v1/artifacts",
         "/api/v1/incidents/{id}/artifacts/{sha256}",
         "/api/v1/incidents/{id}/ivp/{platform}",
+        "/api/v1/mitigations",
         "/api/v1/incidents/{id}/mitigations",
         "/api/v1/incidents/{id}/mitigations/{mitigation}",
         "/api/v1/incidents/{id}/whitelist",

@@ -586,6 +586,36 @@ async fn mitigations_appear_in_feeds_and_leave_them_when_revoked() {
         .unwrap();
     assert_eq!(ip_option.active, None, "revoked: the option is open again");
 
+    // The list of every mitigation: newest first, revoked ones marked, paged.
+    let all: Vec<MitigationOut> = s.admin.get("/api/v1/mitigations").await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[2].id, ip.id);
+    assert!(all[2].revoked_at.is_some());
+    let active: Vec<MitigationOut> = s
+        .admin
+        .get("/api/v1/mitigations?active=true")
+        .await
+        .unwrap();
+    assert_eq!(
+        active.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>(),
+        ["quarantine_endpoint", "block_domain"]
+    );
+    let older: Vec<MitigationOut> = s
+        .admin
+        .get(&format!("/api/v1/mitigations?limit=1&before={}", all[1].id))
+        .await
+        .unwrap();
+    assert_eq!(older.iter().map(|m| m.id).collect::<Vec<_>>(), [ip.id]);
+    let (status, body) = api_error(
+        s.admin
+            .get::<Vec<MitigationOut>>("/api/v1/mitigations?limit=0")
+            .await,
+    );
+    assert_eq!(
+        (status, body.field.as_deref()),
+        (StatusCode::BAD_REQUEST, Some("limit"))
+    );
+
     // A new credential shuts the old one out.
     let fresh: FeedCredential = s
         .admin

@@ -240,6 +240,15 @@ pub trait Store: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> Result<Mitigation>;
 
+    /// Every mitigation (only active ones if `active_only`), newest first, with ids below
+    /// `before` when given.
+    async fn mitigations(
+        &self,
+        active_only: bool,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Mitigation>>;
+
     /// The incident's mitigations, revoked ones included, oldest first.
     async fn mitigations_of(&self, incident: IncidentId) -> Result<Vec<Mitigation>>;
 

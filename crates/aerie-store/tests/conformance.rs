@@ -997,6 +997,14 @@ async fn mitigations_feed_and_revoke(store: Arc<dyn Store>) {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.mitigations_of(b).await.unwrap().len(), 2);
+    let all = store.mitigations(false, None, 10).await.unwrap();
+    assert_eq!(all.iter().map(|m| m.id).collect::<Vec<_>>().len(), 3);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let active = store.mitigations(true, None, 10).await.unwrap();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].value, "198.51.100.1");
+    let page = store.mitigations(false, Some(all[0].id), 1).await.unwrap();
+    assert_eq!(page[0].id, all[1].id);
 }
 
 async fn whitelist_reevaluates_and_marks_new_events(store: Arc<dyn Store>) {

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::{Path, Query, State, rejection::QueryRejection},
 };
 use chrono::Utc;
 
@@ -16,7 +16,7 @@ use aerie_domain::{
 };
 use aerie_proto::{
     ErrorBody,
-    investigation::{MitigationOut, MitigationRequest},
+    investigation::{MitigationListParams, MitigationOut, MitigationRequest},
 };
 
 use crate::{audit, auth::Caller, error::ApiError, json::ApiJson, state::AppState};
@@ -33,6 +33,32 @@ fn normal_value(kind: MitigationKind, raw: &str) -> String {
         }
         MitigationKind::BlockUrl => raw.to_owned(),
     }
+}
+
+/// Every mitigation on this CM, newest first: what the feeds enforce and what was lifted.
+#[utoipa::path(get, path = "/api/v1/mitigations", tag = "investigation",
+    params(MitigationListParams),
+    responses((status = 200, body = Vec<MitigationOut>), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+    params: Result<Query<MitigationListParams>, QueryRejection>,
+) -> Result<Json<Vec<MitigationOut>>, ApiError> {
+    let Query(params) = params.map_err(|e| {
+        ApiError::bad_request("query", format!("bad query string: {}", e.body_text()))
+    })?;
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "limit",
+            "limit must be from 1 to 500",
+        ));
+    }
+    let list = state
+        .store
+        .mitigations(params.active.unwrap_or(false), params.before, limit)
+        .await?;
+    Ok(Json(list.iter().map(MitigationOut::from).collect()))
 }
 
 /// Applies one of the incident's mitigation options (see `mitigation_options` in the

@@ -75,6 +75,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/incidents/{id}/mitigations/{mitigation}",
             delete(mitigations::revoke),
         )
+        .route("/api/v1/mitigations", get(mitigations::list))
         .route("/api/v1/feeds/credential", post(feeds::new_credential))
         .route("/feeds/{file}", get(feeds::feed))
         .route(

@@ -28,6 +28,7 @@ use utoipa::{
         super::artifacts::upload,
         super::artifacts::download,
         super::ivp::script,
+        super::mitigations::list,
         super::mitigations::apply,
         super::mitigations::revoke,
         super::feeds::new_credential,

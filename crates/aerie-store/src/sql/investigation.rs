@@ -273,6 +273,29 @@ impl SqlStore {
         rows.iter().map(mitigation).collect()
     }
 
+    pub(super) async fn mitigation_page(
+        &self,
+        active_only: bool,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Mitigation>> {
+        let active = if active_only {
+            " AND revoked_ms IS NULL"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {MITIGATION_COLUMNS} FROM mitigations WHERE id < $1{active} \
+             ORDER BY id DESC LIMIT $2"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(mitigation).collect()
+    }
+
     pub(super) async fn feed_entries(&self, kind: MitigationKind) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT DISTINCT value FROM mitigations WHERE kind = $1 AND revoked_ms IS NULL \

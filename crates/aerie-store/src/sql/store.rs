@@ -331,6 +331,15 @@ impl Store for SqlStore {
         self.lift_mitigation(incident, id, actor, at).await
     }
 
+    async fn mitigations(
+        &self,
+        active_only: bool,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Mitigation>> {
+        self.mitigation_page(active_only, before, limit).await
+    }
+
     async fn mitigations_of(&self, incident: IncidentId) -> Result<Vec<Mitigation>> {
         self.mitigations_of_incident(incident).await
     }
