@@ -716,3 +716,72 @@ async fn failed_logins_are_rate_limited_per_address() {
             .contains("Too many failed logins")
     );
 }
+
+/// Logs in through the form; returns the session cookie.
+async fn form_login(s: &TestServer, http: &reqwest::Client) -> String {
+    let resp = http
+        .post(s.url("/login"))
+        .header("origin", s.url(""))
+        .form(&[
+            ("username", "admin"),
+            ("password", s.admin_password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    set_cookie(&resp, "aerie_session").expect("a session cookie")
+}
+
+/// Every page the Config tab links to answers, on a CM and on the MCM: no dead links.
+#[tokio::test]
+async fn config_links_all_lead_somewhere() {
+    let mcm = node("mcm-cfg", 1).await;
+    convert(&mcm).await;
+    let cm = node("cm-cfg", 2).await;
+    assert!(register(&cm, &mcm).await.0);
+    let http = raw_client();
+    for (s, only_here, not_here) in [
+        (&cm, "/config/mcm", "/config/cms"),
+        (&mcm, "/config/cms", "/config/mcm"),
+    ] {
+        let cookie = form_login(s, &http).await;
+        let get = |path: String| {
+            http.get(s.url(&path))
+                .header("cookie", cookie.clone())
+                .send()
+        };
+        let index = get("/config".into()).await.unwrap().text().await.unwrap();
+        let links: Vec<String> = index
+            .split("href=\"/config/")
+            .skip(1)
+            .map(|rest| format!("/config/{}", rest.split('"').next().unwrap()))
+            .collect();
+        assert!(
+            links.contains(&only_here.to_owned()) && !links.contains(&not_here.to_owned()),
+            "{links:?}"
+        );
+        assert_eq!(
+            links.len(),
+            8,
+            "four entries, each in the side list and the index: {links:?}"
+        );
+        for link in links {
+            let resp = get(link.clone()).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{link}");
+        }
+    }
+    let cookie = form_login(&cm, &http).await;
+    let settings = http
+        .get(cm.url("/config/mcm"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        settings.contains(&mcm.running.addr.to_string()) && settings.contains("admin"),
+        "{settings}"
+    );
+}
