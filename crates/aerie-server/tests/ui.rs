@@ -785,3 +785,53 @@ async fn config_links_all_lead_somewhere() {
         "{settings}"
     );
 }
+
+/// A viewer sees the incident and its evidence but no action forms; the API refuses them
+/// anyway (tested in investigation.rs).
+#[tokio::test]
+async fn a_viewer_gets_no_action_forms() {
+    let s = start().await;
+    let id = s
+        .admin
+        .post_events(&batch(vec![event("10.55.0.1", 100, 0.9)]))
+        .await
+        .unwrap()
+        .placements[0]
+        .incident_id;
+    let _: aerie_proto::investigation::UserOut = s
+        .admin
+        .post(
+            "/api/v1/users",
+            &json!({"username": "vic", "password": "passw0rd-long", "role": "viewer"}),
+        )
+        .await
+        .unwrap();
+    let http = raw_client();
+    let resp = http
+        .post(s.url("/login"))
+        .header("origin", s.url(""))
+        .form(&[("username", "vic"), ("password", "passw0rd-long")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = set_cookie(&resp, "aerie_session").unwrap();
+    let page = http
+        .get(s.url(&format!("/incidents/{id}")))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"summary\"") && page.contains("id=\"mitigations\""));
+    for form in [
+        "status-form",
+        "comment-form",
+        "whitelist-form",
+        "/mitigate",
+        "/revoke",
+    ] {
+        assert!(!page.contains(form), "a viewer sees {form}");
+    }
+}

@@ -178,6 +178,7 @@ fn details(frame: &Frame, d: &IncidentDetail, links: &Links) -> Markup {
         .filter(|a| a.kind == "screenshot")
         .collect();
     let traces: Vec<_> = d.artifacts.iter().filter(|a| a.kind == "trace").collect();
+    let samples: Vec<_> = d.artifacts.iter().filter(|a| a.kind == "sample").collect();
     let indicators = d.events.iter().any(|e| {
         e.behaviour
             .as_ref()
@@ -307,6 +308,9 @@ fn details(frame: &Frame, d: &IncidentDetail, links: &Links) -> Markup {
             ul.downloads #downloads {
                 @for a in &traces {
                     li { a href={ (links.api) "/artifacts/" (a.sha256) } { "Trace (pcap), " (a.size) " bytes" } }
+                }
+                @for a in &samples {
+                    li { a href={ (links.api) "/artifacts/" (a.sha256) } { "Submitted file, " (a.size) " bytes (SHA-256 " span.mono { (a.sha256) } ")" } }
                 }
                 @if indicators {
                     li { a #ivp-posix href={ (links.api) "/ivp/posix" } { "IVP for Linux/macOS (sh)" } }
