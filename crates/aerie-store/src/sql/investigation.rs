@@ -1,7 +1,7 @@
 //! Investigation and mitigation: artifacts, comments, mitigations and their feeds, the
 //! whitelist with its re-evaluation of stored incidents.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, Row, any::AnyRow};
@@ -79,15 +79,32 @@ fn candidate_condition(kind: WhitelistKind) -> &'static str {
 }
 
 impl SqlStore {
+    /// The active whitelist, for ingest: from the cache, or read in `tx` (which holds the
+    /// change-sequence lock, as every whitelist change does) and cached.
     pub(super) async fn active_whitelist(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    ) -> Result<Vec<WhitelistEntry>> {
+    ) -> Result<Arc<Vec<WhitelistEntry>>> {
+        if let Some(cached) = self.whitelist.lock().expect("whitelist cache").clone() {
+            return Ok(cached);
+        }
         let sql = format!(
             "SELECT {WHITELIST_COLUMNS} FROM whitelist WHERE removed_ms IS NULL ORDER BY id"
         );
         let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut **tx).await?;
-        rows.iter().map(whitelist_entry).collect()
+        let entries = Arc::new(
+            rows.iter()
+                .map(whitelist_entry)
+                .collect::<Result<Vec<_>>>()?,
+        );
+        *self.whitelist.lock().expect("whitelist cache") = Some(entries.clone());
+        Ok(entries)
+    }
+
+    /// Drops the cached whitelist; every whitelist change calls it inside its transaction
+    /// (under the lock ingest takes) and again after committing.
+    fn forget_whitelist(&self) {
+        *self.whitelist.lock().expect("whitelist cache") = None;
     }
 
     pub(super) async fn insert_artifact(
@@ -342,6 +359,7 @@ impl SqlStore {
             .fetch_one(&mut *tx)
             .await?;
         let entry = whitelist_entry(&row)?;
+        self.forget_whitelist();
 
         // Re-evaluate: every non-benign incident with a matching event turns benign.
         let sql = format!(
@@ -388,6 +406,7 @@ impl SqlStore {
             self.store_change_seq(&mut tx, seq).await?;
         }
         tx.commit().await?;
+        self.forget_whitelist();
         self.announce(seq);
         Ok((entry, matched.into_iter().collect()))
     }
@@ -403,6 +422,8 @@ impl SqlStore {
              AND removed_ms IS NULL RETURNING {WHITELIST_COLUMNS}"
         );
         let (_writer, mut tx) = self.begin_write().await?;
+        // Serialises with ingest, which reads the whitelist under this lock.
+        self.lock_change_seq(&mut tx).await?;
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(at.timestamp_millis())
             .bind(actor.as_str().to_owned())
@@ -411,7 +432,9 @@ impl SqlStore {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("whitelist entry {id}")))?;
         let entry = whitelist_entry(&row)?;
+        self.forget_whitelist();
         tx.commit().await?;
+        self.forget_whitelist();
         Ok(entry)
     }
 

@@ -65,6 +65,9 @@ pub struct SqlStore {
     sql: ingest::IngestSql,
     /// The last committed change sequence number, for the sync worker to wake on.
     changes: tokio::sync::watch::Sender<i64>,
+    /// The active whitelist as ingest reads it, loaded on first use and dropped by every
+    /// whitelist change (made under the same lock ingest takes, so none reads it stale).
+    whitelist: std::sync::Mutex<Option<Arc<Vec<aerie_domain::whitelist::WhitelistEntry>>>>,
 }
 
 /// Opens the store at `url` (`sqlite:PATH` or `postgres://…`), creating a SQLite file if
@@ -124,6 +127,7 @@ impl SqlStore {
             write_lock: Mutex::new(()),
             sql: ingest::IngestSql::new(),
             changes: tokio::sync::watch::Sender::new(last),
+            whitelist: std::sync::Mutex::new(None),
         })
     }
 
