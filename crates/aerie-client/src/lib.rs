@@ -46,6 +46,16 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// The error a failed answer carries: its JSON error body, or its text as the error.
+    pub fn answered(status: StatusCode, bytes: &[u8]) -> ClientError {
+        let body = serde_json::from_slice(bytes).unwrap_or_else(|_| ErrorBody {
+            error: String::from_utf8_lossy(bytes).into_owned(),
+            field: None,
+            code: None,
+        });
+        ClientError::Api { status, body }
+    }
+
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             ClientError::Api { status, .. } => Some(*status),
@@ -164,12 +174,7 @@ impl Client {
         let status = resp.status();
         let bytes = resp.bytes().await?;
         if !status.is_success() {
-            let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
-                error: String::from_utf8_lossy(&bytes).into_owned(),
-                field: None,
-                code: None,
-            });
-            return Err(ClientError::Api { status, body });
+            return Err(ClientError::answered(status, &bytes));
         }
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
     }
@@ -248,12 +253,7 @@ impl Client {
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await?;
         if !status.is_success() {
-            let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
-                error: String::from_utf8_lossy(&bytes).into_owned(),
-                field: None,
-                code: None,
-            });
-            return Err(ClientError::Api { status, body });
+            return Err(ClientError::answered(status, &bytes));
         }
         Ok((headers, bytes.to_vec()))
     }

@@ -35,6 +35,21 @@ crate::string_enum! {
 }
 
 impl MitigationKind {
+    /// `raw` written the way [`options`] writes values of this kind (canonical addresses,
+    /// lower-case domains and hashes), so a request can be matched against them.
+    pub fn normalize(self, raw: &str) -> String {
+        let raw = raw.trim();
+        match self {
+            MitigationKind::BlockIp | MitigationKind::QuarantineEndpoint => raw
+                .parse::<IpAddr>()
+                .map_or_else(|_| raw.to_owned(), |ip| ip.to_string()),
+            MitigationKind::BlockDomain | MitigationKind::BlockHash => {
+                raw.trim_end_matches('.').to_ascii_lowercase()
+            }
+            MitigationKind::BlockUrl => raw.to_owned(),
+        }
+    }
+
     /// The feed that enforces this kind of mitigation.
     pub fn feed(self) -> Feed {
         match self {

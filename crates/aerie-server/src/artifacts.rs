@@ -3,12 +3,19 @@
 
 use std::io::Cursor;
 
-use aerie_domain::{DomainError, artifact::ArtifactKind};
+use aerie_domain::{DomainError, artifact::ArtifactKind, text::Sha256Hex};
 
 /// The largest artifact accepted (detonation screenshots and short traces fit easily).
 pub const MAX_ARTIFACT_BYTES: usize = 16 * 1024 * 1024;
 /// The largest screenshot in pixels per side.
 const MAX_SIDE: u32 = 8192;
+
+/// The SHA-256 an artifact is kept under.
+pub fn digest(bytes: &[u8]) -> Sha256Hex {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    Sha256Hex::parse("sha256", &hex).expect("64 hex digits")
+}
 
 /// What `bytes` are, checked against the `claimed` kind if the uploader named one.
 pub fn check(claimed: Option<ArtifactKind>, bytes: &[u8]) -> Result<ArtifactKind, DomainError> {

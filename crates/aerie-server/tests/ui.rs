@@ -718,14 +718,11 @@ async fn failed_logins_are_rate_limited_per_address() {
 }
 
 /// Logs in through the form; returns the session cookie.
-async fn form_login(s: &TestServer, http: &reqwest::Client) -> String {
+async fn form_login(s: &TestServer, http: &reqwest::Client, user: &str, password: &str) -> String {
     let resp = http
         .post(s.url("/login"))
         .header("origin", s.url(""))
-        .form(&[
-            ("username", "admin"),
-            ("password", s.admin_password.as_str()),
-        ])
+        .form(&[("username", user), ("password", password)])
         .send()
         .await
         .unwrap();
@@ -744,7 +741,7 @@ async fn config_links_all_lead_somewhere() {
         (&cm, "/config/mcm", "/config/cms"),
         (&mcm, "/config/cms", "/config/mcm"),
     ] {
-        let cookie = form_login(s, &http).await;
+        let cookie = form_login(s, &http, "admin", &s.admin_password).await;
         let get = |path: String| {
             http.get(s.url(&path))
                 .header("cookie", cookie.clone())
@@ -770,7 +767,7 @@ async fn config_links_all_lead_somewhere() {
             assert_eq!(resp.status(), StatusCode::OK, "{link}");
         }
     }
-    let cookie = form_login(&cm, &http).await;
+    let cookie = form_login(&cm, &http, "admin", &cm.admin_password).await;
     let settings = http
         .get(cm.url("/config/mcm"))
         .header("cookie", cookie)
@@ -807,14 +804,7 @@ async fn a_viewer_gets_no_action_forms() {
         .await
         .unwrap();
     let http = raw_client();
-    let resp = http
-        .post(s.url("/login"))
-        .header("origin", s.url(""))
-        .form(&[("username", "vic"), ("password", "passw0rd-long")])
-        .send()
-        .await
-        .unwrap();
-    let cookie = set_cookie(&resp, "aerie_session").unwrap();
+    let cookie = form_login(&s, &http, "vic", "passw0rd-long").await;
     let page = http
         .get(s.url(&format!("/incidents/{id}")))
         .header("cookie", cookie)

@@ -18,12 +18,6 @@ use aerie_proto::{
 
 use crate::{artifacts, auth::Caller, error::ApiError, state::AppState};
 
-fn sha256(bytes: &[u8]) -> Sha256Hex {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    Sha256Hex::parse("sha256", &hex).expect("64 hex digits")
-}
-
 /// Uploads a screenshot (PNG) or trace (pcap/pcapng) as the request body. Its type is
 /// decided by its content; `kind`, when given, must agree. Reference the returned
 /// `sha256` in an event's `artifacts`.
@@ -45,7 +39,7 @@ pub async fn upload(
     let Query(params) = params.map_err(|e| {
         ApiError::bad_request("query", format!("bad query string: {}", e.body_text()))
     })?;
-    let body = body.map_err(|_| {
+    let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
@@ -53,15 +47,10 @@ pub async fn upload(
                 artifacts::MAX_ARTIFACT_BYTES / (1024 * 1024)
             ),
         )
-    })?;
+    };
+    let body = body.map_err(|_| too_large())?;
     if body.len() > artifacts::MAX_ARTIFACT_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "artifacts may be at most {} MiB",
-                artifacts::MAX_ARTIFACT_BYTES / (1024 * 1024)
-            ),
-        ));
+        return Err(too_large());
     }
     let claimed = params
         .kind
@@ -73,7 +62,7 @@ pub async fn upload(
     let kind = tokio::task::spawn_blocking(move || artifacts::check(claimed, &body_for_check))
         .await
         .map_err(ApiError::internal)??;
-    let sha = sha256(&body);
+    let sha = artifacts::digest(&body);
     let now = Utc::now();
     let created = state.store.put_artifact(&sha, kind, &body, now).await?;
     let info = state

@@ -1,8 +1,6 @@
 //! Applying and revoking an incident's mitigations. Enforcement is by the feeds
 //! (`/feeds/{feed}.txt`) that firewalls and EDRs fetch.
 
-use std::net::IpAddr;
-
 use axum::{
     Json,
     extract::{Path, Query, State, rejection::QueryRejection},
@@ -20,20 +18,6 @@ use aerie_proto::{
 };
 
 use crate::{audit, auth::Caller, error::ApiError, json::ApiJson, state::AppState};
-
-/// The request's value in the form options are written in.
-fn normal_value(kind: MitigationKind, raw: &str) -> String {
-    let raw = raw.trim();
-    match kind {
-        MitigationKind::BlockIp | MitigationKind::QuarantineEndpoint => raw
-            .parse::<IpAddr>()
-            .map_or_else(|_| raw.to_owned(), |ip| ip.to_string()),
-        MitigationKind::BlockDomain | MitigationKind::BlockHash => {
-            raw.trim_end_matches('.').to_ascii_lowercase()
-        }
-        MitigationKind::BlockUrl => raw.to_owned(),
-    }
-}
 
 /// Every mitigation on this CM, newest first: what the feeds enforce and what was lifted.
 #[utoipa::path(get, path = "/api/v1/mitigations", tag = "investigation",
@@ -85,7 +69,7 @@ pub async fn apply(
     let options = mitigation::options(&incident.facts, &events);
     let wanted = MitigationOption {
         kind,
-        value: normal_value(kind, &req.value),
+        value: kind.normalize(&req.value),
     };
     if !options.contains(&wanted) {
         let same_kind: Vec<&str> = options

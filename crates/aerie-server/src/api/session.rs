@@ -1,6 +1,6 @@
 //! Login and logout.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::{
     Json,
@@ -22,6 +22,7 @@ use crate::{
     auth::{self, Caller, SESSION_COOKIE, SESSION_PREFIX},
     error::ApiError,
     json::ApiJson,
+    login_limit::TooMany,
     state::AppState,
 };
 
@@ -39,20 +40,12 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    if let Err(wait) = state.login_limiter.check(peer.ip()) {
-        return Ok(wait.into_response());
-    }
-    let user = match authenticate(&state, &req.username, &req.password).await? {
-        Some(user) => {
-            state.login_limiter.succeeded(peer.ip());
-            user
-        }
-        None => {
-            state.login_limiter.failed(peer.ip());
-            return Err(bad_login());
-        }
-    };
-    let (token, expires) = open_session(&state, &user).await?;
+    let (user, token, expires) =
+        match log_in(&state, peer.ip(), &req.username, &req.password).await? {
+            Ok(session) => session,
+            Err(Refused::TooMany(wait)) => return Ok(wait.into_response()),
+            Err(Refused::Wrong) => return Err(bad_login()),
+        };
     let body = LoginResponse {
         token: token.clone(),
         username: user.username.as_str().to_owned(),
@@ -65,9 +58,37 @@ pub async fn login(
     Ok(resp)
 }
 
+/// Why a login was refused.
+pub enum Refused {
+    /// Too many failures from this address lately.
+    TooMany(TooMany),
+    /// Wrong user name or password (or a disabled user): nothing more is said.
+    Wrong,
+}
+
+/// A login from `ip`, for the API and the login page alike: rate-limited per address,
+/// audited; opens a session and returns the user, its secret and expiry.
+pub async fn log_in(
+    state: &AppState,
+    ip: IpAddr,
+    username: &str,
+    password: &str,
+) -> Result<Result<(User, String, chrono::DateTime<Utc>), Refused>, ApiError> {
+    if let Err(wait) = state.login_limiter.check(ip) {
+        return Ok(Err(Refused::TooMany(wait)));
+    }
+    let Some(user) = authenticate(state, username, password).await? else {
+        state.login_limiter.failed(ip);
+        return Ok(Err(Refused::Wrong));
+    };
+    state.login_limiter.succeeded(ip);
+    let (token, expires) = open_session(state, &user).await?;
+    Ok(Ok((user, token, expires)))
+}
+
 /// The user these credentials belong to, if they are right and the user is enabled.
 /// Unknown users take as long as known ones; failures of known users are audited.
-pub async fn authenticate(
+async fn authenticate(
     state: &AppState,
     username: &str,
     password: &str,
@@ -92,7 +113,7 @@ pub async fn authenticate(
 }
 
 /// Opens a session for `user`; returns its secret and expiry.
-pub async fn open_session(
+async fn open_session(
     state: &AppState,
     user: &User,
 ) -> Result<(String, chrono::DateTime<Utc>), ApiError> {

@@ -44,8 +44,9 @@ pub struct McmSide {
     /// Recently seen CM credentials (by hash), to spare a lookup per sync request.
     /// Registration and `set mcm remove` clear it.
     peers: Mutex<HashMap<String, (Cm, Instant)>>,
-    /// Bumped after every applied sync batch: the web UI's live updates wait on it.
-    pub changes: tokio::sync::watch::Sender<u64>,
+    /// Bumped after every applied sync batch: the web UI's live updates wait on it, as
+    /// they wait on the store's change sequence on a CM.
+    pub changes: tokio::sync::watch::Sender<i64>,
 }
 
 /// How long a cached CM credential is trusted before it is looked up again.

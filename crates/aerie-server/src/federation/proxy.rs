@@ -8,8 +8,6 @@ use axum::{
 };
 use reqwest::Method;
 
-use aerie_proto::ErrorBody;
-
 use aerie_client::{Client, ClientError, Fingerprint};
 use aerie_domain::federation::Cm;
 
@@ -71,6 +69,40 @@ const PASSED_HEADERS: [header::HeaderName; 3] = [
     header::CONTENT_LENGTH,
 ];
 
+/// A request to the CM as the calling MCM user.
+fn request_as(
+    cm: &Cm,
+    caller: &Caller,
+    method: Method,
+    path: &str,
+) -> Result<(Client, reqwest::RequestBuilder), ApiError> {
+    let client = client_for(cm)?;
+    let request = client
+        .request(method, path)
+        .header(ACTING_USER, caller.user.username.as_str())
+        .header(ACTING_ROLE, caller.user.role.as_str())
+        .header(ACTING_PERMISSIONS, caller.user.permissions.names());
+    Ok((client, request))
+}
+
+/// What the MCM answers when a call to the CM failed: the CM's own error (its status,
+/// prefixed with its name), or 502 naming it when it could not be reached.
+fn failed(cm: &Cm, e: ClientError) -> ApiError {
+    match e {
+        ClientError::Api { status, body } => ApiError {
+            status: StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+            message: format!("CM {}: {}", cm.name, body.error),
+            field: body.field,
+            code: None,
+        },
+        other if other.is_pin_mismatch() => unreachable(
+            cm,
+            "it presented another certificate than the one pinned at registration".to_owned(),
+        ),
+        other => unreachable(cm, other.root_cause()),
+    }
+}
+
 /// Forwards a request to the CM as the calling MCM user and streams the CM's answer
 /// back (artifacts and IVPs pass through without being stored here). Errors from the CM
 /// keep their status and name the CM.
@@ -82,45 +114,23 @@ pub async fn forward(
     content_type: Option<&header::HeaderValue>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let client = client_for(cm)?;
-    let mut request = client
-        .request(method, path_and_query)
-        .header(ACTING_USER, caller.user.username.as_str())
-        .header(ACTING_ROLE, caller.user.role.as_str())
-        .header(ACTING_PERMISSIONS, caller.user.permissions.names());
+    let (_, mut request) = request_as(cm, caller, method, path_and_query)?;
     if let Some(ct) = content_type {
         request = request.header(header::CONTENT_TYPE, ct.clone());
     }
     if !body.is_empty() {
         request = request.body(body);
     }
-    let resp = request.send().await.map_err(|e| {
-        let e = ClientError::from(e);
-        if e.is_pin_mismatch() {
-            unreachable(
-                cm,
-                "it presented another certificate than the one pinned at registration".to_owned(),
-            )
-        } else {
-            unreachable(cm, e.root_cause())
-        }
-    })?;
-    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    if !status.is_success() {
+    let resp = request
+        .send()
+        .await
+        .map_err(|e| failed(cm, ClientError::from(e)))?;
+    if !resp.status().is_success() {
+        let status = resp.status();
         let bytes = resp.bytes().await.unwrap_or_default();
-        let body: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
-        return Err(ApiError {
-            status,
-            message: format!(
-                "CM {}: {}",
-                cm.name,
-                body.as_ref().map_or("request failed", |b| b.error.as_str())
-            ),
-            field: body.and_then(|b| b.field),
-            code: None,
-        });
+        return Err(failed(cm, ClientError::answered(status, &bytes)));
     }
-    let mut out = Response::builder().status(status);
+    let mut out = Response::builder().status(resp.status().as_u16());
     for name in PASSED_HEADERS {
         if let Some(v) = resp.headers().get(name.as_str()) {
             out = out.header(name, v.as_bytes());
@@ -138,26 +148,9 @@ pub async fn call<T: serde::de::DeserializeOwned>(
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<T, ApiError> {
-    let client = client_for(cm)?;
-    let mut request = client
-        .request(method, path)
-        .header(ACTING_USER, caller.user.username.as_str())
-        .header(ACTING_ROLE, caller.user.role.as_str())
-        .header(ACTING_PERMISSIONS, caller.user.permissions.names());
+    let (client, mut request) = request_as(cm, caller, method, path)?;
     if let Some(body) = body {
         request = request.json(body);
     }
-    client.send(request).await.map_err(|e| match e {
-        ClientError::Api { status, body } => ApiError {
-            status: StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
-            message: format!("CM {}: {}", cm.name, body.error),
-            field: body.field,
-            code: None,
-        },
-        other if other.is_pin_mismatch() => unreachable(
-            cm,
-            "it presented another certificate than the one pinned at registration".to_owned(),
-        ),
-        other => unreachable(cm, other.root_cause()),
-    })
+    client.send(request).await.map_err(|e| failed(cm, e))
 }

@@ -14,7 +14,7 @@ use axum::{
 };
 use maud::{Markup, html};
 
-use aerie_domain::{incident::IncidentId, indicator::SourceName, status::Status};
+use aerie_domain::{indicator::SourceName, status::Status};
 use aerie_proto::{
     incidents::{IncidentDetail, IncidentOut, StatusRequest},
     investigation::{CommentRequest, MitigationRequest, WhitelistRequest},
@@ -24,7 +24,7 @@ use super::{
     Session, UiError, flash,
     layout::{self, Frame, Tab},
 };
-use crate::{api, error::ApiError, federation::mcm, json::ApiJson, state::AppState};
+use crate::{api, auth::Caller, error::ApiError, federation::mcm, json::ApiJson, state::AppState};
 
 /// Where a page's links and forms point.
 struct Links {
@@ -380,71 +380,89 @@ pub struct ActionForm {
     reason: Option<String>,
 }
 
-/// An action as the CM's API takes it: method, path after the incident, JSON body.
-fn api_call(action: &str, f: &ActionForm) -> Result<(Method, String, serde_json::Value), ApiError> {
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    Ok(match action {
-        "status" => (
-            Method::POST,
-            "status".into(),
-            serde_json::to_value(StatusRequest {
-                status: text(&f.status),
-                comment: text(&f.comment),
-            })
-            .map_err(ApiError::internal)?,
-        ),
-        "comment" => (
-            Method::POST,
-            "comments".into(),
-            serde_json::to_value(CommentRequest {
-                comment: text(&f.comment),
-            })
-            .map_err(ApiError::internal)?,
-        ),
-        "mitigate" => (
-            Method::POST,
-            "mitigations".into(),
-            serde_json::to_value(MitigationRequest {
-                kind: text(&f.kind),
-                value: text(&f.value),
-            })
-            .map_err(ApiError::internal)?,
-        ),
-        "revoke" => {
-            let id = api::path_id("mitigation", &text(&f.mitigation))?;
-            (
-                Method::DELETE,
-                format!("mitigations/{id}"),
-                serde_json::Value::Null,
-            )
-        }
-        "whitelist" => {
-            let indicator = text(&f.indicator);
-            let (kind, value) = indicator.split_once('|').ok_or_else(|| {
-                ApiError::bad_request("indicator", "choose an indicator to whitelist")
-            })?;
-            (
-                Method::POST,
-                "whitelist".into(),
-                serde_json::to_value(WhitelistRequest {
-                    kind: kind.into(),
-                    value: value.into(),
-                    reason: text(&f.reason),
-                })
-                .map_err(ApiError::internal)?,
-            )
-        }
-        other => return Err(ApiError::not_found(format!("incident action {other:?}"))),
-    })
+/// An incident action, as the API takes it.
+enum Action {
+    Status(StatusRequest),
+    Comment(CommentRequest),
+    Mitigate(MitigationRequest),
+    Revoke(i64),
+    Whitelist(WhitelistRequest),
 }
 
-fn done_message(action: &str) -> &'static str {
-    match action {
-        "status" => "Status changed.",
-        "comment" => "Comment added.",
-        "mitigate" => "Mitigation applied; it is in the feed now.",
-        "revoke" => "Mitigation revoked.",
-        _ => "Whitelisted; matching incidents are benign now.",
+impl Action {
+    fn parse(action: &str, f: ActionForm) -> Result<Action, ApiError> {
+        let text = |v: Option<String>| v.unwrap_or_default();
+        Ok(match action {
+            "status" => Action::Status(StatusRequest {
+                status: text(f.status),
+                comment: text(f.comment),
+            }),
+            "comment" => Action::Comment(CommentRequest {
+                comment: text(f.comment),
+            }),
+            "mitigate" => Action::Mitigate(MitigationRequest {
+                kind: text(f.kind),
+                value: text(f.value),
+            }),
+            "revoke" => Action::Revoke(api::path_id("mitigation", &text(f.mitigation))?),
+            "whitelist" => {
+                let indicator = text(f.indicator);
+                let (kind, value) = indicator.split_once('|').ok_or_else(|| {
+                    ApiError::bad_request("indicator", "choose an indicator to whitelist")
+                })?;
+                Action::Whitelist(WhitelistRequest {
+                    kind: kind.into(),
+                    value: value.into(),
+                    reason: text(f.reason),
+                })
+            }
+            other => return Err(ApiError::not_found(format!("incident action {other:?}"))),
+        })
+    }
+
+    fn done(&self) -> &'static str {
+        match self {
+            Action::Status(_) => "Status changed.",
+            Action::Comment(_) => "Comment added.",
+            Action::Mitigate(_) => "Mitigation applied; it is in the feed now.",
+            Action::Revoke(_) => "Mitigation revoked.",
+            Action::Whitelist(_) => "Whitelisted; matching incidents are benign now.",
+        }
+    }
+
+    /// Applies it to this CM's incident `id` through the API's handler.
+    async fn apply(self, state: AppState, caller: Caller, id: String) -> Result<(), ApiError> {
+        let s = State(state);
+        match self {
+            Action::Status(r) => api::incidents::change_status(s, caller, Path(id), ApiJson(r))
+                .await
+                .map(drop),
+            Action::Comment(r) => api::incidents::comment(s, caller, Path(id), ApiJson(r))
+                .await
+                .map(drop),
+            Action::Mitigate(r) => api::mitigations::apply(s, caller, Path(id), ApiJson(r))
+                .await
+                .map(drop),
+            Action::Revoke(m) => api::mitigations::revoke(s, caller, Path((id, m.to_string())))
+                .await
+                .map(drop),
+            Action::Whitelist(r) => {
+                api::whitelist::add_for_incident(s, caller, Path(id), ApiJson(r))
+                    .await
+                    .map(drop)
+            }
+        }
+    }
+
+    /// As the CM's API takes it: method, path after the incident, JSON body (if any).
+    fn request(&self) -> Result<(Method, String, Option<Vec<u8>>), ApiError> {
+        Ok(match self {
+            Action::Status(r) => (Method::POST, "status".into(), json(r)?),
+            Action::Comment(r) => (Method::POST, "comments".into(), json(r)?),
+            Action::Mitigate(r) => (Method::POST, "mitigations".into(), json(r)?),
+            Action::Revoke(m) => (Method::DELETE, format!("mitigations/{m}"), None),
+            Action::Whitelist(r) => (Method::POST, "whitelist".into(), json(r)?),
+        })
     }
 }
 
@@ -456,56 +474,13 @@ pub async fn local_action(
     Form(f): Form<ActionForm>,
 ) -> Result<Response, UiError> {
     session.check_csrf(&f.csrf)?;
-    let caller = session.caller.clone();
     let page = format!("/incidents/{}", api::path_id("id", &id)?);
-    let (_, _, body) = api_call(&action, &f)?;
-    let s = || State(state.clone());
-    let result: Result<(), ApiError> = match action.as_str() {
-        "status" => api::incidents::change_status(
-            s(),
-            caller,
-            Path(id),
-            ApiJson(serde_json::from_value(body).map_err(ApiError::internal)?),
-        )
-        .await
-        .map(drop),
-        "comment" => api::incidents::comment(
-            s(),
-            caller,
-            Path(id),
-            ApiJson(serde_json::from_value(body).map_err(ApiError::internal)?),
-        )
-        .await
-        .map(drop),
-        "mitigate" => api::mitigations::apply(
-            s(),
-            caller,
-            Path(id),
-            ApiJson(serde_json::from_value(body).map_err(ApiError::internal)?),
-        )
-        .await
-        .map(drop),
-        "revoke" => api::mitigations::revoke(
-            s(),
-            caller,
-            Path((id, f.mitigation.clone().unwrap_or_default())),
-        )
-        .await
-        .map(drop),
-        _ => api::whitelist::add_for_incident(
-            s(),
-            caller,
-            Path(id),
-            ApiJson(serde_json::from_value(body).map_err(ApiError::internal)?),
-        )
-        .await
-        .map(drop),
-    };
+    let action = Action::parse(&action, f)?;
+    let done = action.done();
+    let result = action.apply(state, session.caller.clone(), id).await;
     Ok(flash::redirect(
         &page,
-        result
-            .map(|()| done_message(&action).to_owned())
-            .map_err(|e| e.message),
+        result.map(|()| done.to_owned()).map_err(|e| e.message),
     ))
 }
 
@@ -518,18 +493,16 @@ pub async fn remote_action(
 ) -> Result<Response, UiError> {
     session.check_csrf(&f.csrf)?;
     let (cm_row, incident) = api::remote::owned(&state, &cm, &id).await?;
-    let page = format!("/incidents/{}/{}", cm_row.id, IncidentId(incident.0));
-    let (method, rest, body) = api_call(&action, &f)?;
+    let page = format!("/incidents/{}/{incident}", cm_row.id);
+    let action = Action::parse(&action, f)?;
+    let (method, rest, body) = action.request()?;
     let mut headers = HeaderMap::new();
-    let bytes = if body.is_null() {
-        Bytes::new()
-    } else {
+    if body.is_some() {
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        Bytes::from(serde_json::to_vec(&body).map_err(ApiError::internal)?)
-    };
+    }
     let result = api::remote::forward(
         State(state.clone()),
         session.caller.clone(),
@@ -537,11 +510,17 @@ pub async fn remote_action(
         method,
         Uri::from_static("/"),
         headers,
-        bytes,
+        Bytes::from(body.unwrap_or_default()),
     )
     .await;
     let outcome = result
-        .map(|_| format!("{} (on CM {})", done_message(&action), cm_row.name))
+        .map(|_| format!("{} (on CM {})", action.done(), cm_row.name))
         .map_err(|e| e.message);
     Ok(flash::redirect(&page, outcome))
+}
+
+fn json(body: &impl serde::Serialize) -> Result<Option<Vec<u8>>, ApiError> {
+    serde_json::to_vec(body)
+        .map(Some)
+        .map_err(ApiError::internal)
 }

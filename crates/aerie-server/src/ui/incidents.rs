@@ -314,22 +314,11 @@ pub async fn live(
     State(state): State<AppState>,
     _session: Session,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, UiError> {
-    let mut changes: tokio::sync::watch::Receiver<u64> =
-        if state.role().await? == ApplianceRole::Mcm {
-            state.federation.mcm.changes.subscribe()
-        } else {
-            let mut local = state.store.watch_changes();
-            let (tx, rx) = tokio::sync::watch::channel(0u64);
-            tokio::spawn(async move {
-                while local.changed().await.is_ok() {
-                    let seq = *local.borrow_and_update();
-                    if tx.send(seq as u64).is_err() {
-                        break;
-                    }
-                }
-            });
-            rx
-        };
+    let mut changes = if state.role().await? == ApplianceRole::Mcm {
+        state.federation.mcm.changes.subscribe()
+    } else {
+        state.store.watch_changes()
+    };
     changes.mark_unchanged();
     let stream = futures::stream::unfold(changes, |mut rx| async move {
         rx.changed().await.ok()?;

@@ -11,7 +11,11 @@ use axum::{
 use maud::{Markup, html};
 
 use super::{Session, layout};
-use crate::{api::session as api_session, auth, state::AppState};
+use crate::{
+    api::session::{self as api_session, Refused},
+    auth,
+    state::AppState,
+};
 
 #[derive(serde::Deserialize)]
 pub struct LoginForm {
@@ -57,40 +61,25 @@ pub async fn submit(
         )
             .into_response();
     }
-    if let Err(wait) = state.login_limiter.check(peer.ip()) {
-        let text = format!(
-            "Too many failed logins from your address; try again in {} s.",
-            wait.0.as_secs().max(1)
-        );
-        return (
+    let refused = |status, text: &str| (status, form(Some(text), &f.username)).into_response();
+    match api_session::log_in(&state, peer.ip(), &f.username, &f.password).await {
+        Ok(Ok((_, token, _))) => match api_session::session_cookie(&state, &token) {
+            Ok(cookie) => {
+                let mut resp = Redirect::to("/incidents").into_response();
+                resp.headers_mut().insert(header::SET_COOKIE, cookie);
+                resp
+            }
+            Err(e) => super::UiError(e).into_response(),
+        },
+        Ok(Err(Refused::TooMany(wait))) => refused(
             StatusCode::TOO_MANY_REQUESTS,
-            form(Some(&text), &f.username),
-        )
-            .into_response();
-    }
-    let user = match api_session::authenticate(&state, &f.username, &f.password).await {
-        Ok(Some(user)) => user,
-        Ok(None) => {
-            state.login_limiter.failed(peer.ip());
-            return (
-                StatusCode::UNAUTHORIZED,
-                form(Some("Wrong user name or password."), &f.username),
-            )
-                .into_response();
-        }
-        Err(e) => return super::UiError(e).into_response(),
-    };
-    state.login_limiter.succeeded(peer.ip());
-    let result = async {
-        let (token, _) = api_session::open_session(&state, &user).await?;
-        api_session::session_cookie(&state, &token)
-    }
-    .await;
-    match result {
-        Ok(cookie) => {
-            let mut resp = Redirect::to("/incidents").into_response();
-            resp.headers_mut().insert(header::SET_COOKIE, cookie);
-            resp
+            &format!(
+                "Too many failed logins from your address; try again in {} s.",
+                wait.0.as_secs().max(1)
+            ),
+        ),
+        Ok(Err(Refused::Wrong)) => {
+            refused(StatusCode::UNAUTHORIZED, "Wrong user name or password.")
         }
         Err(e) => super::UiError(e).into_response(),
     }

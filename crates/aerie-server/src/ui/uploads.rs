@@ -16,7 +16,7 @@ use aerie_domain::{
     artifact::ArtifactKind,
     event::{Category, CollectorType, Endpoint, EventKind, NewEvent, Source, Stage},
     risk::Severity,
-    text::{Sha256Hex, Text},
+    text::Text,
     user::Permission,
 };
 
@@ -101,9 +101,7 @@ pub async fn submit(
             "uploads may be at most 16 MiB",
         )));
     }
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
-    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    let sha = Sha256Hex::parse("sha256", &hex).map_err(ApiError::from)?;
+    let sha = crate::artifacts::digest(&bytes);
     let now = Utc::now();
     state
         .store

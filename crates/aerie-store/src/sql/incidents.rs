@@ -63,6 +63,16 @@ pub(super) enum Table {
 /// Builds the SQL and parameters of one page of incidents; `cms` narrows the MCM's table
 /// to some CMs.
 pub(super) fn page_sql(q: &IncidentQuery, table: Table, cms: &[i64]) -> (String, Vec<Param>) {
+    select_sql(q, table, cms, None)
+}
+
+/// [`page_sql`] selecting `select` instead of the table's row columns.
+fn select_sql(
+    q: &IncidentQuery,
+    table: Table,
+    cms: &[i64],
+    select: Option<&str>,
+) -> (String, Vec<Param>) {
     let mut p = Params::default();
     let mut conds: Vec<String> = Vec::new();
     let f = &q.filter;
@@ -162,6 +172,7 @@ pub(super) fn page_sql(q: &IncidentQuery, table: Table, cms: &[i64]) -> (String,
         Table::Local => (rows::INCIDENT_COLUMNS, "incidents"),
         Table::Remote => (rows::REMOTE_COLUMNS, "remote_incidents"),
     };
+    let columns = select.unwrap_or(columns);
     let sql = format!(
         "SELECT {columns} FROM {from}{filter} ORDER BY {order} LIMIT {}",
         q.limit + 1
@@ -199,15 +210,12 @@ impl SqlStore {
             limit: cap,
             after: None,
         };
-        let (table, cms, columns) = match cms {
-            None => (Table::Local, &[][..], rows::INCIDENT_COLUMNS),
-            Some(cms) => (Table::Remote, cms, rows::REMOTE_COLUMNS),
+        let (table, cms) = match cms {
+            None => (Table::Local, &[][..]),
+            Some(cms) => (Table::Remote, cms),
         };
-        let (sql, params) = page_sql(&q, table, cms);
-        let sql = format!(
-            "SELECT COUNT(*) FROM ({}) matching",
-            sql.replacen(columns, "1 AS one", 1)
-        );
+        let (sql, params) = select_sql(&q, table, cms, Some("1 AS one"));
+        let sql = format!("SELECT COUNT(*) FROM ({sql}) matching");
         let mut query = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
         for p in params {
             query = match p {
