@@ -63,10 +63,10 @@ impl ClientError {
         }
     }
 
-    /// The server's machine-readable error code, if it sent one.
-    pub fn code(&self) -> Option<&str> {
+    /// The server's federation error code, if it sent a known one.
+    pub fn code(&self) -> Option<aerie_proto::federation::FederationCode> {
         match self {
-            ClientError::Api { body, .. } => body.code.as_deref(),
+            ClientError::Api { body, .. } => body.code.as_deref()?.parse().ok(),
             _ => None,
         }
     }

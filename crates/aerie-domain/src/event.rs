@@ -207,7 +207,7 @@ impl NewEvent {
 #[derive(Clone, PartialEq, Debug)]
 pub struct Event {
     pub id: i64,
-    pub incident_id: crate::incident::IncidentId,
+    pub incident_id: crate::ids::IncidentId,
     pub event: NewEvent,
 }
 

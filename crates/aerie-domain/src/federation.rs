@@ -9,7 +9,7 @@ use crate::incident::{Incident, IncidentId};
 /// deregisters them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cm {
-    pub id: i64,
+    pub id: crate::ids::CmId,
     /// The CM's own stable identifier, kept across re-registrations.
     pub uid: String,
     /// The CM's host name.
@@ -35,21 +35,12 @@ pub struct Cm {
     pub deregistered: Option<DateTime<Utc>>,
 }
 
-/// How a CM stands, as the Secondary CMs list shows it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum CmState {
-    Online,
-    Offline,
-    Deregistered,
-}
-
-impl CmState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CmState::Online => "online",
-            CmState::Offline => "offline",
-            CmState::Deregistered => "deregistered",
-        }
+crate::string_enum! {
+    /// How a CM stands, as the Secondary CMs list shows it.
+    pub enum CmState {
+        Online = "online",
+        Offline = "offline",
+        Deregistered = "deregistered",
     }
 }
 
@@ -97,7 +88,7 @@ pub struct SyncBatch {
 pub struct RemoteIncident {
     /// The MCM's own row number (keyset paging).
     pub row_id: i64,
-    pub cm_id: i64,
+    pub cm_id: crate::ids::CmId,
     pub incident: Incident,
 }
 
@@ -116,7 +107,7 @@ mod tests {
     fn state_follows_heartbeats_and_deregistration() {
         let now = Utc::now();
         let mut cm = Cm {
-            id: 1,
+            id: crate::ids::CmId::new(1),
             uid: "u".into(),
             name: "cm".into(),
             url: "https://x".into(),

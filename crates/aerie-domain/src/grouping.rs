@@ -122,7 +122,7 @@ mod tests {
 
     fn stored(id: i64, e: &NewEvent, status: Status) -> Incident {
         Incident {
-            id: IncidentId(id),
+            id: IncidentId::new(id),
             facts: IncidentFacts::open(e),
             status,
             version: 1,
@@ -146,7 +146,10 @@ mod tests {
             vec![(0, false), (1, true), (1, false), (2, true)]
         );
         assert_eq!(g.touched.len(), 3, "the complete incident is untouched");
-        assert_eq!(g.touched[0].existing.as_ref().unwrap().id, IncidentId(7));
+        assert_eq!(
+            g.touched[0].existing.as_ref().unwrap().id,
+            IncidentId::new(7)
+        );
         assert_eq!(g.touched[0].facts.event_count, 2);
         assert!(g.touched[1].existing.is_none());
         assert_eq!(g.touched[1].facts.event_count, 2);

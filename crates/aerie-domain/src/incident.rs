@@ -1,7 +1,7 @@
 //! Incidents: the events seen at one endpoint within a 5-minute window, and how an
 //! incident absorbs a new event.
 
-use std::{fmt, net::IpAddr};
+use std::net::IpAddr;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -15,16 +15,7 @@ use crate::{
 /// How far apart in time two events at one endpoint may be and still join one incident.
 pub const GROUPING_WINDOW: TimeDelta = TimeDelta::minutes(5);
 
-/// An incident's number, unique within its CM.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize)]
-#[serde(transparent)]
-pub struct IncidentId(pub i64);
-
-impl fmt::Display for IncidentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+pub use crate::ids::IncidentId;
 
 /// What an incident knows from its events. Its headline fields (threat, category,
 /// source, file) are those of its most severe event.

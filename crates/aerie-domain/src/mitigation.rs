@@ -141,7 +141,7 @@ pub fn options(incident: &IncidentFacts, events: &[Event]) -> Vec<MitigationOpti
 /// An applied mitigation: who blocked what, for which incident, and whether it was lifted.
 #[derive(Clone, PartialEq, Debug)]
 pub struct Mitigation {
-    pub id: i64,
+    pub id: crate::ids::MitigationId,
     pub incident_id: IncidentId,
     pub kind: MitigationKind,
     pub value: String,
@@ -175,7 +175,7 @@ mod tests {
         let facts = IncidentFacts::open(&e);
         let event = Event {
             id: 1,
-            incident_id: IncidentId(1),
+            incident_id: IncidentId::new(1),
             event: e,
         };
         let got: Vec<(MitigationKind, String)> = options(&facts, &[event])

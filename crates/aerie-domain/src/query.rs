@@ -69,7 +69,7 @@ pub enum Cursor {
 impl Cursor {
     /// The cursor that resumes `sort` after `incident`.
     pub fn after(sort: IncidentSort, incident: &Incident) -> Cursor {
-        Cursor::at(sort, incident.id.0, &incident.facts)
+        Cursor::at(sort, incident.id.get(), &incident.facts)
     }
 
     /// The cursor that resumes `sort` after the row `id` holding `facts`.

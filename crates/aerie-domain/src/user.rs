@@ -20,13 +20,21 @@ crate::string_enum! {
     }
 }
 
-/// A set of permissions.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+/// What a role allows. Every role includes [`Permission::View`]: [`Permissions::of`] adds
+/// it and [`Permissions::parse`] refuses a list without it, so the only set without
+/// `view` is [`Permissions::NONE`], held by a user whose custom role was removed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Permissions(u16);
 
 impl Permissions {
+    /// Nothing at all: a user whose custom role no longer exists.
+    pub const NONE: Permissions = Permissions(0);
+
+    /// A role's permissions: `list` and `view`.
     pub fn of(list: &[Permission]) -> Permissions {
-        Permissions(list.iter().fold(0, |bits, p| bits | 1 << *p as u16))
+        Permissions(list.iter().fold(1 << Permission::View as u16, |bits, p| {
+            bits | 1 << *p as u16
+        }))
     }
 
     pub fn contains(self, p: Permission) -> bool {
@@ -48,7 +56,8 @@ impl Permissions {
             .join(",")
     }
 
-    /// Parses [`Permissions::names`]; every name must be known.
+    /// Parses [`Permissions::names`] of a role; every name must be known and `view` must
+    /// be one of them.
     pub fn parse(field: &str, list: &str) -> Result<Permissions, DomainError> {
         let mut out = Vec::new();
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
@@ -56,6 +65,9 @@ impl Permissions {
                 name.parse::<Permission>()
                     .map_err(|e| DomainError::new(field, e))?,
             );
+        }
+        if !out.contains(&Permission::View) {
+            return Err(DomainError::new(field, "a role must include view"));
         }
         Ok(Permissions::of(&out))
     }
@@ -160,7 +172,7 @@ impl Username {
 /// A user account as the server sees it (never with its password hash).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct User {
-    pub id: i64,
+    pub id: crate::ids::UserId,
     pub username: Username,
     pub role: RoleName,
     /// What the role allows (a custom role that was removed allows nothing).
@@ -177,8 +189,8 @@ impl User {
 /// An API key's public record; the secret itself is shown once, at creation or rotation.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ApiKey {
-    pub id: i64,
-    pub user_id: i64,
+    pub id: crate::ids::ApiKeyId,
+    pub user_id: crate::ids::UserId,
     pub name: crate::text::Text,
     /// The first characters of the secret, to tell keys apart.
     pub prefix: String,
@@ -205,6 +217,12 @@ mod tests {
         assert!(p.contains(Permission::Triage) && !p.contains(Permission::Mitigate));
         assert_eq!(Permissions::parse("p", &p.names()).unwrap(), p);
         assert!(Permissions::parse("p", "view,fly").is_err());
+        assert!(
+            Permissions::parse("p", "triage").is_err(),
+            "every role includes view"
+        );
+        assert!(Permissions::of(&[Permission::Triage]).contains(Permission::View));
+        assert!(!Permissions::NONE.contains(Permission::View));
         assert!(Role::Admin.permissions().contains(Permission::Administer));
         assert!(!Role::Analyst.permissions().contains(Permission::Administer));
         assert_eq!(Role::Viewer.permissions().names(), "view");

@@ -84,7 +84,7 @@ impl WhitelistKind {
 /// An analyst's decision that an indicator is harmless.
 #[derive(Clone, PartialEq, Debug)]
 pub struct WhitelistEntry {
-    pub id: i64,
+    pub id: crate::ids::WhitelistId,
     pub kind: WhitelistKind,
     /// Normalised by [`WhitelistKind::normalize`].
     pub value: String,

@@ -21,15 +21,53 @@ pub const MAX_SYNC_BYTES: usize = 1 << 20;
 /// Most manifest entries one response carries.
 pub const MAX_MANIFEST_ROWS: u32 = 50_000;
 
-/// Error codes the MCM puts in `ErrorBody.code` so the CM can say exactly what is wrong.
-pub mod codes {
-    pub const NOT_MCM: &str = "not_mcm";
-    pub const UNKNOWN_USERNAME: &str = "unknown_username";
-    pub const WRONG_PASSPHRASE: &str = "wrong_passphrase";
-    pub const FIPS_MISMATCH: &str = "fips_mismatch";
-    pub const BAD_NONCE: &str = "bad_nonce";
-    pub const DEREGISTERED: &str = "deregistered";
-    pub const UNKNOWN_CM: &str = "unknown_cm";
+aerie_domain::string_enum! {
+    /// Why the MCM refused a CM, as `ErrorBody.code`, so the CM can say exactly what is
+    /// wrong and how to fix it.
+    pub enum FederationCode {
+        /// The address is a CM, not an MCM.
+        NotMcm = "not_mcm",
+        /// No admin user of that name on the MCM.
+        UnknownUsername = "unknown_username",
+        /// The proof does not match the MCM's device key.
+        WrongPassphrase = "wrong_passphrase",
+        /// One side is in FIPS mode and the other is not.
+        FipsMismatch = "fips_mismatch",
+        /// The registration nonce is unknown, used or expired.
+        BadNonce = "bad_nonce",
+        /// The MCM removed this CM with `set mcm remove`.
+        Deregistered = "deregistered",
+        /// The MCM does not know this CM's credential.
+        UnknownCm = "unknown_cm",
+    }
+}
+
+/// The MCM's federation endpoints.
+pub mod paths {
+    pub const CHALLENGE: &str = "/api/v1/federation/challenge";
+    pub const REGISTER: &str = "/api/v1/federation/register";
+    pub const PROXY_TOKEN: &str = "/api/v1/federation/proxy-token";
+    pub const SYNC: &str = "/api/v1/federation/sync";
+    pub const MANIFEST: &str = "/api/v1/federation/manifest";
+}
+
+/// "FIPS mode differs: MCM is in FIPS mode, this CM is not" (or the reverse).
+pub fn fips_mismatch(mcm_fips: bool) -> String {
+    if mcm_fips {
+        "FIPS mode differs: MCM is in FIPS mode, this CM is not".to_owned()
+    } else {
+        "FIPS mode differs: this CM is in FIPS mode, the MCM is not".to_owned()
+    }
+}
+
+/// Headers with which the MCM tells a CM who acts for a live action.
+pub mod acting {
+    /// The MCM user's name; the CM records it as `USER@mcm`.
+    pub const USER: &str = "x-aerie-acting-user";
+    /// The MCM user's role name.
+    pub const ROLE: &str = "x-aerie-acting-role";
+    /// The role's permissions, as `Permissions::names` writes them.
+    pub const PERMISSIONS: &str = "x-aerie-acting-permissions";
 }
 
 /// `POST /api/v1/federation/challenge`: a single-use nonce and the MCM's KDF.
@@ -220,7 +258,7 @@ impl SyncedIncident {
             event_count: i.event_count,
         };
         Ok(Incident {
-            id: IncidentId(i.incident_id),
+            id: IncidentId::new(i.incident_id),
             facts,
             status: parse(f("status"), &i.status)?,
             version: i.version,
@@ -258,7 +296,7 @@ impl SyncRequest {
             removals: self
                 .removals
                 .iter()
-                .map(|r| (IncidentId(r.incident_id), r.version))
+                .map(|r| (IncidentId::new(r.incident_id), r.version))
                 .collect(),
             high_seq: self.high_seq,
             backlog: self.backlog,

@@ -62,7 +62,7 @@ impl From<&Incident> for IncidentOut {
     fn from(i: &Incident) -> Self {
         let f = &i.facts;
         Self {
-            incident_id: i.id.0,
+            incident_id: i.id.get(),
             first_seen_time: format_time(f.first_seen),
             last_activity_time: format_time(f.last_activity),
             risk: i.risk().as_str().to_owned(),
@@ -265,7 +265,7 @@ fn search(field: &str, value: &Option<String>) -> Result<Option<String>, DomainE
 
 impl IncidentListParams {
     /// The CM ids of `cm`, on the MCM.
-    pub fn cm_ids(&self) -> Result<Vec<i64>, DomainError> {
+    pub fn cm_ids(&self) -> Result<Vec<aerie_domain::ids::CmId>, DomainError> {
         let Some(value) = &self.cm else {
             return Ok(Vec::new());
         };
@@ -276,6 +276,7 @@ impl IncidentListParams {
                     .parse::<i64>()
                     .ok()
                     .filter(|id| *id > 0)
+                    .map(aerie_domain::ids::CmId::new)
                     .ok_or_else(|| {
                         DomainError::new(
                             "cm",

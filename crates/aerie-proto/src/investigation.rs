@@ -73,8 +73,8 @@ pub struct MitigationOut {
 impl From<&Mitigation> for MitigationOut {
     fn from(m: &Mitigation) -> Self {
         Self {
-            id: m.id,
-            incident_id: m.incident_id.0,
+            id: m.id.get(),
+            incident_id: m.incident_id.get(),
             kind: m.kind.as_str().to_owned(),
             value: m.value.clone(),
             feed: m.kind.feed().as_str().to_owned(),
@@ -116,7 +116,7 @@ impl MitigationOptionOut {
             active: applied
                 .iter()
                 .find(|m| m.revoked.is_none() && m.kind == o.kind && m.value == o.value)
-                .map(|m| m.id),
+                .map(|m| m.id.get()),
         }
     }
 }
@@ -161,7 +161,7 @@ pub struct WhitelistOut {
 impl From<&WhitelistEntry> for WhitelistOut {
     fn from(w: &WhitelistEntry) -> Self {
         Self {
-            id: w.id,
+            id: w.id.get(),
             kind: w.kind.as_str().to_owned(),
             value: w.value.clone(),
             reason: w.reason.as_str().to_owned(),
@@ -192,7 +192,7 @@ pub struct UserOut {
 impl From<&User> for UserOut {
     fn from(u: &User) -> Self {
         Self {
-            id: u.id,
+            id: u.id.get(),
             username: u.username.as_str().to_owned(),
             role: u.role.as_str().to_owned(),
             permissions: u

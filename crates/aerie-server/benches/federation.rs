@@ -38,7 +38,7 @@ use aerie_proto::{
     },
 };
 use aerie_server::{Config, ConfigLayer, Running};
-use aerie_store::{SqlStore, Store};
+use aerie_store::{SqlStore, prelude::*};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
@@ -155,7 +155,7 @@ async fn latency(base: &std::path::Path) {
         assert!(out.contains("Registered"), "{out}");
         cms.push(cm);
     }
-    let cm_ids: HashMap<String, i64> = mcm
+    let cm_ids: HashMap<String, aerie_domain::ids::CmId> = mcm
         .running
         .state
         .store
@@ -184,7 +184,7 @@ async fn latency(base: &std::path::Path) {
                 if let Ok(placed) = store.ingest(&[event]).await {
                     sent.lock()
                         .unwrap()
-                        .insert((cm_id, placed[0].incident_id.0), at);
+                        .insert((cm_id.get(), placed[0].incident_id.get()), at);
                 }
                 k += 1;
             }
@@ -209,9 +209,9 @@ async fn latency(base: &std::path::Path) {
                 {
                     let mut seen = seen.lock().unwrap();
                     for cm in cms {
-                        let from = counted.insert(cm.id, cm.incident_count).unwrap_or(0);
+                        let from = counted.insert(cm.id.get(), cm.incident_count).unwrap_or(0);
                         for id in from + 1..=cm.incident_count {
-                            seen.insert((cm.id, id), now);
+                            seen.insert((cm.id.get(), id), now);
                         }
                     }
                 }
@@ -293,7 +293,7 @@ async fn resync(base: &std::path::Path) {
         .await
         .unwrap();
     // The daemon caches its MCM configuration; it must see this change.
-    aerie_server::federation::cm::forget_config(&cm.running.state);
+    cm.running.state.federation.forget_config();
     let started = Instant::now();
     for start in (0..rows).step_by(5000) {
         let batch: Vec<NewEvent> = (start..rows.min(start + 5000))
@@ -311,7 +311,7 @@ async fn resync(base: &std::path::Path) {
         .await
         .unwrap();
     store.set_setting("mcm.address", &address).await.unwrap();
-    aerie_server::federation::cm::forget_config(&cm.running.state);
+    cm.running.state.federation.forget_config();
     let mcm_store = mcm.running.state.store.clone();
     assert_eq!(mcm_store.cms().await.unwrap()[0].incident_count, 0);
     let started = Instant::now();
@@ -341,7 +341,7 @@ async fn resync(base: &std::path::Path) {
         credential_hash: "x".into(),
     };
     let raw_cm = raw.register_cm(&reg, Utc::now()).await.unwrap();
-    let mut after = IncidentId(0);
+    let mut after = IncidentId::new(0);
     let mut pages = Vec::new();
     loop {
         let page = store.incidents_after(after, 1000).await.unwrap();
@@ -423,7 +423,7 @@ async fn many_cms(base: &std::path::Path) {
         s.ingest(&[t.validate("e", Utc::now()).unwrap()])
             .await
             .unwrap();
-        s.incident(IncidentId(1)).await.unwrap().unwrap()
+        s.incident(IncidentId::new(1)).await.unwrap().unwrap()
     };
     println!("many CMs: each sends one incident per second (plus heartbeats) to one MCM");
     let mut cms: Vec<LightCm> = Vec::new();
@@ -447,7 +447,7 @@ async fn many_cms(base: &std::path::Path) {
                 tokio::time::sleep(Duration::from_millis((i * 1000 / n) as u64)).await;
                 for k in 0..10 {
                     let mut inc = template.clone();
-                    inc.id = IncidentId(first + k);
+                    inc.id = IncidentId::new(first + k);
                     inc.change_seq = first + k;
                     let req = SyncRequest {
                         upserts: vec![SyncedIncident::of(&inc)],

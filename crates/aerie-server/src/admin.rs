@@ -16,7 +16,12 @@ use aerie_proto::{
     incidents::IncidentOut,
 };
 
-use crate::{appliance::ApplianceRole, error::ApiError, state::AppState};
+use aerie_domain::{
+    appliance::ApplianceRole, net::HostName, net::McmAddress, passphrase::Passphrase,
+    user::Username,
+};
+
+use crate::{error::OpError, ops, state::AppState};
 
 /// Longest request line accepted (a passphrase and an address fit easily).
 const MAX_LINE: usize = 64 * 1024;
@@ -64,7 +69,9 @@ async fn serve_connection(state: AppState, stream: UnixStream) {
                 tracing::debug!(?request, "admin request");
                 handle(&state, request)
                     .await
-                    .unwrap_or_else(|e| AdminReply::Error { error: e.message })
+                    .unwrap_or_else(|e| AdminReply::Error {
+                        error: e.to_string(),
+                    })
             }
             Err(e) => AdminReply::Error {
                 error: format!("malformed admin request: {e}"),
@@ -107,7 +114,7 @@ fn audited(request: &AdminRequest) -> Option<(&'static str, String)> {
     })
 }
 
-async fn handle(state: &AppState, request: AdminRequest) -> Result<AdminReply, ApiError> {
+async fn handle(state: &AppState, request: AdminRequest) -> Result<AdminReply, OpError> {
     let audit = audited(&request);
     let reply = run(state, request).await;
     if let (Some((action, detail)), Ok(_)) = (audit, &reply) {
@@ -116,36 +123,51 @@ async fn handle(state: &AppState, request: AdminRequest) -> Result<AdminReply, A
     reply
 }
 
-async fn run(state: &AppState, request: AdminRequest) -> Result<AdminReply, ApiError> {
+async fn run(state: &AppState, request: AdminRequest) -> Result<AdminReply, OpError> {
     Ok(match request {
-        AdminRequest::Status => AdminReply::Status(state.status().await?),
-        AdminRequest::SetHostname { hostname } => done(state.set_hostname(&hostname).await?),
-        AdminRequest::SetFips { enabled } => done(state.set_fips(enabled).await?),
+        AdminRequest::Status => AdminReply::Status(state.appliance.status().await?),
+        AdminRequest::SetHostname { hostname } => {
+            let name = HostName::parse("hostname", &hostname)?;
+            done(state.appliance.set_hostname(&name).await?)
+        }
+        AdminRequest::SetFips { enabled } => done(state.appliance.set_fips(enabled).await?),
         AdminRequest::Users => AdminReply::Users {
-            users: state.user_rows().await?,
+            users: ops::appliance::user_rows(state).await?,
         },
         AdminRequest::SetUserPassword { username, password } => {
-            done(state.set_user_password(&username, &password).await?)
+            let name = Username::parse(&username)?;
+            done(ops::appliance::set_user_password(state, &name, &password).await?)
         }
-        AdminRequest::ShowMcm => AdminReply::Mcm(crate::federation::show(state).await?),
+        AdminRequest::ShowMcm => AdminReply::Mcm(crate::federation::show(&state.federation).await?),
         AdminRequest::SetMcm {
             address,
             passphrase,
             username,
-        } => done(
-            crate::federation::configure(state, &address, &passphrase, username.as_deref()).await?,
-        ),
-        AdminRequest::ResyncMcm => done(crate::federation::resync(state).await?),
-        AdminRequest::RemoveMcm => done(crate::federation::remove(state).await?),
+        } => {
+            let address = McmAddress::parse(&address)?;
+            let passphrase = Passphrase::parse("passphrase", &passphrase)?;
+            let username = username.as_deref().map(Username::parse).transpose()?;
+            done(
+                crate::federation::configure(
+                    &state.federation,
+                    &address,
+                    &passphrase,
+                    username.as_ref(),
+                )
+                .await?,
+            )
+        }
+        AdminRequest::ResyncMcm => done(crate::federation::resync(&state.federation).await?),
+        AdminRequest::RemoveMcm => done(crate::federation::remove(&state.federation).await?),
         AdminRequest::Incidents { count } => {
             let limit = aerie_domain::query::check_limit(count)?;
             let query = IncidentQuery {
                 limit,
                 ..Default::default()
             };
-            let incidents = if state.role().await? == ApplianceRole::Mcm {
+            let incidents = if state.appliance.role().await? == ApplianceRole::Mcm {
                 let page = state.store.remote_incidents(&query, &[]).await?;
-                crate::federation::mcm::incident_rows(state, &page.items).await?
+                crate::federation::mcm::incident_rows(state.store.as_ref(), &page.items).await?
             } else {
                 let page = state.store.incidents(&query).await?;
                 page.items.iter().map(IncidentOut::from).collect()

@@ -1,37 +1,19 @@
-//! The appliance's own settings: host name, role, FIPS mode, users — what the operator
-//! changes from the CLI.
+//! The appliance itself: its role, host name, FIPS mode and identity towards peers — the
+//! settings the operator changes from the CLI — and the proofs of which side it is on.
 
-use chrono::Utc;
+use std::sync::{Arc, OnceLock, RwLock};
 
-use aerie_domain::{
-    net::HostName,
-    user::{Role, Username},
-};
-use aerie_proto::admin::{ApplianceStatus, UserRow};
+use aerie_domain::{appliance::ApplianceRole, net::HostName};
+use aerie_proto::admin::ApplianceStatus;
+use aerie_store::Store;
 
-use crate::{auth, error::ApiError, state::AppState};
+use crate::error::OpError;
 
 /// Setting names in the store.
 pub mod keys {
     pub const ROLE: &str = "role";
     pub const HOSTNAME: &str = "hostname";
     pub const FIPS: &str = "fips";
-}
-
-/// `cm` or `mcm`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum ApplianceRole {
-    Cm,
-    Mcm,
-}
-
-impl ApplianceRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApplianceRole::Cm => "cm",
-            ApplianceRole::Mcm => "mcm",
-        }
-    }
 }
 
 /// Which cryptographic module this build runs, said plainly.
@@ -41,41 +23,113 @@ pub fn crypto_module() -> &'static str {
      TLS 1.2/1.3 with AES-GCM and NIST curves)"
 }
 
-impl AppState {
-    /// `cm` or `mcm`. Read from the store once, then kept in memory: it changes only by
-    /// this daemon's own `set mcm` commands.
-    pub async fn role(&self) -> Result<ApplianceRole, ApiError> {
-        if let Some(role) = *self.role_cache.read().expect("role lock") {
+/// Proof that this appliance is the MCM; made only by [`Appliance::on_mcm`].
+#[derive(Clone, Copy, Debug)]
+pub struct OnMcm(());
+
+/// Proof that this appliance is a CM; made only by [`Appliance::on_cm`].
+#[derive(Clone, Copy, Debug)]
+pub struct OnCm(());
+
+/// One appliance's settings, with its role kept in memory (it changes only by this
+/// daemon's own `set mcm` commands).
+pub struct Appliance {
+    store: Arc<dyn Store>,
+    /// The configured host name, used until one is set from the CLI.
+    configured_hostname: String,
+    role: RwLock<Option<ApplianceRole>>,
+    pub identity: Identity,
+}
+
+/// How peers see this appliance: its certificate and its URL.
+pub struct Identity {
+    /// SHA-256 of the served certificate, `AA:BB:…`.
+    pub fingerprint: String,
+    url: OnceLock<String>,
+}
+
+impl Identity {
+    pub fn new(fingerprint: String) -> Identity {
+        Identity {
+            fingerprint,
+            url: OnceLock::new(),
+        }
+    }
+
+    /// Set once the listener is bound.
+    pub fn set_public_url(&self, url: String) {
+        let _ = self.url.set(url);
+    }
+
+    /// The base URL peers reach this appliance's API at.
+    pub fn public_url(&self) -> String {
+        self.url.get().cloned().unwrap_or_default()
+    }
+}
+
+impl Appliance {
+    pub fn new(store: Arc<dyn Store>, configured_hostname: String, identity: Identity) -> Self {
+        Appliance {
+            store,
+            configured_hostname,
+            role: RwLock::new(None),
+            identity,
+        }
+    }
+
+    /// `cm` or `mcm`, read from the store once.
+    pub async fn role(&self) -> Result<ApplianceRole, OpError> {
+        if let Some(role) = *self.role.read().expect("role lock") {
             return Ok(role);
         }
         let role = match self.store.setting(keys::ROLE).await?.as_deref() {
             Some("mcm") => ApplianceRole::Mcm,
             _ => ApplianceRole::Cm,
         };
-        *self.role_cache.write().expect("role lock") = Some(role);
+        *self.role.write().expect("role lock") = Some(role);
         Ok(role)
     }
 
-    pub async fn set_role(&self, role: ApplianceRole) -> Result<(), ApiError> {
+    pub async fn set_role(&self, role: ApplianceRole) -> Result<(), OpError> {
         self.store.set_setting(keys::ROLE, role.as_str()).await?;
-        *self.role_cache.write().expect("role lock") = Some(role);
+        *self.role.write().expect("role lock") = Some(role);
         Ok(())
     }
 
+    /// Proof that this is the MCM, or the refusal of `what` on a CM.
+    pub async fn on_mcm(&self, what: &str) -> Result<OnMcm, OpError> {
+        match self.role().await? {
+            ApplianceRole::Mcm => Ok(OnMcm(())),
+            ApplianceRole::Cm => Err(OpError::missing(format!(
+                "{what}: this appliance is a CM, not an MCM"
+            ))),
+        }
+    }
+
+    /// Proof that this is a CM, or the refusal of `what` on the MCM.
+    pub async fn on_cm(&self, what: &str) -> Result<OnCm, OpError> {
+        match self.role().await? {
+            ApplianceRole::Cm => Ok(OnCm(())),
+            ApplianceRole::Mcm => Err(OpError::missing(format!(
+                "{what}: this appliance is the MCM, which keeps only the CMs' incident table"
+            ))),
+        }
+    }
+
     /// The host name set from the CLI, else the configured one.
-    pub async fn hostname(&self) -> Result<String, ApiError> {
+    pub async fn hostname(&self) -> Result<String, OpError> {
         Ok(self
             .store
             .setting(keys::HOSTNAME)
             .await?
-            .unwrap_or_else(|| self.config.hostname.clone()))
+            .unwrap_or_else(|| self.configured_hostname.clone()))
     }
 
-    pub async fn fips(&self) -> Result<bool, ApiError> {
+    pub async fn fips(&self) -> Result<bool, OpError> {
         Ok(self.store.setting(keys::FIPS).await?.as_deref() == Some("enabled"))
     }
 
-    pub async fn status(&self) -> Result<ApplianceStatus, ApiError> {
+    pub async fn status(&self) -> Result<ApplianceStatus, OpError> {
         Ok(ApplianceStatus {
             hostname: self.hostname().await?,
             role: self.role().await?.as_str().to_owned(),
@@ -85,8 +139,7 @@ impl AppState {
         })
     }
 
-    pub async fn set_hostname(&self, name: &str) -> Result<String, ApiError> {
-        let name = HostName::parse("hostname", name)?;
+    pub async fn set_hostname(&self, name: &HostName) -> Result<String, OpError> {
         self.store
             .set_setting(keys::HOSTNAME, name.as_str())
             .await?;
@@ -94,7 +147,7 @@ impl AppState {
         Ok(format!("Hostname set to {name}."))
     }
 
-    pub async fn set_fips(&self, enabled: bool) -> Result<String, ApiError> {
+    pub async fn set_fips(&self, enabled: bool) -> Result<String, OpError> {
         self.store
             .set_setting(keys::FIPS, if enabled { "enabled" } else { "disabled" })
             .await?;
@@ -103,41 +156,5 @@ impl AppState {
             "FIPS mode {}. It applies to device keys derived from now on and to TLS after a restart.",
             if enabled { "enabled" } else { "disabled" }
         ))
-    }
-
-    pub async fn user_rows(&self) -> Result<Vec<UserRow>, ApiError> {
-        let users = self.store.users().await?;
-        Ok(users
-            .into_iter()
-            .map(|u| UserRow {
-                username: u.username.as_str().to_owned(),
-                role: u.role.as_str().to_owned(),
-                disabled: u.disabled,
-            })
-            .collect())
-    }
-
-    /// Sets a user's password; creates the user with the admin role if absent.
-    pub async fn set_user_password(&self, name: &str, password: &str) -> Result<String, ApiError> {
-        let name = Username::parse(name)?;
-        aerie_domain::user::check_password("password", password)?;
-        let hash = auth::hash_password(password)?;
-        match self.store.user_credentials(&name).await? {
-            Some((user, _)) => {
-                self.store.set_password_hash(user.id, &hash).await?;
-                tracing::info!(user = name.as_str(), "password set from the CLI");
-                Ok(format!("Password of {} changed.", name.as_str()))
-            }
-            None => {
-                self.store
-                    .create_user(&name, &hash, &Role::Admin.name(), Utc::now())
-                    .await?;
-                tracing::info!(user = name.as_str(), "user created from the CLI");
-                Ok(format!(
-                    "User {} created with the admin role.",
-                    name.as_str()
-                ))
-            }
-        }
     }
 }

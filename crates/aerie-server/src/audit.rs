@@ -4,7 +4,7 @@ use chrono::Utc;
 
 use aerie_domain::audit::AuditRecord;
 
-use crate::{auth::Caller, error::ApiError, state::AppState};
+use crate::{auth::Caller, error::OpError, state::AppState};
 
 /// Appends an entry; the action has happened, so a failure to record it is returned as an
 /// internal error and logged loudly rather than dropped.
@@ -14,7 +14,7 @@ pub async fn record(
     action: &str,
     target: impl Into<String>,
     detail: impl Into<String>,
-) -> Result<(), ApiError> {
+) -> Result<(), OpError> {
     let record = AuditRecord {
         at: Utc::now(),
         actor: actor.to_owned(),
@@ -29,7 +29,7 @@ pub async fn record(
         .map(|_| ())
         .map_err(|e| {
             tracing::error!(action, actor, "could not write the audit log: {e}");
-            ApiError::internal(e)
+            OpError::internal(e)
         })
 }
 
@@ -40,6 +40,6 @@ pub async fn by(
     action: &str,
     target: impl Into<String>,
     detail: impl Into<String>,
-) -> Result<(), ApiError> {
+) -> Result<(), OpError> {
     record(state, caller.user.username.as_str(), action, target, detail).await
 }

@@ -8,7 +8,7 @@ use chrono::Utc;
 use aerie_domain::user::{Role, Username};
 use aerie_store::Store;
 
-use crate::{auth, tls::write_private};
+use crate::tls::write_private;
 
 /// The file holding a generated admin password.
 pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
@@ -44,7 +44,8 @@ pub async fn admin(
         }
         Some(p) => p,
         None => {
-            let password = auth::new_secret("")[..20].to_owned();
+            let password =
+                crate::secret::new_secret(crate::secret::SecretKind::Password)[..20].to_owned();
             let path = dir.join(INITIAL_PASSWORD_FILE);
             let _ = fs::remove_file(&path);
             write_private(&path, format!("{password}\n").as_bytes())?;
@@ -55,7 +56,7 @@ pub async fn admin(
             password
         }
     };
-    let hash = auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e.message))?;
+    let hash = crate::secret::hash_password(&password);
     store
         .create_user(&name, &hash, &Role::Admin.name(), Utc::now())
         .await?;

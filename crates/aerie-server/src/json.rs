@@ -8,15 +8,15 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::OpError;
 
 /// A JSON request body of type `T`.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
+    type Rejection = OpError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, OpError> {
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -27,19 +27,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                     .is_some_and(|m| m.trim() == "application/json")
             });
         if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            return Err(OpError::unsupported_media(
                 "send the body as JSON with Content-Type: application/json",
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "request body is too large: split it into smaller requests",
-                )
+                OpError::too_large("request body is too large: split it into smaller requests")
             } else {
-                ApiError::new(rejection.status(), "could not read the request body")
+                OpError::malformed("could not read the request body")
             }
         })?;
         parse(&bytes).map(ApiJson)
@@ -49,7 +45,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 /// Parses JSON, reporting the path of the value at fault (`events[2].severity`). The
 /// path is tracked only on a second pass over a body that failed: good bodies take the
 /// fast path.
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, OpError> {
     if let Ok(value) = serde_json::from_slice(bytes) {
         return Ok(value);
     }
@@ -59,14 +55,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.into_inner();
         let message = match inner.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                return ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {inner}"));
+                return OpError::malformed(format!("malformed JSON: {inner}"));
             }
             _ => strip_position(&inner.to_string()),
         };
         if path == "." || path.is_empty() {
-            ApiError::new(StatusCode::BAD_REQUEST, message)
+            OpError::malformed(message)
         } else {
-            ApiError::bad_request(path.clone(), format!("{path}: {message}"))
+            OpError::invalid(path.clone(), format!("{path}: {message}"))
         }
     })
 }
@@ -100,12 +96,20 @@ mod tests {
     #[test]
     fn names_the_field() {
         let e = parse::<Body>(br#"{"items":[{"n":1},{"n":"x"}]}"#).unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("items[1].n"));
-        assert!(e.message.contains("invalid type"), "{}", e.message);
+        assert_eq!(e.field(), Some("items[1].n"));
+        assert!(e.to_string().contains("invalid type"), "{}", e.to_string());
         let e = parse::<Body>(br#"{"items":[],"extra":1}"#).unwrap_err();
-        assert!(e.message.contains("unknown field `extra`"), "{}", e.message);
+        assert!(
+            e.to_string().contains("unknown field `extra`"),
+            "{}",
+            e.to_string()
+        );
         let e = parse::<Body>(b"{\"items\":[").unwrap_err();
-        assert!(e.message.starts_with("malformed JSON"), "{}", e.message);
-        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(
+            e.to_string().starts_with("malformed JSON"),
+            "{}",
+            e.to_string()
+        );
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
     }
 }

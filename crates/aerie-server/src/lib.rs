@@ -16,6 +16,9 @@ mod error;
 pub mod federation;
 mod json;
 mod login_limit;
+pub mod ops;
+pub mod rights;
+pub mod secret;
 mod state;
 pub mod tls;
 mod ui;
@@ -33,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use config::{Config, ConfigLayer};
-pub use error::ApiError;
+pub use error::OpError;
 pub use state::AppState;
 
 /// How long in-flight requests may take to finish after shutdown begins.
@@ -47,15 +50,21 @@ pub struct Running {
     pub cert_der: Vec<u8>,
     pub state: AppState,
     task: JoinHandle<std::io::Result<()>>,
+    sync_worker: JoinHandle<()>,
 }
 
 impl Running {
-    /// Waits until the server has stopped.
+    /// Waits until the server has stopped, then until the sync worker has: a daemon is
+    /// down only when nothing of it runs.
     pub async fn wait(self) -> anyhow::Result<()> {
-        self.task
+        let served = self
+            .task
             .await
             .context("server task panicked")?
-            .context("server failed")
+            .context("server failed");
+        self.sync_worker.await.context("sync worker panicked")?;
+        tracing::info!("stopped");
+        served
     }
 }
 
@@ -71,6 +80,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ui::router())
         .with_state(state)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(tracing_layer())
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(ui::CONTENT_SECURITY_POLICY),
@@ -95,6 +105,35 @@ pub fn app(state: AppState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
+}
+
+type Request = axum::http::Request<axum::body::Body>;
+
+/// The request tracing layer with our span maker and default outcome loggers.
+type RequestTracing<MakeSpan> = tower_http::trace::TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    MakeSpan,
+    (),
+    tower_http::trace::DefaultOnResponse,
+    tower_http::trace::DefaultOnBodyChunk,
+    tower_http::trace::DefaultOnEos,
+    tower_http::trace::DefaultOnFailure,
+>;
+
+/// One span per request, named by a fresh request id, with the method and path; its
+/// outcome is logged at debug level, failures (5xx) at warn.
+fn tracing_layer() -> RequestTracing<impl Fn(&Request) -> tracing::Span + Clone> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    tower_http::trace::TraceLayer::new_for_http()
+        .make_span_with(|request: &Request| {
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            tracing::info_span!("request", id, method = %request.method(), path = %request.uri().path())
+        })
+        .on_request(())
+        .on_failure(
+            tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN),
+        )
 }
 
 /// The URL peers reach this appliance at: configured, else the bound address (the host
@@ -130,17 +169,24 @@ pub async fn start_with_admin(
     tracing::info!("store ready");
     bootstrap::admin(store.as_ref(), &config.data_dir, admin_password).await?;
     let fingerprint = aerie_client::Fingerprint::of(&tls.cert_der).to_string();
+    let appliance = Arc::new(appliance::Appliance::new(
+        store.clone(),
+        config.hostname.clone(),
+        appliance::Identity::new(fingerprint),
+    ));
     let state = AppState {
+        federation: Arc::new(federation::Federation::new(
+            store.clone(),
+            appliance.clone(),
+        )),
         store,
         config: Arc::new(config),
-        federation: Arc::default(),
-        identity: Arc::new(state::Identity::new(fingerprint)),
-        role_cache: Arc::default(),
+        appliance,
         login_limiter: Arc::default(),
     };
 
     let handle = axum_server::Handle::new();
-    let fips = state.fips().await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let fips = state.appliance.fips().await?;
     if fips {
         tracing::info!("FIPS mode: TLS restricted to FIPS-approved algorithms");
     }
@@ -170,15 +216,16 @@ pub async fn start_with_admin(
             );
         }
     };
-    let hostname = state
-        .hostname()
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let hostname = state.appliance.hostname().await?;
     state
+        .appliance
         .identity
         .set_public_url(public_url(&state.config, addr, &hostname));
     admin::listen(state.clone(), shutdown.clone()).await?;
-    tokio::spawn(federation::cm::run(state.clone(), shutdown.clone()));
+    let sync_worker = tokio::spawn(federation::cm::run(
+        state.federation.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(async move {
         shutdown.cancelled().await;
         tracing::info!("shutting down");
@@ -190,5 +237,6 @@ pub async fn start_with_admin(
         cert_der: tls.cert_der.to_vec(),
         state,
         task,
+        sync_worker,
     })
 }

@@ -8,10 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-
-use crate::error::ApiError;
+use crate::error::OpError;
 
 /// Failed logins allowed per address within [`WINDOW`].
 pub const MAX_FAILURES: u32 = 10;
@@ -28,19 +25,13 @@ pub struct LoginLimiter {
 #[derive(Debug)]
 pub struct TooMany(pub Duration);
 
-impl IntoResponse for TooMany {
-    fn into_response(self) -> Response {
-        let secs = self.0.as_secs().max(1);
-        let mut resp = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many failed logins from your address; try again in {secs} s"),
-        )
-        .into_response();
-        resp.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_str(&secs.to_string()).expect("digits"),
-        );
-        resp
+impl From<TooMany> for OpError {
+    fn from(TooMany(wait): TooMany) -> Self {
+        let secs = wait.as_secs().max(1);
+        OpError::Throttled {
+            message: format!("too many failed logins from your address; try again in {secs} s"),
+            retry_after: secs,
+        }
     }
 }
 

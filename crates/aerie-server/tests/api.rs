@@ -315,7 +315,7 @@ async fn status_changes_follow_the_workflow() {
 #[tokio::test]
 async fn viewers_read_but_cannot_ingest_or_triage() {
     let s = start().await;
-    let hash = aerie_server::auth::hash_password("viewer-password").unwrap();
+    let hash = aerie_server::secret::hash_password("viewer-password");
     let name = Username::parse("vera").unwrap();
     s.running
         .state

@@ -344,20 +344,23 @@ async fn resync_repairs_a_damaged_copy_without_resending_what_matches() {
     let ids: Vec<i64> = truth.keys().copied().collect();
     let store = &mcm.running.state.store;
     let mut stale = store
-        .remote_incident(cm_id, aerie_domain::incident::IncidentId(ids[2]))
+        .remote_incident(
+            aerie_domain::ids::CmId::new(cm_id),
+            aerie_domain::incident::IncidentId::new(ids[2]),
+        )
         .await
         .unwrap()
         .unwrap()
         .incident;
     let mut ghost = stale.clone();
-    ghost.id = aerie_domain::incident::IncidentId(999_999);
+    ghost.id = aerie_domain::incident::IncidentId::new(999_999);
     store
         .apply_sync(
-            cm_id,
+            aerie_domain::ids::CmId::new(cm_id),
             &aerie_domain::federation::SyncBatch {
                 removals: vec![
-                    (aerie_domain::incident::IncidentId(ids[0]), 100),
-                    (aerie_domain::incident::IncidentId(ids[1]), 100),
+                    (aerie_domain::incident::IncidentId::new(ids[0]), 100),
+                    (aerie_domain::incident::IncidentId::new(ids[1]), 100),
                     (stale.id, 100),
                 ],
                 ..Default::default()
@@ -369,7 +372,7 @@ async fn resync_repairs_a_damaged_copy_without_resending_what_matches() {
     stale.version = 0;
     store
         .apply_sync(
-            cm_id,
+            aerie_domain::ids::CmId::new(cm_id),
             &aerie_domain::federation::SyncBatch {
                 upserts: vec![stale, ghost],
                 ..Default::default()
@@ -491,7 +494,10 @@ async fn removes_and_deregistration() {
         )
         .await;
     match refused {
-        Err(e @ ClientError::Api { .. }) => assert_eq!(e.code(), Some("deregistered")),
+        Err(e @ ClientError::Api { .. }) => assert_eq!(
+            e.code(),
+            Some(aerie_proto::federation::FederationCode::Deregistered)
+        ),
         other => panic!("the old credential must not work: {other:?}"),
     }
 }
@@ -554,7 +560,7 @@ async fn live_proxy_acts_on_the_owning_cm_only() {
     );
 
     // A viewer on the MCM may look but not act.
-    let hash = aerie_server::auth::hash_password("viewer-pass").unwrap();
+    let hash = aerie_server::secret::hash_password("viewer-pass");
     mcm.running
         .state
         .store
@@ -789,7 +795,7 @@ async fn a_cm_keeps_working_while_the_mcm_is_down_and_catches_up() {
     assert!(
         eventually(40, || async {
             store
-                .remote_incidents(&Default::default(), &[cm_id])
+                .remote_incidents(&Default::default(), &[aerie_domain::ids::CmId::new(cm_id)])
                 .await
                 .unwrap()
                 .items

@@ -18,6 +18,7 @@ use aerie_domain::{
     audit::{AuditEntry, AuditRecord},
     event::{Event, NewEvent},
     federation::{Cm, CmRegistration, RemoteIncident, RemotePage, SyncBatch},
+    ids::{ApiKeyId, CmId, MitigationId, UserId, WhitelistId},
     incident::{Incident, IncidentId, Placement, StatusChange},
     mitigation::{Mitigation, MitigationKind, MitigationOption},
     query::{IncidentFilter, IncidentPage, IncidentQuery},
@@ -30,18 +31,45 @@ use aerie_domain::{
 pub use error::StoreError;
 pub use sql::{Backend, SqlStore, open};
 
+/// Every capability trait, for code that calls store methods on a concrete store.
+pub mod prelude {
+    pub use crate::{
+        AuditStore, FederationStore, IncidentStore, IngestStore, InvestigationStore, SettingsStore,
+        Store, UserStore,
+    };
+}
+
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Everything Aerie keeps, in domain words.
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
+/// Everything Aerie keeps, in domain words: the union of the capability traits below,
+/// each implemented where its SQL is.
+pub trait Store:
+    IngestStore
+    + IncidentStore
+    + UserStore
+    + FederationStore
+    + InvestigationStore
+    + AuditStore
+    + SettingsStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Which database this is.
     fn backend(&self) -> Backend;
+}
 
+/// Sensor events into incidents.
+#[async_trait]
+pub trait IngestStore: Send + Sync {
     /// Groups `events` into incidents (opening new ones as needed) in one transaction;
     /// returns where each event went, in order.
     async fn ingest(&self, events: &[NewEvent]) -> Result<Vec<Placement>>;
+}
 
+/// Incidents and their events: reads, status changes, and the change stream federation syncs from.
+#[async_trait]
+pub trait IncidentStore: Send + Sync {
     async fn incident(&self, id: IncidentId) -> Result<Option<Incident>>;
 
     /// The incident's events, oldest first.
@@ -56,7 +84,7 @@ pub trait Store: Send + Sync + 'static {
     async fn count_incidents(
         &self,
         filter: &IncidentFilter,
-        remote: Option<&[i64]>,
+        remote: Option<&[CmId]>,
         cap: u32,
     ) -> Result<u64>;
 
@@ -79,6 +107,13 @@ pub trait Store: Send + Sync + 'static {
     /// The highest change sequence number handed out so far.
     async fn last_change_seq(&self) -> Result<i64>;
 
+    /// The latest change sequence number, updated as changes commit in this process.
+    fn watch_changes(&self) -> tokio::sync::watch::Receiver<i64>;
+}
+
+/// Users, roles, sessions and API keys.
+#[async_trait]
+pub trait UserStore: Send + Sync {
     /// Creates a user; [`StoreError::Conflict`] if the name is taken.
     async fn create_user(
         &self,
@@ -91,7 +126,7 @@ pub trait Store: Send + Sync + 'static {
     /// The user and their password hash, for login.
     async fn user_credentials(&self, username: &Username) -> Result<Option<(User, String)>>;
 
-    async fn set_password_hash(&self, user_id: i64, password_hash: &str) -> Result<()>;
+    async fn set_password_hash(&self, user_id: UserId, password_hash: &str) -> Result<()>;
 
     /// Every user, by name.
     async fn users(&self) -> Result<Vec<User>>;
@@ -99,7 +134,7 @@ pub trait Store: Send + Sync + 'static {
     /// Changes a user's role and/or disables (ending their sessions) or enables them.
     async fn update_user(
         &self,
-        user_id: i64,
+        user_id: UserId,
         role: Option<&RoleName>,
         disabled: Option<bool>,
     ) -> Result<User>;
@@ -121,7 +156,7 @@ pub trait Store: Send + Sync + 'static {
     async fn create_session(
         &self,
         token_hash: &str,
-        user_id: i64,
+        user_id: UserId,
         expires: DateTime<Utc>,
     ) -> Result<()>;
 
@@ -132,7 +167,7 @@ pub trait Store: Send + Sync + 'static {
 
     async fn create_api_key(
         &self,
-        user_id: i64,
+        user_id: UserId,
         name: &Text,
         key_hash: &str,
         prefix: &str,
@@ -140,51 +175,61 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<ApiKey>;
 
     /// The user's API keys, revoked ones included.
-    async fn api_keys(&self, user_id: i64) -> Result<Vec<ApiKey>>;
+    async fn api_keys(&self, user_id: UserId) -> Result<Vec<ApiKey>>;
 
     /// Replaces the secret of a live key of the user's; `None` if there is no such key.
     async fn rotate_api_key(
         &self,
-        user_id: i64,
-        key_id: i64,
+        user_id: UserId,
+        key_id: ApiKeyId,
         key_hash: &str,
         prefix: &str,
     ) -> Result<Option<ApiKey>>;
 
     /// Revokes a live key of the user's; false if there is no such key.
-    async fn revoke_api_key(&self, user_id: i64, key_id: i64, at: DateTime<Utc>) -> Result<bool>;
+    async fn revoke_api_key(
+        &self,
+        user_id: UserId,
+        key_id: ApiKeyId,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
 
     /// The user owning a live key with this hash.
     async fn api_key_user(&self, key_hash: &str) -> Result<Option<User>>;
+}
 
+/// The MCM's CMs and their incident table; the CM's side of resync and backlog.
+#[async_trait]
+pub trait FederationStore: Send + Sync {
     /// Registers a CM (or re-registers it, by its uid) with a fresh credential.
     async fn register_cm(&self, registration: &CmRegistration, at: DateTime<Utc>) -> Result<Cm>;
 
     /// The CM holding this credential (a deregistered CM keeps its last one, refused).
     async fn cm_by_credential(&self, credential_hash: &str) -> Result<Option<Cm>>;
 
-    async fn cm(&self, id: i64) -> Result<Option<Cm>>;
+    async fn cm(&self, id: CmId) -> Result<Option<Cm>>;
 
     /// Every CM ever registered, by name.
     async fn cms(&self) -> Result<Vec<Cm>>;
 
-    async fn set_cm_proxy_token(&self, cm_id: i64, token: &str) -> Result<()>;
+    async fn set_cm_proxy_token(&self, cm_id: CmId, token: &str) -> Result<()>;
 
     /// Applies a CM's sync batch in one transaction: newer versions win, removals drop
     /// rows no newer than themselves, and the CM's acknowledged sequence only grows.
     /// Returns the CM's acknowledged sequence number after the batch.
-    async fn apply_sync(&self, cm_id: i64, batch: &SyncBatch, at: DateTime<Utc>) -> Result<i64>;
+    async fn apply_sync(&self, cm_id: CmId, batch: &SyncBatch, at: DateTime<Utc>) -> Result<i64>;
 
     /// Records that a CM was heard from, with its reported backlog.
-    async fn cm_heartbeat(&self, cm_id: i64, backlog: i64, at: DateTime<Utc>) -> Result<()>;
+    async fn cm_heartbeat(&self, cm_id: CmId, backlog: i64, at: DateTime<Utc>) -> Result<()>;
 
     /// (incident id, version) of a CM's incidents held here, by id, after `after`.
-    async fn manifest(&self, cm_id: i64, after: i64, limit: u32) -> Result<Vec<(IncidentId, i64)>>;
+    async fn manifest(&self, cm_id: CmId, after: i64, limit: u32)
+    -> Result<Vec<(IncidentId, i64)>>;
 
     /// One page of the MCM's incident table, optionally of some CMs only.
-    async fn remote_incidents(&self, query: &IncidentQuery, cms: &[i64]) -> Result<RemotePage>;
+    async fn remote_incidents(&self, query: &IncidentQuery, cms: &[CmId]) -> Result<RemotePage>;
 
-    async fn remote_incident(&self, cm_id: i64, id: IncidentId) -> Result<Option<RemoteIncident>>;
+    async fn remote_incident(&self, cm_id: CmId, id: IncidentId) -> Result<Option<RemoteIncident>>;
 
     /// Deletes every CM incident held here and deregisters every CM; returns how many
     /// incidents went.
@@ -195,10 +240,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many incidents changed after `after_seq`.
     async fn pending_changes(&self, after_seq: i64) -> Result<i64>;
+}
 
-    /// The latest change sequence number, updated as changes commit in this process.
-    fn watch_changes(&self) -> tokio::sync::watch::Receiver<i64>;
-
+/// Artifacts, comments, mitigations and their feeds, and the whitelist.
+#[async_trait]
+pub trait InvestigationStore: Send + Sync {
     /// Keeps an artifact once per content; false if it was already kept.
     async fn put_artifact(
         &self,
@@ -235,7 +281,7 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_mitigation(
         &self,
         incident: IncidentId,
-        id: i64,
+        id: MitigationId,
         actor: &Text,
         at: DateTime<Utc>,
     ) -> Result<Mitigation>;
@@ -245,7 +291,7 @@ pub trait Store: Send + Sync + 'static {
     async fn mitigations(
         &self,
         active_only: bool,
-        before: Option<i64>,
+        before: Option<MitigationId>,
         limit: u32,
     ) -> Result<Vec<Mitigation>>;
 
@@ -270,20 +316,28 @@ pub trait Store: Send + Sync + 'static {
     /// Removes an active entry. Incidents it made benign stay benign.
     async fn remove_whitelist(
         &self,
-        id: i64,
+        id: WhitelistId,
         actor: &Text,
         at: DateTime<Utc>,
     ) -> Result<WhitelistEntry>;
 
     /// The active whitelist, oldest first.
     async fn whitelist(&self) -> Result<Vec<WhitelistEntry>>;
+}
 
+/// The hash-chained audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     /// Appends to the hash-chained audit log.
     async fn append_audit(&self, record: &AuditRecord) -> Result<AuditEntry>;
 
     /// Audit entries after `after_seq`, in order.
     async fn audit_entries(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>>;
+}
 
+/// The appliance's named settings.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
     async fn setting(&self, name: &str) -> Result<Option<String>>;
 
     async fn set_setting(&self, name: &str, value: &str) -> Result<()>;

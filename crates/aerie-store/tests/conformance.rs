@@ -12,6 +12,7 @@ use aerie_domain::{
     text::{CountryCode, Text},
     user::{Role, Username},
 };
+use aerie_store::prelude::*;
 use aerie_store::{Store, StoreError, testing};
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -142,10 +143,16 @@ async fn grouping_joins_within_window_and_splits_outside(store: Arc<dyn Store>) 
         .unwrap()
         .unwrap();
     assert_eq!(benign.risk(), Risk::Benign);
-    assert!(store.incident(IncidentId(999_999)).await.unwrap().is_none());
     assert!(
         store
-            .events_of(IncidentId(999_999))
+            .incident(IncidentId::new(999_999))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .events_of(IncidentId::new(999_999))
             .await
             .unwrap()
             .is_empty()
@@ -223,7 +230,7 @@ async fn status_workflow_and_history(store: Arc<dyn Store>) {
     assert_eq!(history[1].actor.as_str(), "ann");
     let missing = store
         .change_status(
-            IncidentId(424242),
+            IncidentId::new(424242),
             Status::Complete,
             &text("x"),
             &text("a"),
@@ -387,26 +394,26 @@ async fn paging_visits_every_row_once_in_order(store: Arc<dyn Store>) {
                 None => break,
             }
         }
-        let ids: HashSet<i64> = seen.iter().map(|i| i.id.0).collect();
+        let ids: HashSet<i64> = seen.iter().map(|i| i.id.get()).collect();
         assert_eq!(ids.len(), seen.len(), "{sort}: no row twice");
         assert_eq!(ids.len(), 37, "{sort}: every row");
         let key = |i: &aerie_domain::incident::Incident| match sort {
             IncidentSort::Time => (
                 0,
                 -i.facts.last_activity.timestamp_millis(),
-                -i.id.0,
+                -i.id.get(),
                 String::new(),
             ),
             IncidentSort::Risk => (
                 -i.risk().rank(),
                 -i.facts.last_activity.timestamp_millis(),
-                -i.id.0,
+                -i.id.get(),
                 String::new(),
             ),
             IncidentSort::Endpoint => (
                 0,
                 0,
-                i.id.0,
+                i.id.get(),
                 aerie_domain::query::endpoint_sort_key(i.facts.endpoint_ip),
             ),
         };
@@ -492,14 +499,23 @@ async fn users_sessions_and_keys(store: Arc<dyn Store>) {
     assert!(store.api_key_user("h2").await.unwrap().is_some());
     assert!(
         store
-            .rotate_api_key(user.id + 1, key.id, "h3", "x")
+            .rotate_api_key(
+                aerie_domain::ids::UserId::new(user.id.get() + 1),
+                key.id,
+                "h3",
+                "x"
+            )
             .await
             .unwrap()
             .is_none()
     );
     assert!(
         !store
-            .revoke_api_key(user.id + 1, key.id, t0())
+            .revoke_api_key(
+                aerie_domain::ids::UserId::new(user.id.get() + 1),
+                key.id,
+                t0()
+            )
             .await
             .unwrap(),
         "not theirs"
@@ -655,7 +671,7 @@ async fn mcm_applies_sync_batches_idempotently(store: Arc<dyn Store>) {
         removals: vec![
             (incidents[0].id, 5),
             (incidents[2].id, 1),
-            (IncidentId(999), 1),
+            (IncidentId::new(999), 1),
         ],
         high_seq: 6,
         backlog: 0,
@@ -709,7 +725,10 @@ async fn mcm_pages_manifests_and_deregistration(store: Arc<dyn Store>) {
     }
     let manifest = store.manifest(a.id, 0, 4).await.unwrap();
     assert_eq!(manifest.len(), 4);
-    let rest = store.manifest(a.id, manifest[3].0.0, 100).await.unwrap();
+    let rest = store
+        .manifest(a.id, manifest[3].0.get(), 100)
+        .await
+        .unwrap();
     assert_eq!(rest.len(), 3);
     assert!(rest.iter().all(|(_, v)| *v == 1));
 
@@ -796,7 +815,7 @@ async fn cm_side_reads_for_the_sync_worker(store: Arc<dyn Store>) {
     store.ingest(&events).await.unwrap();
     assert!(watch.has_changed().unwrap(), "ingest wakes watchers");
     assert_eq!(*watch.borrow_and_update(), before + 6);
-    let first = store.incidents_after(IncidentId(0), 4).await.unwrap();
+    let first = store.incidents_after(IncidentId::new(0), 4).await.unwrap();
     assert_eq!(first.len(), 4);
     let rest = store.incidents_after(first[3].id, 100).await.unwrap();
     assert_eq!(rest.len(), 2);
@@ -1080,7 +1099,7 @@ async fn comments_join_the_history(store: Arc<dyn Store>) {
     assert_eq!(history[0].comment.as_str(), "looked at it");
     assert!(matches!(
         store
-            .add_comment(IncidentId(999_999), &actor, &actor, t0())
+            .add_comment(IncidentId::new(999_999), &actor, &actor, t0())
             .await,
         Err(StoreError::NotFound(_))
     ));

@@ -10,13 +10,14 @@ use axum::{
 };
 use chrono::Utc;
 
-use aerie_domain::{artifact::ArtifactKind, text::Sha256Hex, user::Permission};
+use aerie_domain::{artifact::ArtifactKind, text::Sha256Hex};
 use aerie_proto::{
     ErrorBody,
     investigation::{ArtifactOut, ArtifactUploadParams},
 };
 
-use crate::{artifacts, auth::Caller, error::ApiError, state::AppState};
+use crate::rights::{Can, SendEvents, View};
+use crate::{artifacts, error::OpError, state::AppState};
 
 /// Uploads a screenshot (PNG) or trace (pcap/pcapng) as the request body. Its type is
 /// decided by its content; `kind`, when given, must agree. Reference the returned
@@ -31,22 +32,17 @@ use crate::{artifacts, auth::Caller, error::ApiError, state::AppState};
         (status = 413, description = "Larger than 16 MiB", body = ErrorBody)))]
 pub async fn upload(
     State(state): State<AppState>,
-    caller: Caller,
+    _can: Can<SendEvents>,
     params: Result<Query<ArtifactUploadParams>, QueryRejection>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Response, ApiError> {
-    caller.require(Permission::SendEvents)?;
-    let Query(params) = params.map_err(|e| {
-        ApiError::bad_request("query", format!("bad query string: {}", e.body_text()))
-    })?;
+) -> Result<Response, OpError> {
+    let Query(params) = params
+        .map_err(|e| OpError::invalid("query", format!("bad query string: {}", e.body_text())))?;
     let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "artifacts may be at most {} MiB",
-                artifacts::MAX_ARTIFACT_BYTES / (1024 * 1024)
-            ),
-        )
+        OpError::too_large(format!(
+            "artifacts may be at most {} MiB",
+            artifacts::MAX_ARTIFACT_BYTES / (1024 * 1024)
+        ))
     };
     let body = body.map_err(|_| too_large())?;
     if body.len() > artifacts::MAX_ARTIFACT_BYTES {
@@ -57,11 +53,11 @@ pub async fn upload(
         .as_deref()
         .map(|k| k.parse::<ArtifactKind>())
         .transpose()
-        .map_err(|e| ApiError::bad_request("kind", format!("kind: {e}")))?;
+        .map_err(|e| OpError::invalid("kind", format!("kind: {e}")))?;
     let body_for_check = body.clone();
     let kind = tokio::task::spawn_blocking(move || artifacts::check(claimed, &body_for_check))
         .await
-        .map_err(ApiError::internal)??;
+        .map_err(OpError::internal)??;
     let sha = artifacts::digest(&body);
     let now = Utc::now();
     let created = state.store.put_artifact(&sha, kind, &body, now).await?;
@@ -70,7 +66,7 @@ pub async fn upload(
         .artifact_infos(std::slice::from_ref(&sha))
         .await?
         .pop()
-        .ok_or_else(|| ApiError::internal("a stored artifact is missing"))?;
+        .ok_or_else(|| OpError::internal("a stored artifact is missing"))?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -88,21 +84,21 @@ pub async fn upload(
         (status = 404, body = ErrorBody)))]
 pub async fn download(
     State(state): State<AppState>,
-    _caller: Caller,
+    _can: Can<View>,
     Path((id, sha)): Path<(String, String)>,
     Query(params): Query<std::collections::HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, OpError> {
     let incident = super::local_incident(&state, &id).await?;
     let sha = Sha256Hex::parse("sha256", &sha)?;
     let events = state.store.events_of(incident.id).await?;
     if !events.iter().any(|e| e.event.artifacts.contains(&sha)) {
-        return Err(ApiError::not_found(format!(
+        return Err(OpError::not_found(format!(
             "artifact {sha} of incident {}",
             incident.id
         )));
     }
     let (info, data) = state.store.artifact(&sha).await?.ok_or_else(|| {
-        ApiError::not_found(format!("artifact {sha} (referenced but never uploaded)"))
+        OpError::not_found(format!("artifact {sha} (referenced but never uploaded)"))
     })?;
     let inline =
         params.get("inline").is_some_and(|v| v == "true") && info.kind == ArtifactKind::Screenshot;
@@ -122,7 +118,7 @@ pub async fn download(
     );
     h.insert(
         header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&disposition).map_err(ApiError::internal)?,
+        HeaderValue::from_str(&disposition).map_err(OpError::internal)?,
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,

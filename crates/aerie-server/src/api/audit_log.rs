@@ -5,16 +5,14 @@ use axum::{
     extract::{Query, State, rejection::QueryRejection},
 };
 
-use aerie_domain::{
-    audit::{self, GENESIS},
-    user::Permission,
-};
+use aerie_domain::audit::{self, GENESIS};
 use aerie_proto::{
     ErrorBody,
     investigation::{AuditEntryOut, AuditList, AuditParams, AuditVerification},
 };
 
-use crate::{auth::Caller, error::ApiError, state::AppState};
+use crate::rights::{Administer, Can};
+use crate::{error::OpError, state::AppState};
 
 /// Entries read per store call while verifying.
 const VERIFY_PAGE: u32 = 1000;
@@ -25,19 +23,14 @@ const VERIFY_PAGE: u32 = 1000;
         (status = 403, description = "Needs the admin role", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    _can: Can<Administer>,
     params: Result<Query<AuditParams>, QueryRejection>,
-) -> Result<Json<AuditList>, ApiError> {
-    caller.require(Permission::Administer)?;
-    let Query(params) = params.map_err(|e| {
-        ApiError::bad_request("query", format!("bad query string: {}", e.body_text()))
-    })?;
+) -> Result<Json<AuditList>, OpError> {
+    let Query(params) = params
+        .map_err(|e| OpError::invalid("query", format!("bad query string: {}", e.body_text())))?;
     let limit = params.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "limit",
-            "limit must be from 1 to 1000",
-        ));
+        return Err(OpError::invalid("limit", "limit must be from 1 to 1000"));
     }
     let entries = state
         .store
@@ -54,9 +47,8 @@ pub async fn list(
         (status = 403, description = "Needs the admin role", body = ErrorBody)))]
 pub async fn verify(
     State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<AuditVerification>, ApiError> {
-    caller.require(Permission::Administer)?;
+    _can: Can<Administer>,
+) -> Result<Json<AuditVerification>, OpError> {
     let (mut seq, mut hash) = (0, GENESIS.to_owned());
     loop {
         let page = state.store.audit_entries(seq, VERIFY_PAGE).await?;

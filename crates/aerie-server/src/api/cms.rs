@@ -8,7 +8,9 @@ use utoipa::ToSchema;
 
 use aerie_proto::{ErrorBody, format_time};
 
-use crate::{appliance::ApplianceRole, auth::Caller, error::ApiError, state::AppState};
+use crate::rights::{Can, View};
+use crate::{error::OpError, state::AppState};
+use aerie_domain::appliance::ApplianceRole;
 
 /// A registered CM.
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
@@ -37,10 +39,10 @@ pub struct CmOut {
     responses((status = 200, body = Vec<CmOut>), (status = 404, description = "Not an MCM", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    _caller: Caller,
-) -> Result<Json<Vec<CmOut>>, ApiError> {
-    if state.role().await? != ApplianceRole::Mcm {
-        return Err(ApiError::not_found(
+    _can: Can<View>,
+) -> Result<Json<Vec<CmOut>>, OpError> {
+    if state.appliance.role().await? != ApplianceRole::Mcm {
+        return Err(OpError::not_found(
             "Secondary CMs (this appliance is not an MCM)",
         ));
     }
@@ -54,7 +56,7 @@ pub async fn list(
                     (_, Some(at)) => (now - at).num_seconds().max(0),
                 };
                 CmOut {
-                    id: cm.id,
+                    id: cm.id.get(),
                     status: cm.state(now).as_str().to_owned(),
                     hostname: cm.name.clone(),
                     name: cm.name,

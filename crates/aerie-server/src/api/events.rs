@@ -5,13 +5,14 @@ use chrono::Utc;
 
 use std::collections::HashSet;
 
-use aerie_domain::{event::NewEvent, text::Sha256Hex, user::Permission};
+use aerie_domain::{event::NewEvent, text::Sha256Hex};
 use aerie_proto::{
     ErrorBody,
     events::{EventBatch, IngestResponse, PlacementOut},
 };
 
-use crate::{auth::Caller, error::ApiError, json::ApiJson, state::AppState};
+use crate::rights::{Can, SendEvents};
+use crate::{error::OpError, json::ApiJson, state::AppState};
 
 /// Groups a batch of sensor events into incidents, all or nothing.
 #[utoipa::path(post, path = "/api/v1/events", tag = "incidents", request_body = EventBatch,
@@ -21,17 +22,16 @@ use crate::{auth::Caller, error::ApiError, json::ApiJson, state::AppState};
         (status = 413, description = "Body too large", body = ErrorBody)))]
 pub async fn ingest(
     State(state): State<AppState>,
-    caller: Caller,
+    _can: Can<SendEvents>,
     ApiJson(batch): ApiJson<EventBatch>,
-) -> Result<Json<IngestResponse>, ApiError> {
-    caller.require(Permission::SendEvents)?;
+) -> Result<Json<IngestResponse>, OpError> {
     let events = batch.validate(Utc::now())?;
     check_artifacts(&state, &events).await?;
     let placements = state.store.ingest(&events).await?;
     let placements = placements
         .into_iter()
         .map(|p| PlacementOut {
-            incident_id: p.incident_id.0,
+            incident_id: p.incident_id.get(),
             opened: p.opened,
         })
         .collect();
@@ -39,7 +39,7 @@ pub async fn ingest(
 }
 
 /// Every artifact an event references must have been uploaded first.
-async fn check_artifacts(state: &AppState, events: &[NewEvent]) -> Result<(), ApiError> {
+async fn check_artifacts(state: &AppState, events: &[NewEvent]) -> Result<(), OpError> {
     let mut wanted: Vec<Sha256Hex> = events.iter().flat_map(|e| e.artifacts.clone()).collect();
     if wanted.is_empty() {
         return Ok(());
@@ -60,7 +60,7 @@ async fn check_artifacts(state: &AppState, events: &[NewEvent]) -> Result<(), Ap
             .enumerate()
             .find(|(_, a)| !known.contains(a.as_str()))
         {
-            return Err(ApiError::bad_request(
+            return Err(OpError::invalid(
                 format!("events[{i}].artifacts[{j}]"),
                 format!(
                     "events[{i}].artifacts[{j}]: no artifact {sha} was uploaded; \

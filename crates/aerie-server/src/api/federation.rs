@@ -13,25 +13,19 @@ use aerie_proto::federation::{
     SyncRequest,
 };
 
-use crate::{
-    auth::{self, CmPeer},
-    error::ApiError,
-    federation::mcm,
-    json::ApiJson,
-    state::AppState,
-};
+use crate::{auth::CmPeer, error::OpError, federation::mcm, json::ApiJson, state::AppState};
 
-pub async fn challenge(State(state): State<AppState>) -> Result<Json<Challenge>, ApiError> {
-    Ok(Json(mcm::challenge(&state).await?))
+pub async fn challenge(State(state): State<AppState>) -> Result<Json<Challenge>, OpError> {
+    Ok(Json(mcm::challenge(&state.federation).await?))
 }
 
 pub async fn register(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<RegisterRequest>,
-) -> Result<Json<RegisterResponse>, ApiError> {
+) -> Result<Json<RegisterResponse>, OpError> {
     Ok(Json(
-        mcm::register(&state, &req, peer.ip().to_string()).await?,
+        mcm::register(&state.federation, &req, peer.ip().to_string()).await?,
     ))
 }
 
@@ -39,9 +33,9 @@ pub async fn proxy_token(
     State(state): State<AppState>,
     CmPeer(cm): CmPeer,
     ApiJson(req): ApiJson<ProxyToken>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    if !req.token.starts_with(auth::PROXY_PREFIX) || req.token.len() > 100 {
-        return Err(ApiError::bad_request("token", "not a proxy token"));
+) -> Result<Json<serde_json::Value>, OpError> {
+    if !crate::secret::SecretKind::Proxy.marks(&req.token) || req.token.len() > 100 {
+        return Err(OpError::invalid("token", "not a proxy token"));
     }
     state.store.set_cm_proxy_token(cm.id, &req.token).await?;
     Ok(Json(serde_json::json!({"status": "ok"})))
@@ -51,8 +45,8 @@ pub async fn sync(
     State(state): State<AppState>,
     CmPeer(cm): CmPeer,
     ApiJson(req): ApiJson<SyncRequest>,
-) -> Result<Json<SyncAck>, ApiError> {
-    Ok(Json(mcm::sync(&state, &cm, &req).await?))
+) -> Result<Json<SyncAck>, OpError> {
+    Ok(Json(mcm::sync(&state.federation, &cm, &req).await?))
 }
 
 #[derive(Deserialize)]
@@ -65,17 +59,17 @@ pub async fn manifest(
     State(state): State<AppState>,
     CmPeer(cm): CmPeer,
     Query(params): Query<ManifestParams>,
-) -> Result<Json<Manifest>, ApiError> {
+) -> Result<Json<Manifest>, OpError> {
     let after = params.after.unwrap_or(0);
     let items = state
         .store
         .manifest(cm.id, after, MAX_MANIFEST_ROWS)
         .await?;
     let next = (items.len() == MAX_MANIFEST_ROWS as usize)
-        .then(|| items.last().map(|(id, _)| id.0))
+        .then(|| items.last().map(|(id, _)| id.get()))
         .flatten();
     Ok(Json(Manifest {
-        items: items.into_iter().map(|(id, v)| (id.0, v)).collect(),
+        items: items.into_iter().map(|(id, v)| (id.get(), v)).collect(),
         next,
     }))
 }

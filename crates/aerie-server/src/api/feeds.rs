@@ -5,23 +5,18 @@
 use axum::{
     Json,
     extract::{Path, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use base64::Engine;
 
-use aerie_domain::{mitigation::Feed, user::Permission};
+use aerie_domain::mitigation::Feed;
 use aerie_proto::{ErrorBody, investigation::FeedCredential};
 
-use crate::{
-    audit,
-    auth::{self, Caller},
-    error::ApiError,
-    state::AppState,
-};
+use crate::rights::{Administer, Can};
+use crate::{audit, error::OpError, state::AppState};
 
 const CREDENTIAL_HASH: &str = "feeds.credential_hash";
-const FEED_PREFIX: &str = "fd_";
 
 /// Replaces the feed credential; the new one is shown once. Feeds refuse the old one at
 /// once.
@@ -30,17 +25,16 @@ const FEED_PREFIX: &str = "fd_";
         (status = 403, description = "Needs the admin role", body = ErrorBody)))]
 pub async fn new_credential(
     State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<FeedCredential>, ApiError> {
-    caller.require(Permission::Administer)?;
-    let credential = auth::new_secret(FEED_PREFIX);
+    can: Can<Administer>,
+) -> Result<Json<FeedCredential>, OpError> {
+    let credential = crate::secret::new_secret(crate::secret::SecretKind::FeedCredential);
     state
         .store
-        .set_setting(CREDENTIAL_HASH, &auth::secret_hash(&credential))
+        .set_setting(CREDENTIAL_HASH, &crate::secret::secret_hash(&credential))
         .await?;
     audit::by(
         &state,
-        &caller,
+        can.caller(),
         "feeds.credential",
         "feeds",
         "new feed credential",
@@ -70,7 +64,7 @@ fn presented(headers: &HeaderMap) -> Option<String> {
 }
 
 fn refused(message: &str) -> Response {
-    let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();
+    let mut resp = OpError::unauthenticated(message).into_response();
     resp.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Basic realm=\"aerie feeds\""),
@@ -87,20 +81,20 @@ pub async fn feed(
     State(state): State<AppState>,
     Path(file): Path<String>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<Response, OpError> {
     let Some(expected) = state.store.setting(CREDENTIAL_HASH).await? else {
         return Ok(refused(
             "no feed credential exists yet: an admin creates one with POST /api/v1/feeds/credential",
         ));
     };
-    if presented(&headers).map(|s| auth::secret_hash(&s)) != Some(expected) {
+    if presented(&headers).map(|s| crate::secret::secret_hash(&s)) != Some(expected) {
         return Ok(refused("wrong or missing feed credential"));
     }
     let feed: Feed = file
         .strip_suffix(".txt")
         .and_then(|name| name.parse().ok())
         .ok_or_else(|| {
-            ApiError::not_found(format!(
+            OpError::not_found(format!(
                 "feed {file:?} (feeds are {})",
                 Feed::ALL
                     .iter()

@@ -13,7 +13,6 @@ use aerie_domain::{
     mitigation,
     status::Status,
     text::{Sha256Hex, Text},
-    user::Permission,
 };
 use aerie_proto::{
     ErrorBody,
@@ -24,15 +23,15 @@ use aerie_proto::{
     investigation::{ArtifactOut, CommentRequest, MitigationOptionOut, MitigationOut},
 };
 
+use crate::rights::{Can, Triage, View};
 use crate::{
-    appliance::ApplianceRole,
     audit,
-    auth::Caller,
-    error::ApiError,
+    error::OpError,
     federation::{mcm, proxy},
     json::ApiJson,
     state::AppState,
 };
+use aerie_domain::appliance::ApplianceRole;
 
 /// One page of incidents, filtered and sorted; follow `next` for more. On the MCM every
 /// item carries `cm_id`, `cm_name` and `cm_ip`, and `cm` filters by CM.
@@ -40,16 +39,15 @@ use crate::{
     responses((status = 200, body = IncidentList), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    _caller: Caller,
+    _can: Can<View>,
     params: Result<Query<IncidentListParams>, QueryRejection>,
-) -> Result<Json<IncidentList>, ApiError> {
-    let Query(params) = params.map_err(|e| {
-        ApiError::bad_request("query", format!("bad query string: {}", e.body_text()))
-    })?;
+) -> Result<Json<IncidentList>, OpError> {
+    let Query(params) = params
+        .map_err(|e| OpError::invalid("query", format!("bad query string: {}", e.body_text())))?;
     let query = params.to_query()?;
-    if state.role().await? == ApplianceRole::Cm {
+    if state.appliance.role().await? == ApplianceRole::Cm {
         if params.cm.is_some() {
-            return Err(ApiError::bad_request(
+            return Err(OpError::invalid(
                 "cm",
                 "cm: filtering by CM works on the MCM only",
             ));
@@ -64,7 +62,7 @@ pub async fn list(
         .store
         .remote_incidents(&query, &params.cm_ids()?)
         .await?;
-    let items = mcm::incident_rows(&state, &page.items).await?;
+    let items = mcm::incident_rows(state.store.as_ref(), &page.items).await?;
     Ok(Json(IncidentList {
         items,
         next: page.next.map(|c| c.encode()),
@@ -77,9 +75,9 @@ pub async fn list(
     responses((status = 200, body = IncidentDetail), (status = 404, body = ErrorBody)))]
 pub async fn detail(
     State(state): State<AppState>,
-    _caller: Caller,
+    _can: Can<View>,
     Path(id): Path<String>,
-) -> Result<Json<IncidentDetail>, ApiError> {
+) -> Result<Json<IncidentDetail>, OpError> {
     let incident = super::local_incident(&state, &id).await?;
     let id = incident.id;
     let events = state.store.events_of(id).await?;
@@ -113,21 +111,20 @@ pub async fn detail(
         (status = 403, description = "Needs the analyst role", body = ErrorBody)))]
 pub async fn comment(
     State(state): State<AppState>,
-    caller: Caller,
+    can: Can<Triage>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<CommentRequest>,
-) -> Result<Json<StatusChangeOut>, ApiError> {
-    caller.require(Permission::Triage)?;
+) -> Result<Json<StatusChangeOut>, OpError> {
     let id = super::local_incident(&state, &id).await?.id;
     let comment = Text::parse("comment", &req.comment, 2000)?;
-    let actor = Text::from_trusted(caller.user.username.as_str().to_owned());
+    let actor = Text::from_trusted(can.user().username.as_str().to_owned());
     let entry = state
         .store
         .add_comment(id, &comment, &actor, Utc::now())
         .await?;
     audit::by(
         &state,
-        &caller,
+        can.caller(),
         "incident.comment",
         format!("incident {id}"),
         comment.as_str(),
@@ -146,18 +143,17 @@ pub async fn comment(
         (status = 409, description = "The workflow does not allow this move", body = ErrorBody)))]
 pub async fn change_status(
     State(state): State<AppState>,
-    caller: Caller,
+    can: Can<Triage>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<StatusRequest>,
-) -> Result<Json<IncidentOut>, ApiError> {
-    caller.require(Permission::Triage)?;
+) -> Result<Json<IncidentOut>, OpError> {
     let id = super::local_incident(&state, &id).await?.id;
     let to: Status = req
         .status
         .parse()
-        .map_err(|e| ApiError::bad_request("status", format!("status: {e}")))?;
+        .map_err(|e| OpError::invalid("status", format!("status: {e}")))?;
     let comment = Text::parse("comment", &req.comment, 2000)?;
-    let actor = Text::from_trusted(caller.user.username.as_str().to_owned());
+    let actor = Text::from_trusted(can.user().username.as_str().to_owned());
     let incident = state
         .store
         .change_status(id, to, &comment, &actor, Utc::now())
@@ -165,7 +161,7 @@ pub async fn change_status(
     tracing::info!(incident = %id, to = %to, user = %actor, "status changed");
     audit::by(
         &state,
-        &caller,
+        can.caller(),
         "incident.status",
         format!("incident {id}"),
         format!("to {to}: {comment}"),
@@ -182,13 +178,13 @@ pub async fn change_status(
         (status = 502, description = "The CM is unreachable", body = ErrorBody)))]
 pub async fn remote_detail(
     State(state): State<AppState>,
-    caller: Caller,
+    can: Can<View>,
     Path((cm, id)): Path<(String, String)>,
-) -> Result<Json<IncidentDetail>, ApiError> {
+) -> Result<Json<IncidentDetail>, OpError> {
     let (cm, id) = super::remote::owned(&state, &cm, &id).await?;
     let mut detail: IncidentDetail = proxy::call(
         &cm,
-        &caller,
+        can.caller(),
         Method::GET,
         &format!("/api/v1/incidents/{id}"),
         None,

@@ -2,14 +2,15 @@
 
 use axum::{
     extract::{Path, State},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
 
 use aerie_domain::ivp::{self, Indicators};
 use aerie_proto::ErrorBody;
 
-use crate::{auth::Caller, error::ApiError, state::AppState};
+use crate::rights::{Can, View};
+use crate::{error::OpError, state::AppState};
 
 /// A script that checks an endpoint for the incident's indicators: `posix` (sh, for
 /// Linux and macOS) or `windows` (PowerShell). Exit status 1 means infected.
@@ -21,27 +22,24 @@ use crate::{auth::Caller, error::ApiError, state::AppState};
         (status = 409, description = "The incident has no indicators to check", body = ErrorBody)))]
 pub async fn script(
     State(state): State<AppState>,
-    _caller: Caller,
+    _can: Can<View>,
     Path((id, platform)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, OpError> {
     let incident = super::local_incident(&state, &id).await?;
     let events = state.store.events_of(incident.id).await?;
     let indicators = Indicators::of(&events);
     if indicators.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "incident {} has no indicators to verify: none of its events reported files, \
+        return Err(OpError::conflict(format!(
+            "incident {} has no indicators to verify: none of its events reported files, \
                  CnC servers or autostart entries",
-                incident.id
-            ),
-        ));
+            incident.id
+        )));
     }
     let (text, ext) = match platform.as_str() {
         "posix" => (ivp::posix_script(incident.id, &indicators), "sh"),
         "windows" => (ivp::powershell_script(incident.id, &indicators), "ps1"),
         other => {
-            return Err(ApiError::bad_request(
+            return Err(OpError::invalid(
                 "platform",
                 format!("unknown platform {other:?}: expected posix or windows"),
             ));
@@ -58,7 +56,7 @@ pub async fn script(
             "attachment; filename=\"ivp-incident-{}.{ext}\"",
             incident.id
         ))
-        .map_err(ApiError::internal)?,
+        .map_err(OpError::internal)?,
     );
     Ok(resp)
 }

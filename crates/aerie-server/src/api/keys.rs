@@ -13,16 +13,11 @@ use aerie_proto::{
     format_time,
 };
 
-use crate::{
-    auth::{self, API_KEY_PREFIX, Caller},
-    error::ApiError,
-    json::ApiJson,
-    state::AppState,
-};
+use crate::{auth::Caller, error::OpError, json::ApiJson, state::AppState};
 
 pub(super) fn info(key: &ApiKey) -> ApiKeyInfo {
     ApiKeyInfo {
-        id: key.id,
+        id: key.id.get(),
         name: key.name.as_str().to_owned(),
         prefix: key.prefix.clone(),
         created: format_time(key.created),
@@ -32,13 +27,13 @@ pub(super) fn info(key: &ApiKey) -> ApiKeyInfo {
 
 /// A new secret and the parts of it that are stored.
 pub(super) fn fresh() -> (String, String, String) {
-    let secret = auth::new_secret(API_KEY_PREFIX);
-    let prefix = secret[..API_KEY_PREFIX.len() + 6].to_owned();
-    (auth::secret_hash(&secret), prefix, secret)
+    let secret = crate::secret::new_secret(crate::secret::SecretKind::ApiKey);
+    let prefix = crate::secret::SecretKind::ApiKey.display_prefix(&secret);
+    (crate::secret::secret_hash(&secret), prefix, secret)
 }
 
-fn not_yours(id: i64) -> ApiError {
-    ApiError::not_found(format!("live API key {id} of yours"))
+fn not_yours(id: aerie_domain::ids::ApiKeyId) -> OpError {
+    OpError::not_found(format!("live API key {id} of yours"))
 }
 
 /// Lists the caller's API keys, revoked ones included.
@@ -47,7 +42,7 @@ fn not_yours(id: i64) -> ApiError {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<ApiKeyInfo>>, ApiError> {
+) -> Result<Json<Vec<ApiKeyInfo>>, OpError> {
     let keys = state.store.api_keys(caller.user.id).await?;
     Ok(Json(keys.iter().map(info).collect()))
 }
@@ -59,7 +54,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(req): ApiJson<CreateApiKey>,
-) -> Result<Json<ApiKeySecret>, ApiError> {
+) -> Result<Json<ApiKeySecret>, OpError> {
     let name = Text::parse("name", &req.name, 64)?;
     let (hash, prefix, key) = fresh();
     let created = state
@@ -68,7 +63,7 @@ pub async fn create(
         .await?;
     tracing::info!(
         user = caller.user.username.as_str(),
-        key = created.id,
+        key = %created.id,
         "API key created"
     );
     crate::audit::by(
@@ -93,7 +88,7 @@ pub async fn rotate(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<ApiKeySecret>, ApiError> {
+) -> Result<Json<ApiKeySecret>, OpError> {
     let id = super::path_id("id", &id)?;
     let (hash, prefix, key) = fresh();
     let rotated = state
@@ -103,7 +98,7 @@ pub async fn rotate(
         .ok_or_else(|| not_yours(id))?;
     tracing::info!(
         user = caller.user.username.as_str(),
-        key = id,
+        key = %id,
         "API key rotated"
     );
     crate::audit::by(
@@ -128,7 +123,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<ApiKeyInfo>, ApiError> {
+) -> Result<Json<ApiKeyInfo>, OpError> {
     let id = super::path_id("id", &id)?;
     if !state
         .store
@@ -139,7 +134,7 @@ pub async fn revoke(
     }
     tracing::info!(
         user = caller.user.username.as_str(),
-        key = id,
+        key = %id,
         "API key revoked"
     );
     crate::audit::by(

@@ -10,14 +10,14 @@ use chrono::Utc;
 use aerie_domain::{
     mitigation::{self, MitigationKind, MitigationOption},
     text::Text,
-    user::Permission,
 };
 use aerie_proto::{
     ErrorBody,
     investigation::{MitigationListParams, MitigationOut, MitigationRequest},
 };
 
-use crate::{audit, auth::Caller, error::ApiError, json::ApiJson, state::AppState};
+use crate::rights::{Can, Mitigate, View};
+use crate::{audit, error::OpError, json::ApiJson, state::AppState};
 
 /// Every mitigation on this CM, newest first: what the feeds enforce and what was lifted.
 #[utoipa::path(get, path = "/api/v1/mitigations", tag = "investigation",
@@ -25,22 +25,22 @@ use crate::{audit, auth::Caller, error::ApiError, json::ApiJson, state::AppState
     responses((status = 200, body = Vec<MitigationOut>), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    _caller: Caller,
+    _can: Can<View>,
     params: Result<Query<MitigationListParams>, QueryRejection>,
-) -> Result<Json<Vec<MitigationOut>>, ApiError> {
-    let Query(params) = params.map_err(|e| {
-        ApiError::bad_request("query", format!("bad query string: {}", e.body_text()))
-    })?;
+) -> Result<Json<Vec<MitigationOut>>, OpError> {
+    let Query(params) = params
+        .map_err(|e| OpError::invalid("query", format!("bad query string: {}", e.body_text())))?;
     let limit = params.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "limit",
-            "limit must be from 1 to 500",
-        ));
+        return Err(OpError::invalid("limit", "limit must be from 1 to 500"));
     }
     let list = state
         .store
-        .mitigations(params.active.unwrap_or(false), params.before, limit)
+        .mitigations(
+            params.active.unwrap_or(false),
+            params.before.map(aerie_domain::ids::MitigationId::new),
+            limit,
+        )
         .await?;
     Ok(Json(list.iter().map(MitigationOut::from).collect()))
 }
@@ -55,16 +55,15 @@ pub async fn list(
         (status = 409, description = "Already applied", body = ErrorBody)))]
 pub async fn apply(
     State(state): State<AppState>,
-    caller: Caller,
+    can: Can<Mitigate>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<MitigationRequest>,
-) -> Result<Json<MitigationOut>, ApiError> {
-    caller.require(Permission::Mitigate)?;
+) -> Result<Json<MitigationOut>, OpError> {
     let incident = super::local_incident(&state, &id).await?;
     let kind: MitigationKind = req
         .kind
         .parse()
-        .map_err(|e| ApiError::bad_request("kind", format!("kind: {e}")))?;
+        .map_err(|e| OpError::invalid("kind", format!("kind: {e}")))?;
     let events = state.store.events_of(incident.id).await?;
     let options = mitigation::options(&incident.facts, &events);
     let wanted = MitigationOption {
@@ -82,7 +81,7 @@ pub async fn apply(
         } else {
             format!("its {kind} options are: {}", same_kind.join(", "))
         };
-        return Err(ApiError::bad_request(
+        return Err(OpError::invalid(
             "value",
             format!(
                 "value: {:?} is not an indicator of incident {}; {offered}",
@@ -90,14 +89,14 @@ pub async fn apply(
             ),
         ));
     }
-    let actor = Text::from_trusted(caller.user.username.as_str().to_owned());
+    let actor = Text::from_trusted(can.user().username.as_str().to_owned());
     let m = state
         .store
         .apply_mitigation(incident.id, &wanted, &actor, Utc::now())
         .await?;
     audit::by(
         &state,
-        &caller,
+        can.caller(),
         "mitigation.apply",
         format!("incident {}", incident.id),
         format!("{} {} (mitigation {})", m.kind, m.value, m.id),
@@ -115,20 +114,19 @@ pub async fn apply(
         (status = 409, description = "Already revoked", body = ErrorBody)))]
 pub async fn revoke(
     State(state): State<AppState>,
-    caller: Caller,
+    can: Can<Mitigate>,
     Path((id, mitigation)): Path<(String, String)>,
-) -> Result<Json<MitigationOut>, ApiError> {
-    caller.require(Permission::Mitigate)?;
+) -> Result<Json<MitigationOut>, OpError> {
     let incident = super::local_incident(&state, &id).await?;
     let mitigation = super::path_id("mitigation", &mitigation)?;
-    let actor = Text::from_trusted(caller.user.username.as_str().to_owned());
+    let actor = Text::from_trusted(can.user().username.as_str().to_owned());
     let m = state
         .store
         .revoke_mitigation(incident.id, mitigation, &actor, Utc::now())
         .await?;
     audit::by(
         &state,
-        &caller,
+        can.caller(),
         "mitigation.revoke",
         format!("incident {}", incident.id),
         format!("{} {} (mitigation {})", m.kind, m.value, m.id),

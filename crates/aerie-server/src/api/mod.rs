@@ -21,13 +21,13 @@ pub(crate) mod whitelist;
 use axum::{
     Router,
     extract::DefaultBodyLimit,
-    http::StatusCode,
     routing::{any, delete, get, patch, post},
 };
 
 use aerie_domain::incident::{Incident, IncidentId};
 
-use crate::{appliance::ApplianceRole, error::ApiError, state::AppState};
+use crate::{error::OpError, state::AppState};
+use aerie_domain::appliance::ApplianceRole;
 
 pub use openapi::ApiDoc;
 
@@ -111,38 +111,27 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/federation/sync", post(federation::sync))
         .route("/api/v1/federation/manifest", get(federation::manifest))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method not allowed on this endpoint",
-            )
-        })
+        .fallback(|| async { OpError::missing("no such endpoint") })
+        .method_not_allowed_fallback(|| async { OpError::MethodNotAllowed })
 }
 
 /// Parses a numeric path id, naming the parameter when it is not one.
-pub(crate) fn path_id(what: &str, raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-        ApiError::bad_request(
-            what,
-            format!("{what} must be a positive integer, not {raw:?}"),
-        )
-    })
+pub(crate) fn path_id<T: aerie_domain::ids::Id>(what: &str, raw: &str) -> Result<T, OpError> {
+    Ok(aerie_domain::ids::parse_id(what, raw)?)
 }
 
 /// This CM's incident `raw`: 404 when there is none, and on the MCM a pointer to the
 /// `/{cm_id}/{incident_id}` form.
-async fn local_incident(state: &AppState, raw: &str) -> Result<Incident, ApiError> {
-    if state.role().await? == ApplianceRole::Mcm {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
+async fn local_incident(state: &AppState, raw: &str) -> Result<Incident, OpError> {
+    if state.appliance.role().await? == ApplianceRole::Mcm {
+        return Err(OpError::missing(
             "this appliance is the MCM: address an incident as /api/v1/incidents/{cm_id}/{incident_id}",
         ));
     }
-    let id = IncidentId(path_id("id", raw)?);
+    let id: IncidentId = path_id("id", raw)?;
     state
         .store
         .incident(id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("incident {id}")))
+        .ok_or_else(|| OpError::not_found(format!("incident {id}")))
 }

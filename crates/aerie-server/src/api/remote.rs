@@ -13,22 +13,21 @@ use axum::{
 use aerie_domain::{federation::Cm, incident::IncidentId, user::Permission};
 use aerie_proto::ErrorBody;
 
-use crate::{
-    appliance::ApplianceRole, audit, auth::Caller, error::ApiError, federation::proxy,
-    state::AppState,
-};
+use crate::rights::{Can, View};
+use crate::{audit, error::OpError, federation::proxy, state::AppState};
+use aerie_domain::appliance::ApplianceRole;
 
 /// The CM and the MCM's row of one of its incidents, checked before going live.
-pub async fn owned(state: &AppState, cm: &str, id: &str) -> Result<(Cm, IncidentId), ApiError> {
-    if state.role().await? != ApplianceRole::Mcm {
-        return Err(ApiError::not_found(
+pub async fn owned(state: &AppState, cm: &str, id: &str) -> Result<(Cm, IncidentId), OpError> {
+    if state.appliance.role().await? != ApplianceRole::Mcm {
+        return Err(OpError::not_found(
             "incidents by CM (this appliance is not an MCM)",
         ));
     }
-    let cm = proxy::registered_cm(state, super::path_id("cm", cm)?).await?;
-    let id = IncidentId(super::path_id("id", id)?);
+    let cm = proxy::registered_cm(state.store.as_ref(), super::path_id("cm", cm)?).await?;
+    let id = super::path_id::<IncidentId>("id", id)?;
     if state.store.remote_incident(cm.id, id).await?.is_none() {
-        return Err(ApiError::not_found(format!(
+        return Err(OpError::not_found(format!(
             "incident {id} of CM {}",
             cm.name
         )));
@@ -68,20 +67,20 @@ fn plain_path(rest: &str) -> bool {
         (status = 502, description = "The CM is unreachable", body = ErrorBody)))]
 pub async fn forward(
     State(state): State<AppState>,
-    caller: Caller,
+    can: Can<View>,
     Path((cm, id, rest)): Path<(String, String, String)>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, OpError> {
     let changes = !matches!(method, Method::GET | Method::HEAD);
     if changes {
-        caller.require(needed(&rest))?;
+        can.check_at_runtime(needed(&rest))?;
     }
     let (cm, id) = owned(&state, &cm, &id).await?;
     if !plain_path(&rest) {
-        return Err(ApiError::bad_request(
+        return Err(OpError::invalid(
             "path",
             format!("{rest:?} is not an incident action"),
         ));
@@ -90,7 +89,7 @@ pub async fn forward(
     let path = format!("/api/v1/incidents/{id}/{rest}{query}");
     let answer = proxy::forward(
         &cm,
-        &caller,
+        can.caller(),
         method.clone(),
         &path,
         headers.get(header::CONTENT_TYPE),
@@ -100,11 +99,11 @@ pub async fn forward(
     if changes {
         let outcome = match &answer {
             Ok(r) => r.status().to_string(),
-            Err(e) => format!("{}: {}", e.status, e.message),
+            Err(e) => format!("{}: {e}", e.status()),
         };
         audit::by(
             &state,
-            &caller,
+            can.caller(),
             "cm.incident_action",
             format!("CM {} incident {id}", cm.name),
             format!("{method} {rest} -> {outcome}"),

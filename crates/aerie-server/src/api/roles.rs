@@ -7,13 +7,14 @@ use axum::{
 };
 use chrono::Utc;
 
-use aerie_domain::user::{Permission, Permissions, Role, RoleName};
+use aerie_domain::user::{Permissions, Role, RoleName};
 use aerie_proto::{
     ErrorBody,
     investigation::{CreateRoleRequest, RoleOut},
 };
 
-use crate::{audit, auth::Caller, error::ApiError, json::ApiJson, state::AppState};
+use crate::rights::{Administer, Can};
+use crate::{audit, error::OpError, json::ApiJson, state::AppState};
 
 /// Every role with its permissions: the seeded ones first, then the custom ones by name.
 #[utoipa::path(get, path = "/api/v1/roles", tag = "users",
@@ -21,9 +22,8 @@ use crate::{audit, auth::Caller, error::ApiError, json::ApiJson, state::AppState
         (status = 403, description = "Needs the administer permission", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<Vec<RoleOut>>, ApiError> {
-    caller.require(Permission::Administer)?;
+    _can: Can<Administer>,
+) -> Result<Json<Vec<RoleOut>>, OpError> {
     let seeded = Role::ALL
         .iter()
         .map(|r| RoleOut::new(r.as_str(), true, r.permissions()));
@@ -40,25 +40,18 @@ pub async fn list(
         (status = 409, description = "The name is taken or seeded", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    can: Can<Administer>,
     ApiJson(req): ApiJson<CreateRoleRequest>,
-) -> Result<(StatusCode, Json<RoleOut>), ApiError> {
-    caller.require(Permission::Administer)?;
+) -> Result<(StatusCode, Json<RoleOut>), OpError> {
     let name = RoleName::parse("name", &req.name)?;
     let permissions = Permissions::parse("permissions", &req.permissions.join(","))?;
-    if !permissions.contains(Permission::View) {
-        return Err(ApiError::bad_request(
-            "permissions",
-            "permissions: a role must include view",
-        ));
-    }
     let role = state
         .store
         .create_role(&name, permissions, Utc::now())
         .await?;
     audit::by(
         &state,
-        &caller,
+        can.caller(),
         "role.create",
         format!("role {name}"),
         permissions.names(),
@@ -77,18 +70,23 @@ pub async fn create(
         (status = 409, description = "A user holds it, or it is seeded", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
-    caller: Caller,
+    can: Can<Administer>,
     Path(name): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    caller.require(Permission::Administer)?;
+) -> Result<Json<serde_json::Value>, OpError> {
     let name = RoleName::parse("name", &name)?;
     if name.seeded().is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("{name} is a seeded role and stays"),
-        ));
+        return Err(OpError::conflict(format!(
+            "{name} is a seeded role and stays"
+        )));
     }
     state.store.delete_role(&name).await?;
-    audit::by(&state, &caller, "role.delete", format!("role {name}"), "").await?;
+    audit::by(
+        &state,
+        can.caller(),
+        "role.delete",
+        format!("role {name}"),
+        "",
+    )
+    .await?;
     Ok(Json(serde_json::json!({"deleted": name.as_str()})))
 }

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::{
     Json,
     extract::{ConnectInfo, State},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use chrono::{TimeDelta, Utc};
@@ -19,15 +19,15 @@ use aerie_proto::{
 
 use crate::{
     audit,
-    auth::{self, Caller, SESSION_COOKIE, SESSION_PREFIX},
-    error::ApiError,
+    auth::{Caller, SESSION_COOKIE},
+    error::OpError,
     json::ApiJson,
     login_limit::TooMany,
     state::AppState,
 };
 
-fn bad_login() -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "wrong user name or password")
+fn bad_login() -> OpError {
+    OpError::unauthenticated("wrong user name or password")
 }
 
 /// Exchanges a user name and password for a session token (also set as a cookie).
@@ -39,11 +39,11 @@ pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<LoginRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, OpError> {
     let (user, token, expires) =
         match log_in(&state, peer.ip(), &req.username, &req.password).await? {
             Ok(session) => session,
-            Err(Refused::TooMany(wait)) => return Ok(wait.into_response()),
+            Err(Refused::TooMany(wait)) => return Err(wait.into()),
             Err(Refused::Wrong) => return Err(bad_login()),
         };
     let body = LoginResponse {
@@ -73,7 +73,7 @@ pub async fn log_in(
     ip: IpAddr,
     username: &str,
     password: &str,
-) -> Result<Result<(User, String, chrono::DateTime<Utc>), Refused>, ApiError> {
+) -> Result<Result<(User, String, chrono::DateTime<Utc>), Refused>, OpError> {
     if let Err(wait) = state.login_limiter.check(ip) {
         return Ok(Err(Refused::TooMany(wait)));
     }
@@ -92,13 +92,13 @@ async fn authenticate(
     state: &AppState,
     username: &str,
     password: &str,
-) -> Result<Option<User>, ApiError> {
+) -> Result<Option<User>, OpError> {
     let found = match Username::parse(username) {
         Ok(name) => state.store.user_credentials(&name).await?,
         Err(_) => None,
     };
     match found {
-        Some((user, hash)) if auth::verify_password(&hash, password) && !user.disabled => {
+        Some((user, hash)) if crate::secret::verify_password(&hash, password) && !user.disabled => {
             Ok(Some(user))
         }
         Some((user, _)) => {
@@ -106,7 +106,7 @@ async fn authenticate(
             Ok(None)
         }
         None => {
-            auth::verify_password(auth::decoy_hash(), password);
+            crate::secret::verify_password(crate::secret::decoy_hash(), password);
             Ok(None)
         }
     }
@@ -116,13 +116,13 @@ async fn authenticate(
 async fn open_session(
     state: &AppState,
     user: &User,
-) -> Result<(String, chrono::DateTime<Utc>), ApiError> {
+) -> Result<(String, chrono::DateTime<Utc>), OpError> {
     let ttl = TimeDelta::minutes(state.config.session_ttl_minutes as i64);
     let expires = Utc::now() + ttl;
-    let token = auth::new_secret(SESSION_PREFIX);
+    let token = crate::secret::new_secret(crate::secret::SecretKind::Session);
     state
         .store
-        .create_session(&auth::secret_hash(&token), user.id, expires)
+        .create_session(&crate::secret::secret_hash(&token), user.id, expires)
         .await?;
     tracing::info!(user = user.username.as_str(), "login");
     audit::record(state, user.username.as_str(), "login", "session", "").await?;
@@ -130,12 +130,12 @@ async fn open_session(
 }
 
 /// The session cookie carrying `token`.
-pub fn session_cookie(state: &AppState, token: &str) -> Result<HeaderValue, ApiError> {
+pub fn session_cookie(state: &AppState, token: &str) -> Result<HeaderValue, OpError> {
     let max_age = state.config.session_ttl_minutes * 60;
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}"
     ))
-    .map_err(ApiError::internal)
+    .map_err(OpError::internal)
 }
 
 /// The header that clears the session cookie.
@@ -146,16 +146,15 @@ pub fn cleared_cookie() -> HeaderValue {
 /// Ends the caller's session. API keys are revoked instead, at `/api/v1/api-keys/{id}`.
 #[utoipa::path(post, path = "/api/v1/logout", tag = "session",
     responses((status = 200, description = "Session ended")))]
-pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Response, OpError> {
     let Some(session) = &caller.session else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
+        return Err(OpError::malformed(
             "this request used an API key, which has no session: revoke the key instead",
         ));
     };
     state
         .store
-        .delete_session(&auth::secret_hash(session))
+        .delete_session(&crate::secret::secret_hash(session))
         .await?;
     audit::by(&state, &caller, "logout", "session", "").await?;
     let mut resp = Json(serde_json::json!({"status": "logged out"})).into_response();

@@ -17,27 +17,19 @@ use aerie_proto::{
     investigation::{CreateUserRequest, PasswordChange, UpdateUserRequest, UserOut},
 };
 
-use crate::{
-    audit,
-    auth::{self, Caller, Credential},
-    error::ApiError,
-    json::ApiJson,
-    state::AppState,
-};
+use crate::rights::{Administer, Can, View};
+use crate::{audit, auth::Credential, error::OpError, json::ApiJson, state::AppState};
 
 /// Admins of this appliance only: an MCM user acting on a CM manages no CM users.
-fn require_local_admin(caller: &Caller) -> Result<(), ApiError> {
-    if caller.credential == Credential::Mcm {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "MCM users cannot manage this CM's users",
-        ));
+fn require_local_admin(can: &Can<Administer>) -> Result<(), OpError> {
+    if can.caller().credential == Credential::Mcm {
+        return Err(OpError::refused("MCM users cannot manage this CM's users"));
     }
-    caller.require(Permission::Administer)
+    Ok(())
 }
 
 /// A role that exists (seeded or custom), and what it allows.
-pub(crate) async fn role(state: &AppState, raw: &str) -> Result<(RoleName, Permissions), ApiError> {
+pub(crate) async fn role(state: &AppState, raw: &str) -> Result<(RoleName, Permissions), OpError> {
     let name = RoleName::parse("role", raw)?;
     if let Some(seeded) = name.seeded() {
         return Ok((name, seeded.permissions()));
@@ -45,7 +37,7 @@ pub(crate) async fn role(state: &AppState, raw: &str) -> Result<(RoleName, Permi
     let custom = state.store.custom_roles().await?;
     match custom.into_iter().find(|r| r.name == name) {
         Some(r) => Ok((name, r.permissions)),
-        None => Err(ApiError::bad_request(
+        None => Err(OpError::invalid(
             "role",
             format!("role: unknown role {raw:?}: expected viewer, analyst, admin or a custom role"),
         )),
@@ -58,9 +50,9 @@ pub(crate) async fn role(state: &AppState, raw: &str) -> Result<(RoleName, Permi
         (status = 403, description = "Needs the admin role", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<Vec<UserOut>>, ApiError> {
-    require_local_admin(&caller)?;
+    can: Can<Administer>,
+) -> Result<Json<Vec<UserOut>>, OpError> {
+    require_local_admin(&can)?;
     let users = state.store.users().await?;
     Ok(Json(users.iter().map(UserOut::from).collect()))
 }
@@ -71,21 +63,21 @@ pub async fn list(
         (status = 409, description = "The name is taken", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    can: Can<Administer>,
     ApiJson(req): ApiJson<CreateUserRequest>,
-) -> Result<(StatusCode, Json<UserOut>), ApiError> {
-    require_local_admin(&caller)?;
+) -> Result<(StatusCode, Json<UserOut>), OpError> {
+    require_local_admin(&can)?;
     let name = Username::parse(&req.username)?;
     let (role, _) = role(&state, &req.role).await?;
     check_password("password", &req.password)?;
-    let hash = auth::hash_password(&req.password)?;
+    let hash = crate::secret::hash_password(&req.password);
     let user = state
         .store
         .create_user(&name, &hash, &role, Utc::now())
         .await?;
     audit::by(
         &state,
-        &caller,
+        can.caller(),
         "user.create",
         format!("user {}", name.as_str()),
         format!("role {role}"),
@@ -103,11 +95,11 @@ pub async fn create(
         (status = 409, description = "It would leave no enabled admin", body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
-    caller: Caller,
+    can: Can<Administer>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateUserRequest>,
-) -> Result<Json<UserOut>, ApiError> {
-    require_local_admin(&caller)?;
+) -> Result<Json<UserOut>, OpError> {
+    require_local_admin(&can)?;
     let id = super::path_id("id", &id)?;
     let new_role = match req.role.as_deref() {
         Some(raw) => Some(role(&state, raw).await?),
@@ -117,7 +109,7 @@ pub async fn update(
         check_password("password", p)?;
     }
     if new_role.is_none() && req.disabled.is_none() && req.password.is_none() {
-        return Err(ApiError::bad_request(
+        return Err(OpError::invalid(
             "body",
             "nothing to change: give role, disabled or password",
         ));
@@ -126,7 +118,7 @@ pub async fn update(
     let user = users
         .iter()
         .find(|u| u.id == id)
-        .ok_or_else(|| ApiError::not_found(format!("user {id}")))?;
+        .ok_or_else(|| OpError::not_found(format!("user {id}")))?;
     let administers = |p: Permissions| p.contains(Permission::Administer);
     let stays_admin = administers(new_role.as_ref().map_or(user.permissions, |r| r.1))
         && !req.disabled.unwrap_or(user.disabled);
@@ -134,18 +126,15 @@ pub async fn update(
         .iter()
         .any(|u| u.id != id && administers(u.permissions) && !u.disabled);
     if administers(user.permissions) && !user.disabled && !stays_admin && !other_admins {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "{} is the last enabled user who may administer: give another user that first",
-                user.username.as_str()
-            ),
-        ));
+        return Err(OpError::conflict(format!(
+            "{} is the last enabled user who may administer: give another user that first",
+            user.username.as_str()
+        )));
     }
     if let Some(p) = &req.password {
         state
             .store
-            .set_password_hash(id, &auth::hash_password(p)?)
+            .set_password_hash(id, &crate::secret::hash_password(p))
             .await?;
     }
     let updated = state
@@ -164,7 +153,7 @@ pub async fn update(
     }
     audit::by(
         &state,
-        &caller,
+        can.caller(),
         "user.update",
         format!("user {}", updated.username.as_str()),
         what.join(", "),
@@ -179,22 +168,21 @@ pub async fn update(
         (status = 400, description = "Wrong current password or a weak new one", body = ErrorBody)))]
 pub async fn change_own_password(
     State(state): State<AppState>,
-    caller: Caller,
+    can: Can<View>,
     ApiJson(req): ApiJson<PasswordChange>,
-) -> Result<Json<UserOut>, ApiError> {
-    if caller.credential == Credential::Mcm {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
+) -> Result<Json<UserOut>, OpError> {
+    if can.caller().credential == Credential::Mcm {
+        return Err(OpError::refused(
             "MCM users change their password on the MCM",
         ));
     }
     let (user, hash) = state
         .store
-        .user_credentials(&caller.user.username)
+        .user_credentials(&can.user().username)
         .await?
-        .ok_or_else(|| ApiError::not_found("your user"))?;
-    if !auth::verify_password(&hash, &req.current_password) {
-        return Err(ApiError::bad_request(
+        .ok_or_else(|| OpError::not_found("your user"))?;
+    if !crate::secret::verify_password(&hash, &req.current_password) {
+        return Err(OpError::invalid(
             "current_password",
             "the current password is wrong",
         ));
@@ -202,11 +190,11 @@ pub async fn change_own_password(
     check_password("new_password", &req.new_password)?;
     state
         .store
-        .set_password_hash(user.id, &auth::hash_password(&req.new_password)?)
+        .set_password_hash(user.id, &crate::secret::hash_password(&req.new_password))
         .await?;
     audit::by(
         &state,
-        &caller,
+        can.caller(),
         "user.password",
         format!("user {}", user.username.as_str()),
         "own password changed",
@@ -221,10 +209,10 @@ pub async fn change_own_password(
     responses((status = 200, body = Vec<ApiKeyInfo>), (status = 404, body = ErrorBody)))]
 pub async fn keys(
     State(state): State<AppState>,
-    caller: Caller,
+    can: Can<Administer>,
     Path(id): Path<String>,
-) -> Result<Json<Vec<ApiKeyInfo>>, ApiError> {
-    require_local_admin(&caller)?;
+) -> Result<Json<Vec<ApiKeyInfo>>, OpError> {
+    require_local_admin(&can)?;
     let user = user_by_id(&state, &id).await?;
     let keys = state.store.api_keys(user.id).await?;
     Ok(Json(keys.iter().map(super::keys::info).collect()))
@@ -237,11 +225,11 @@ pub async fn keys(
     responses((status = 200, body = ApiKeySecret), (status = 404, body = ErrorBody)))]
 pub async fn create_key(
     State(state): State<AppState>,
-    caller: Caller,
+    can: Can<Administer>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<CreateApiKey>,
-) -> Result<Json<ApiKeySecret>, ApiError> {
-    require_local_admin(&caller)?;
+) -> Result<Json<ApiKeySecret>, OpError> {
+    require_local_admin(&can)?;
     let user = user_by_id(&state, &id).await?;
     let name = Text::parse("name", &req.name, 64)?;
     let (hash, prefix, key) = super::keys::fresh();
@@ -251,7 +239,7 @@ pub async fn create_key(
         .await?;
     audit::by(
         &state,
-        &caller,
+        can.caller(),
         "api_key.create",
         format!("API key {} of {}", created.id, user.username.as_str()),
         name.as_str(),
@@ -269,21 +257,21 @@ pub async fn create_key(
     responses((status = 200, body = Vec<ApiKeyInfo>), (status = 404, body = ErrorBody)))]
 pub async fn revoke_key(
     State(state): State<AppState>,
-    caller: Caller,
+    can: Can<Administer>,
     Path((id, key)): Path<(String, String)>,
-) -> Result<Json<Vec<ApiKeyInfo>>, ApiError> {
-    require_local_admin(&caller)?;
+) -> Result<Json<Vec<ApiKeyInfo>>, OpError> {
+    require_local_admin(&can)?;
     let user = user_by_id(&state, &id).await?;
     let key = super::path_id("key", &key)?;
     if !state.store.revoke_api_key(user.id, key, Utc::now()).await? {
-        return Err(ApiError::not_found(format!(
+        return Err(OpError::not_found(format!(
             "live API key {key} of {}",
             user.username.as_str()
         )));
     }
     audit::by(
         &state,
-        &caller,
+        can.caller(),
         "api_key.revoke",
         format!("API key {key} of {}", user.username.as_str()),
         "",
@@ -293,7 +281,7 @@ pub async fn revoke_key(
     Ok(Json(keys.iter().map(super::keys::info).collect()))
 }
 
-async fn user_by_id(state: &AppState, raw: &str) -> Result<User, ApiError> {
+async fn user_by_id(state: &AppState, raw: &str) -> Result<User, OpError> {
     let id = super::path_id("id", raw)?;
     state
         .store
@@ -301,5 +289,5 @@ async fn user_by_id(state: &AppState, raw: &str) -> Result<User, ApiError> {
         .await?
         .into_iter()
         .find(|u| u.id == id)
-        .ok_or_else(|| ApiError::not_found(format!("user {id}")))
+        .ok_or_else(|| OpError::not_found(format!("user {id}")))
 }

@@ -7,22 +7,22 @@ use axum::{
 };
 use chrono::Utc;
 
-use aerie_domain::{text::Text, user::Permission, whitelist::WhitelistKind};
+use aerie_domain::{text::Text, whitelist::WhitelistKind};
 use aerie_proto::{
     ErrorBody,
     investigation::{WhitelistOut, WhitelistRequest, WhitelistResult},
 };
 
-use crate::{
-    appliance::ApplianceRole, audit, auth::Caller, error::ApiError, json::ApiJson, state::AppState,
-};
+use crate::rights::{Can, View, Whitelist};
+use crate::{audit, auth::Caller, error::OpError, json::ApiJson, state::AppState};
+use aerie_domain::appliance::ApplianceRole;
 
 /// The request as a (kind, normalised value, reason).
-fn parse(req: &WhitelistRequest) -> Result<(WhitelistKind, String, Text), ApiError> {
+fn parse(req: &WhitelistRequest) -> Result<(WhitelistKind, String, Text), OpError> {
     let kind: WhitelistKind = req
         .kind
         .parse()
-        .map_err(|e| ApiError::bad_request("kind", format!("kind: {e}")))?;
+        .map_err(|e| OpError::invalid("kind", format!("kind: {e}")))?;
     let value = kind.normalize("value", &req.value)?;
     let reason = Text::parse("reason", &req.reason, 500)?;
     Ok((kind, value, reason))
@@ -32,9 +32,9 @@ async fn insert(
     state: &AppState,
     caller: &Caller,
     (kind, value, reason): (WhitelistKind, String, Text),
-) -> Result<Json<WhitelistResult>, ApiError> {
-    if state.role().await? == ApplianceRole::Mcm {
-        return Err(ApiError::bad_request(
+) -> Result<Json<WhitelistResult>, OpError> {
+    if state.appliance.role().await? == ApplianceRole::Mcm {
+        return Err(OpError::invalid(
             "kind",
             "the MCM keeps no whitelist: whitelist from an incident, which goes to its CM",
         ));
@@ -51,13 +51,13 @@ async fn insert(
         format!("whitelist {}", entry.id),
         format!(
             "{kind} {value}: {reason}; incidents now benign: {:?}",
-            benign.iter().map(|i| i.0).collect::<Vec<_>>()
+            benign.iter().map(|i| i.get()).collect::<Vec<_>>()
         ),
     )
     .await?;
     Ok(Json(WhitelistResult {
         entry: WhitelistOut::from(&entry),
-        benign_incidents: benign.iter().map(|i| i.0).collect(),
+        benign_incidents: benign.iter().map(|i| i.get()).collect(),
     }))
 }
 
@@ -66,8 +66,8 @@ async fn insert(
     responses((status = 200, body = Vec<WhitelistOut>)))]
 pub async fn list(
     State(state): State<AppState>,
-    _caller: Caller,
-) -> Result<Json<Vec<WhitelistOut>>, ApiError> {
+    _can: Can<View>,
+) -> Result<Json<Vec<WhitelistOut>>, OpError> {
     let entries = state.store.whitelist().await?;
     Ok(Json(entries.iter().map(WhitelistOut::from).collect()))
 }
@@ -80,11 +80,10 @@ pub async fn list(
         (status = 409, description = "Already whitelisted", body = ErrorBody)))]
 pub async fn add(
     State(state): State<AppState>,
-    caller: Caller,
+    can: Can<Whitelist>,
     ApiJson(req): ApiJson<WhitelistRequest>,
-) -> Result<Json<WhitelistResult>, ApiError> {
-    caller.require(Permission::Whitelist)?;
-    insert(&state, &caller, parse(&req)?).await
+) -> Result<Json<WhitelistResult>, OpError> {
+    insert(&state, can.caller(), parse(&req)?).await
 }
 
 /// Whitelists one of this incident's indicators (the form the MCM forwards): the value
@@ -95,16 +94,15 @@ pub async fn add(
         (status = 403, description = "Needs the analyst role", body = ErrorBody)))]
 pub async fn add_for_incident(
     State(state): State<AppState>,
-    caller: Caller,
+    can: Can<Whitelist>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<WhitelistRequest>,
-) -> Result<Json<WhitelistResult>, ApiError> {
-    caller.require(Permission::Whitelist)?;
+) -> Result<Json<WhitelistResult>, OpError> {
     let incident = super::local_incident(&state, &id).await?;
     let (kind, value, reason) = parse(&req)?;
     let events = state.store.events_of(incident.id).await?;
     if !events.iter().any(|e| kind.matches(&value, &e.event)) {
-        return Err(ApiError::bad_request(
+        return Err(OpError::invalid(
             "value",
             format!(
                 "value: {kind} {value} matches no event of incident {}",
@@ -112,7 +110,7 @@ pub async fn add_for_incident(
             ),
         ));
     }
-    insert(&state, &caller, (kind, value, reason)).await
+    insert(&state, can.caller(), (kind, value, reason)).await
 }
 
 /// Removes an entry. Incidents it turned benign stay benign; new events are no longer
@@ -122,16 +120,15 @@ pub async fn add_for_incident(
     responses((status = 200, body = WhitelistOut), (status = 404, body = ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
-    caller: Caller,
+    can: Can<Whitelist>,
     Path(id): Path<String>,
-) -> Result<Json<WhitelistOut>, ApiError> {
-    caller.require(Permission::Whitelist)?;
+) -> Result<Json<WhitelistOut>, OpError> {
     let id = super::path_id("id", &id)?;
-    let actor = Text::from_trusted(caller.user.username.as_str().to_owned());
+    let actor = Text::from_trusted(can.user().username.as_str().to_owned());
     let entry = state.store.remove_whitelist(id, &actor, Utc::now()).await?;
     audit::by(
         &state,
-        &caller,
+        can.caller(),
         "whitelist.remove",
         format!("whitelist {id}"),
         format!("{} {}", entry.kind, entry.value),

@@ -7,7 +7,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 
 use aerie_domain::{
@@ -20,13 +19,18 @@ use aerie_proto::{
     admin::McmStatus,
     device_key::{DeviceKey, Kdf},
     federation::{
-        Challenge, RegisterRequest, RegisterResponse, SyncAck, SyncRequest, codes,
-        register_message, registered_message,
+        Challenge, FederationCode, RegisterRequest, RegisterResponse, SyncAck, SyncRequest,
+        fips_mismatch, register_message, registered_message,
     },
 };
 
-use super::keys;
-use crate::{appliance::ApplianceRole, auth, error::ApiError, state::AppState};
+use aerie_domain::{appliance::ApplianceRole, ids::CmId};
+
+use super::{Federation, keys};
+use crate::{
+    error::OpError,
+    secret::{SecretKind, hash_password, new_secret, secret_hash},
+};
 
 /// Most registrations that may be pending at once.
 const MAX_PENDING_NONCES: usize = 10_000;
@@ -40,7 +44,7 @@ pub const MCM_ACCOUNT: &str = "mcm";
 #[derive(Default)]
 pub struct McmSide {
     nonces: Mutex<HashMap<String, Instant>>,
-    apply_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    apply_locks: Mutex<HashMap<CmId, Arc<tokio::sync::Mutex<()>>>>,
     /// Recently seen CM credentials (by hash), to spare a lookup per sync request.
     /// Registration and `set mcm remove` clear it.
     peers: Mutex<HashMap<String, (Cm, Instant)>>,
@@ -56,7 +60,7 @@ impl McmSide {
     /// A fresh nonce; `None` when too many registrations are pending (an unauthenticated
     /// caller must not grow this map without bound).
     fn issue_nonce(&self) -> Option<String> {
-        let nonce = auth::new_secret("n_");
+        let nonce = new_secret(SecretKind::Nonce);
         let mut nonces = self.nonces.lock().expect("nonce lock");
         nonces.retain(|_, issued| issued.elapsed() < NONCE_TTL);
         if nonces.len() >= MAX_PENDING_NONCES {
@@ -73,13 +77,13 @@ impl McmSide {
     }
 
     /// The CM holding the credential with this hash, from the cache if fresh.
-    pub async fn peer(&self, state: &AppState, hash: &str) -> Result<Option<Cm>, ApiError> {
+    pub async fn peer(&self, fed: &Federation, hash: &str) -> Result<Option<Cm>, OpError> {
         if let Some((cm, at)) = self.peers.lock().expect("peer lock").get(hash)
             && at.elapsed() < PEER_TTL
         {
             return Ok(Some(cm.clone()));
         }
-        let cm = state.store.cm_by_credential(hash).await?;
+        let cm = fed.store.cm_by_credential(hash).await?;
         if let Some(cm) = &cm {
             self.peers
                 .lock()
@@ -89,11 +93,11 @@ impl McmSide {
         Ok(cm)
     }
 
-    fn forget_peers(&self) {
+    pub(super) fn forget_peers(&self) {
         self.peers.lock().expect("peer lock").clear();
     }
 
-    fn apply_lock(&self, cm_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+    fn apply_lock(&self, cm_id: CmId) -> Arc<tokio::sync::Mutex<()>> {
         self.apply_locks
             .lock()
             .expect("lock map")
@@ -108,21 +112,22 @@ impl McmSide {
 fn account_api_key(key: &DeviceKey) -> String {
     format!(
         "{}{}",
-        auth::API_KEY_PREFIX,
+        SecretKind::ApiKey.prefix(),
         key.prove(b"aerie-mcm-api-key-v1")
     )
 }
 
 /// Revokes every key of the MCM account.
-async fn revoke_account_keys(state: &AppState) -> Result<Option<i64>, ApiError> {
+async fn revoke_account_keys(
+    fed: &Federation,
+) -> Result<Option<aerie_domain::ids::UserId>, OpError> {
     let name = Username::parse(MCM_ACCOUNT).expect("valid name");
-    let Some((user, _)) = state.store.user_credentials(&name).await? else {
+    let Some((user, _)) = fed.store.user_credentials(&name).await? else {
         return Ok(None);
     };
-    for key in state.store.api_keys(user.id).await? {
+    for key in fed.store.api_keys(user.id).await? {
         if key.revoked.is_none() {
-            state
-                .store
+            fed.store
                 .revoke_api_key(user.id, key.id, Utc::now())
                 .await?;
         }
@@ -132,12 +137,12 @@ async fn revoke_account_keys(state: &AppState) -> Result<Option<i64>, ApiError> 
 
 /// Makes this appliance the MCM (or re-keys it).
 pub async fn convert(
-    state: &AppState,
+    fed: &Federation,
     address: &McmAddress,
     kdf: Kdf,
     key: &DeviceKey,
-) -> Result<String, ApiError> {
-    let store = &state.store;
+) -> Result<String, OpError> {
+    let store = &fed.store;
     store
         .set_setting(keys::MCM_ADDRESS, &address.to_string())
         .await?;
@@ -145,11 +150,11 @@ pub async fn convert(
     store
         .set_setting(keys::MCM_DEVICE_KEY, &key.to_hex())
         .await?;
-    let user_id = match revoke_account_keys(state).await? {
+    let user_id = match revoke_account_keys(fed).await? {
         Some(id) => id,
         None => {
             let name = Username::parse(MCM_ACCOUNT).expect("valid name");
-            let unusable = auth::hash_password(&auth::new_secret(""))?;
+            let unusable = hash_password(&new_secret(SecretKind::Password));
             store
                 .create_user(&name, &unusable, &Role::Admin.name(), Utc::now())
                 .await?
@@ -157,18 +162,12 @@ pub async fn convert(
         }
     };
     let secret = account_api_key(key);
-    let prefix = secret[..auth::API_KEY_PREFIX.len() + 6].to_owned();
+    let prefix = SecretKind::ApiKey.display_prefix(&secret);
     let label = Text::parse("name", "device key", 64)?;
     store
-        .create_api_key(
-            user_id,
-            &label,
-            &auth::secret_hash(&secret),
-            &prefix,
-            Utc::now(),
-        )
+        .create_api_key(user_id, &label, &secret_hash(&secret), &prefix, Utc::now())
         .await?;
-    state.set_role(ApplianceRole::Mcm).await?;
+    fed.appliance.set_role(ApplianceRole::Mcm).await?;
     tracing::info!(kdf = kdf.id(), "this appliance is now the MCM");
     Ok(
         "This appliance is now the Manager of Central Managers. On each CM run, in cm mode: \
@@ -177,8 +176,8 @@ pub async fn convert(
     )
 }
 
-pub async fn show(state: &AppState) -> Result<McmStatus, ApiError> {
-    let cms = state.store.cms().await?;
+pub async fn show(fed: &Federation) -> Result<McmStatus, OpError> {
+    let cms = fed.store.cms().await?;
     let now = Utc::now();
     let registered = cms.iter().filter(|c| c.deregistered.is_none()).count();
     let online = cms
@@ -186,7 +185,7 @@ pub async fn show(state: &AppState) -> Result<McmStatus, ApiError> {
         .filter(|c| c.state(now) == aerie_domain::federation::CmState::Online)
         .count();
     Ok(McmStatus {
-        address: state.store.setting(keys::MCM_ADDRESS).await?,
+        address: fed.store.setting(keys::MCM_ADDRESS).await?,
         username: None,
         role: "mcm".to_owned(),
         state: Some(format!("MCM: {registered} CMs registered, {online} online")),
@@ -207,22 +206,21 @@ pub async fn show(state: &AppState) -> Result<McmStatus, ApiError> {
 
 /// `set mcm remove` on the MCM: every CM incident goes, every CM is deregistered, and the
 /// appliance is a CM again.
-pub async fn remove(state: &AppState, at: DateTime<Utc>) -> Result<String, ApiError> {
-    let cms = state
+pub async fn remove(fed: &Federation, at: DateTime<Utc>) -> Result<String, OpError> {
+    let cms = fed
         .store
         .cms()
         .await?
         .iter()
         .filter(|c| c.deregistered.is_none())
         .count();
-    let removed = state.store.drop_federation(at).await?;
-    revoke_account_keys(state).await?;
+    let removed = fed.store.drop_federation(at).await?;
+    revoke_account_keys(fed).await?;
     for name in keys::ALL_MCM {
-        state.store.delete_setting(name).await?;
+        fed.store.delete_setting(name).await?;
     }
-    state.federation.mcm.forget_peers();
-    super::cm::forget_config(state);
-    state.set_role(ApplianceRole::Cm).await?;
+    fed.mcm.forget_peers();
+    fed.appliance.set_role(ApplianceRole::Cm).await?;
     tracing::warn!(
         removed,
         cms,
@@ -234,93 +232,82 @@ pub async fn remove(state: &AppState, at: DateTime<Utc>) -> Result<String, ApiEr
     ))
 }
 
-async fn require_mcm(state: &AppState) -> Result<(), ApiError> {
-    if state.role().await? == ApplianceRole::Mcm {
+/// Registration and sync are the MCM's; a CM answers with the code that makes the
+/// registering CM say "convert it first".
+async fn require_mcm(fed: &Federation) -> Result<(), OpError> {
+    if fed.appliance.role().await? == ApplianceRole::Mcm {
         Ok(())
     } else {
-        Err(
-            ApiError::new(StatusCode::NOT_FOUND, "this appliance is not an MCM")
-                .with_code(codes::NOT_MCM),
-        )
+        Err(OpError::federation(
+            FederationCode::NotMcm,
+            "this appliance is not an MCM",
+        ))
     }
 }
 
-async fn device_key(state: &AppState) -> Result<(Kdf, DeviceKey), ApiError> {
-    let kdf = state
+async fn device_key(fed: &Federation) -> Result<(Kdf, DeviceKey), OpError> {
+    let kdf = fed
         .store
         .setting(keys::MCM_KDF)
         .await?
         .and_then(|k| Kdf::parse(&k));
-    let key = state
+    let key = fed
         .store
         .setting(keys::MCM_DEVICE_KEY)
         .await?
         .and_then(|k| DeviceKey::from_hex(&k));
     match (kdf, key) {
         (Some(kdf), Some(key)) => Ok((kdf, key)),
-        _ => Err(ApiError::internal("the MCM has no device key")),
+        _ => Err(OpError::internal("the MCM has no device key")),
     }
 }
 
-pub async fn challenge(state: &AppState) -> Result<Challenge, ApiError> {
-    require_mcm(state).await?;
-    let (kdf, _) = device_key(state).await?;
-    let nonce = state.federation.mcm.issue_nonce().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many registrations pending: retry in a minute",
-        )
-    })?;
+pub async fn challenge(fed: &Federation) -> Result<Challenge, OpError> {
+    require_mcm(fed).await?;
+    let (kdf, _) = device_key(fed).await?;
+    let nonce = fed
+        .mcm
+        .issue_nonce()
+        .ok_or_else(|| OpError::unavailable("too many registrations pending: retry in a minute"))?;
     Ok(Challenge {
         nonce,
         kdf: kdf.id().to_owned(),
     })
 }
 
-/// "FIPS mode differs: MCM is in FIPS mode, this CM is not" (or the reverse).
-pub fn fips_mismatch(mcm_fips: bool) -> String {
-    if mcm_fips {
-        "FIPS mode differs: MCM is in FIPS mode, this CM is not".to_owned()
-    } else {
-        "FIPS mode differs: this CM is in FIPS mode, the MCM is not".to_owned()
-    }
-}
-
 pub async fn register(
-    state: &AppState,
+    fed: &Federation,
     req: &RegisterRequest,
     peer_ip: String,
-) -> Result<RegisterResponse, ApiError> {
-    require_mcm(state).await?;
-    let (kdf, key) = device_key(state).await?;
-    if !state.federation.mcm.take_nonce(&req.nonce) {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
+) -> Result<RegisterResponse, OpError> {
+    require_mcm(fed).await?;
+    let (kdf, key) = device_key(fed).await?;
+    if !fed.mcm.take_nonce(&req.nonce) {
+        return Err(OpError::federation(
+            FederationCode::BadNonce,
             "the registration nonce is unknown or expired: retry",
-        )
-        .with_code(codes::BAD_NONCE));
+        ));
     }
     if req.kdf != kdf.id() {
-        return Err(
-            ApiError::new(StatusCode::CONFLICT, fips_mismatch(kdf.is_fips()))
-                .with_code(codes::FIPS_MISMATCH),
-        );
+        return Err(OpError::federation(
+            FederationCode::FipsMismatch,
+            fips_mismatch(kdf.is_fips()),
+        ));
     }
     let admin = match Username::parse(&req.username) {
-        Ok(name) => state.store.user_credentials(&name).await?.map(|(u, _)| u),
+        Ok(name) => fed.store.user_credentials(&name).await?.map(|(u, _)| u),
         Err(_) => None,
     };
     if !admin.is_some_and(|u| u.can(aerie_domain::user::Permission::Administer) && !u.disabled) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
+        return Err(OpError::federation(
+            FederationCode::UnknownUsername,
             format!(
                 "unknown username {:?}: it is not an enabled admin user of the MCM",
                 req.username
             ),
-        )
-        .with_code(codes::UNKNOWN_USERNAME));
+        ));
     }
-    let fingerprint = state.identity.fingerprint.clone();
+    let fingerprint = fed.appliance.identity.fingerprint.clone();
     let message = register_message(
         &req.nonce,
         &fingerprint,
@@ -330,17 +317,16 @@ pub async fn register(
     );
     if !key.verify(&message, &req.proof) {
         tracing::warn!(cm = %req.cm_name, ip = %peer_ip, "registration refused: wrong passphrase (or a man in the middle)");
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
+        return Err(OpError::federation(
+            FederationCode::WrongPassphrase,
             "wrong passphrase: the CM's device key does not match the MCM's (or a man in the middle \
              altered the connection)",
-        )
-        .with_code(codes::WRONG_PASSPHRASE));
+        ));
     }
-    let check = |field: &str, value: &str, max: usize| -> Result<String, ApiError> {
+    let check = |field: &str, value: &str, max: usize| -> Result<String, OpError> {
         Ok(Text::parse(field, value, max)?.as_str().to_owned())
     };
-    let credential = auth::new_secret("cm_");
+    let credential = new_secret(SecretKind::CmCredential);
     let registration = CmRegistration {
         uid: check("cm_uid", &req.cm_uid, 64)?,
         name: check("cm_name", &req.cm_name, 253)?,
@@ -349,19 +335,19 @@ pub async fn register(
         version: check("version", &req.version, 32)?,
         fips: kdf.is_fips(),
         cert_fingerprint: check("cm_fingerprint", &req.cm_fingerprint, 100)?,
-        credential_hash: auth::secret_hash(&credential),
+        credential_hash: secret_hash(&credential),
     };
-    state.federation.mcm.forget_peers();
-    let cm = state.store.register_cm(&registration, Utc::now()).await?;
-    tracing::info!(cm = %cm.name, id = cm.id, ip = %cm.ip, "CM registered");
+    fed.mcm.forget_peers();
+    let cm = fed.store.register_cm(&registration, Utc::now()).await?;
+    tracing::info!(cm = %cm.name, id = %cm.id, ip = %cm.ip, "CM registered");
     let mcm_proof = key.prove(&registered_message(
         &req.nonce,
         &fingerprint,
-        cm.id,
+        cm.id.get(),
         &credential,
     ));
     Ok(RegisterResponse {
-        cm_id: cm.id,
+        cm_id: cm.id.get(),
         credential,
         mcm_proof,
     })
@@ -382,16 +368,10 @@ fn advertised_ip(url: &str) -> Option<String> {
 
 /// The MCM's rows as the API shows them: each with its CM's id, name and IP.
 pub async fn incident_rows(
-    state: &AppState,
+    store: &dyn aerie_store::Store,
     rows: &[aerie_domain::federation::RemoteIncident],
-) -> Result<Vec<aerie_proto::incidents::IncidentOut>, ApiError> {
-    let cms: HashMap<i64, Cm> = state
-        .store
-        .cms()
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c))
-        .collect();
+) -> Result<Vec<aerie_proto::incidents::IncidentOut>, OpError> {
+    let cms: HashMap<CmId, Cm> = store.cms().await?.into_iter().map(|c| (c.id, c)).collect();
     Ok(rows
         .iter()
         .map(|r| {
@@ -399,7 +379,7 @@ pub async fn incident_rows(
             match cms.get(&r.cm_id) {
                 Some(cm) => with_cm(out, cm),
                 None => aerie_proto::incidents::IncidentOut {
-                    cm_id: Some(r.cm_id),
+                    cm_id: Some(r.cm_id.get()),
                     ..out
                 },
             }
@@ -412,27 +392,26 @@ pub fn with_cm(
     mut out: aerie_proto::incidents::IncidentOut,
     cm: &Cm,
 ) -> aerie_proto::incidents::IncidentOut {
-    out.cm_id = Some(cm.id);
+    out.cm_id = Some(cm.id.get());
     out.cm_name = Some(cm.name.clone());
     out.cm_ip = Some(cm.ip.clone());
     out
 }
 
 /// Applies one sync request of `cm`; answers the acknowledged sequence number.
-pub async fn sync(state: &AppState, cm: &Cm, req: &SyncRequest) -> Result<SyncAck, ApiError> {
-    require_mcm(state).await?;
+pub async fn sync(fed: &Federation, cm: &Cm, req: &SyncRequest) -> Result<SyncAck, OpError> {
+    require_mcm(fed).await?;
     let batch = req.to_batch()?;
-    let lock = state.federation.mcm.apply_lock(cm.id);
+    let lock = fed.mcm.apply_lock(cm.id);
     let _in_order = lock.lock().await;
     let acked = if batch.upserts.is_empty() && batch.removals.is_empty() && batch.high_seq == 0 {
-        state
-            .store
+        fed.store
             .cm_heartbeat(cm.id, batch.backlog, Utc::now())
             .await?;
         cm.acked_seq
     } else {
-        let acked = state.store.apply_sync(cm.id, &batch, Utc::now()).await?;
-        state.federation.mcm.changes.send_modify(|n| *n += 1);
+        let acked = fed.store.apply_sync(cm.id, &batch, Utc::now()).await?;
+        fed.mcm.changes.send_modify(|n| *n += 1);
         acked
     };
     Ok(SyncAck { acked_seq: acked })

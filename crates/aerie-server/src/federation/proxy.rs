@@ -1,52 +1,44 @@
 //! The MCM's live calls to the CM that owns an incident. The MCM keeps only the incident
 //! table; details and actions come from, and go to, the CM — or fail plainly, naming it.
 
-use axum::{
-    body::Body,
-    http::{StatusCode, header},
-    response::Response,
-};
+use axum::{body::Body, http::header, response::Response};
 use reqwest::Method;
 
 use aerie_client::{Client, ClientError, Fingerprint};
 use aerie_domain::federation::Cm;
 
-use crate::{auth::Caller, error::ApiError, state::AppState};
+use aerie_domain::ids::CmId;
+use aerie_proto::federation::acting;
+use aerie_store::Store;
 
-/// Headers that tell the CM who acts on the MCM.
-pub const ACTING_USER: &str = "x-aerie-acting-user";
-pub const ACTING_ROLE: &str = "x-aerie-acting-role";
-pub const ACTING_PERMISSIONS: &str = "x-aerie-acting-permissions";
+use crate::{error::OpError, rights::Caller};
 
 /// The CM `id`, if it is registered.
-pub async fn registered_cm(state: &AppState, id: i64) -> Result<Cm, ApiError> {
-    let cm = state
-        .store
+pub async fn registered_cm(store: &dyn Store, id: CmId) -> Result<Cm, OpError> {
+    let cm = store
         .cm(id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("CM {id}")))?;
+        .ok_or_else(|| OpError::not_found(format!("CM {id}")))?;
     if cm.deregistered.is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "CM {} ({}) is deregistered; its incidents are no longer reachable",
-                cm.name, cm.ip
-            ),
-        ));
+        return Err(OpError::conflict(format!(
+            "CM {} ({}) is deregistered; its incidents are no longer reachable",
+            cm.name, cm.ip
+        )));
     }
     Ok(cm)
 }
 
-fn unreachable(cm: &Cm, why: String) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_GATEWAY,
-        format!("CM {} ({}) is unreachable: {why}", cm.name, cm.ip),
-    )
+fn unreachable(cm: &Cm, why: String) -> OpError {
+    OpError::Peer {
+        status: None,
+        message: format!("CM {} ({}) is unreachable: {why}", cm.name, cm.ip),
+        field: None,
+    }
 }
 
-fn client_for(cm: &Cm) -> Result<Client, ApiError> {
+fn client_for(cm: &Cm) -> Result<Client, OpError> {
     let pin: Fingerprint = cm.cert_fingerprint.parse().map_err(|_| {
-        ApiError::internal(format!(
+        OpError::internal(format!(
             "CM {} has an unreadable pinned certificate",
             cm.name
         ))
@@ -58,7 +50,7 @@ fn client_for(cm: &Cm) -> Result<Client, ApiError> {
         )
     })?;
     Ok(Client::new(&cm.url, pin)
-        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| OpError::internal(e.to_string()))?
         .with_token(token))
 }
 
@@ -75,25 +67,24 @@ fn request_as(
     caller: &Caller,
     method: Method,
     path: &str,
-) -> Result<(Client, reqwest::RequestBuilder), ApiError> {
+) -> Result<(Client, reqwest::RequestBuilder), OpError> {
     let client = client_for(cm)?;
     let request = client
         .request(method, path)
-        .header(ACTING_USER, caller.user.username.as_str())
-        .header(ACTING_ROLE, caller.user.role.as_str())
-        .header(ACTING_PERMISSIONS, caller.user.permissions.names());
+        .header(acting::USER, caller.user.username.as_str())
+        .header(acting::ROLE, caller.user.role.as_str())
+        .header(acting::PERMISSIONS, caller.user.permissions.names());
     Ok((client, request))
 }
 
 /// What the MCM answers when a call to the CM failed: the CM's own error (its status,
 /// prefixed with its name), or 502 naming it when it could not be reached.
-fn failed(cm: &Cm, e: ClientError) -> ApiError {
+fn failed(cm: &Cm, e: ClientError) -> OpError {
     match e {
-        ClientError::Api { status, body } => ApiError {
-            status: StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+        ClientError::Api { status, body } => OpError::Peer {
+            status: Some(status.as_u16()),
             message: format!("CM {}: {}", cm.name, body.error),
             field: body.field,
-            code: None,
         },
         other if other.is_pin_mismatch() => unreachable(
             cm,
@@ -113,7 +104,7 @@ pub async fn forward(
     path_and_query: &str,
     content_type: Option<&header::HeaderValue>,
     body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, OpError> {
     let (_, mut request) = request_as(cm, caller, method, path_and_query)?;
     if let Some(ct) = content_type {
         request = request.header(header::CONTENT_TYPE, ct.clone());
@@ -137,7 +128,7 @@ pub async fn forward(
         }
     }
     out.body(Body::from_stream(resp.bytes_stream()))
-        .map_err(ApiError::internal)
+        .map_err(OpError::internal)
 }
 
 /// Sends `method path` (with an optional JSON body) to the CM as the calling MCM user.
@@ -147,7 +138,7 @@ pub async fn call<T: serde::de::DeserializeOwned>(
     method: Method,
     path: &str,
     body: Option<&serde_json::Value>,
-) -> Result<T, ApiError> {
+) -> Result<T, OpError> {
     let (client, mut request) = request_as(cm, caller, method, path)?;
     if let Some(body) = body {
         request = request.json(body);

@@ -5,7 +5,7 @@
 use axum::{
     Form, Json,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::HeaderMap,
     response::Response,
 };
 use maud::{Markup, html};
@@ -20,7 +20,8 @@ use super::{
     Session, UiError, flash,
     layout::{self, Frame, Tab},
 };
-use crate::{api, error::ApiError, json::ApiJson, state::AppState};
+use crate::rights::{Administer, Can};
+use crate::{api, error::OpError, json::ApiJson, state::AppState};
 
 struct Entry {
     href: &'static str,
@@ -102,14 +103,21 @@ pub async fn users(
     headers: HeaderMap,
 ) -> Result<Response, UiError> {
     let frame = Frame::new(&state, &session, &headers).await?;
-    let Json(users) = api::users::list(State(state.clone()), session.caller.clone()).await?;
+    let Json(users) =
+        api::users::list(State(state.clone()), Can::check(session.caller.clone())?).await?;
     // The listing above checked the caller may administer; the keys come straight from
     // the store (one query a user, not a user lookup each).
     let mut keys = Vec::new();
     for u in &users {
-        keys.push(state.store.api_keys(u.id).await?);
+        keys.push(
+            state
+                .store
+                .api_keys(aerie_domain::ids::UserId::new(u.id))
+                .await?,
+        );
     }
-    let Json(role_list) = api::roles::list(State(state.clone()), session.caller.clone()).await?;
+    let Json(role_list) =
+        api::roles::list(State(state.clone()), Can::check(session.caller.clone())?).await?;
     let roles: Vec<String> = role_list.into_iter().map(|r| r.name).collect();
     let body = html! {
         table.compact #users {
@@ -214,16 +222,20 @@ pub async fn users_action(
 ) -> Result<Response, UiError> {
     session.check_csrf(&f.csrf)?;
     let s = || State(state.clone());
-    let caller = session.caller.clone();
+    // Refusals come back as the page's flash message, like every other outcome.
+    let can = match Can::<Administer>::check(session.caller.clone()) {
+        Ok(can) => can,
+        Err(e) => return Ok(flash::redirect("/config/users", Err(e.to_string()))),
+    };
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let user = text(&f.user);
     let update = |req: UpdateUserRequest| {
-        api::users::update(s(), caller.clone(), Path(user.clone()), ApiJson(req))
+        api::users::update(s(), can.clone(), Path(user.clone()), ApiJson(req))
     };
-    let result: Result<String, ApiError> = match f.action.as_str() {
+    let result: Result<String, OpError> = match f.action.as_str() {
         "create" => api::users::create(
             s(),
-            caller.clone(),
+            can.clone(),
             ApiJson(CreateUserRequest {
                 username: text(&f.username),
                 password: text(&f.password),
@@ -259,7 +271,7 @@ pub async fn users_action(
         "key" => {
             let created = api::users::create_key(
                 s(),
-                caller.clone(),
+                can.clone(),
                 Path(user.clone()),
                 ApiJson(CreateApiKey {
                     name: text(&f.name),
@@ -279,22 +291,22 @@ pub async fn users_action(
                     };
                     Ok(config_page(&frame, "/config/users", "Users", body))
                 }
-                Err(e) => Ok(flash::redirect("/config/users", Err(e.message))),
+                Err(e) => Ok(flash::redirect("/config/users", Err(e.to_string()))),
             };
         }
         "revoke_key" => {
-            api::users::revoke_key(s(), caller.clone(), Path((user.clone(), text(&f.key))))
+            api::users::revoke_key(s(), can.clone(), Path((user.clone(), text(&f.key))))
                 .await
                 .map(|_| "API key revoked.".to_owned())
         }
-        other => Err(ApiError::bad_request(
+        other => Err(OpError::invalid(
             "action",
             format!("unknown action {other:?}"),
         )),
     };
     Ok(flash::redirect(
         "/config/users",
-        result.map_err(|e| e.message),
+        result.map_err(|e| e.to_string()),
     ))
 }
 
@@ -304,7 +316,8 @@ pub async fn roles(
     headers: HeaderMap,
 ) -> Result<Response, UiError> {
     let frame = Frame::new(&state, &session, &headers).await?;
-    let Json(roles) = api::roles::list(State(state.clone()), session.caller.clone()).await?;
+    let Json(roles) =
+        api::roles::list(State(state.clone()), Can::check(session.caller.clone())?).await?;
     let body = html! {
         p { "A role is a set of permissions. The three seeded roles stay; admins build more from the permissions below. The API enforces them; the pages only hide what a role cannot do." }
         table.compact #roles {
@@ -371,6 +384,10 @@ pub async fn roles_action(
             .unwrap_or_default()
     };
     session.check_csrf(&field("_csrf"))?;
+    let can = match Can::<Administer>::check(session.caller.clone()) {
+        Ok(can) => can,
+        Err(e) => return Ok(flash::redirect("/config/roles", Err(e.to_string()))),
+    };
     let result = match field("action").as_str() {
         "create" => {
             let permissions = pairs
@@ -380,7 +397,7 @@ pub async fn roles_action(
                 .collect();
             api::roles::create(
                 State(state),
-                session.caller.clone(),
+                can.clone(),
                 ApiJson(CreateRoleRequest {
                     name: field("name"),
                     permissions,
@@ -389,17 +406,17 @@ pub async fn roles_action(
             .await
             .map(|(_, Json(r))| format!("Role {} created.", r.name))
         }
-        "delete" => api::roles::delete(State(state), session.caller.clone(), Path(field("name")))
+        "delete" => api::roles::delete(State(state), can.clone(), Path(field("name")))
             .await
             .map(|_| "Role deleted.".to_owned()),
-        other => Err(ApiError::bad_request(
+        other => Err(OpError::invalid(
             "action",
             format!("unknown action {other:?}"),
         )),
     };
     Ok(flash::redirect(
         "/config/roles",
-        result.map_err(|e| e.message),
+        result.map_err(|e| e.to_string()),
     ))
 }
 
@@ -452,7 +469,7 @@ pub async fn password_change(
     }
     let result = api::users::change_own_password(
         State(state),
-        session.caller.clone(),
+        Can::check(session.caller.clone())?,
         ApiJson(PasswordChange {
             current_password: f.current_password,
             new_password: f.new_password,
@@ -463,7 +480,7 @@ pub async fn password_change(
         "/config/password",
         result
             .map(|_| "Password changed.".to_owned())
-            .map_err(|e| e.message),
+            .map_err(|e| e.to_string()),
     ))
 }
 
@@ -473,7 +490,8 @@ pub async fn cms(
     headers: HeaderMap,
 ) -> Result<Response, UiError> {
     let frame = Frame::new(&state, &session, &headers).await?;
-    let Json(cms) = api::cms::list(State(state.clone()), session.caller.clone()).await?;
+    let Json(cms) =
+        api::cms::list(State(state.clone()), Can::check(session.caller.clone())?).await?;
     let body = html! {
         p { "CMs register from their own CLI (" code { "set mcm ip … passphrase …" } ") and leave with " code { "set mcm remove" } "; there is no delete here." }
         table.compact #cms {
@@ -506,12 +524,11 @@ pub async fn mcm(
 ) -> Result<Response, UiError> {
     let frame = Frame::new(&state, &session, &headers).await?;
     if frame.is_mcm() {
-        return Err(UiError(ApiError::new(
-            StatusCode::NOT_FOUND,
+        return Err(UiError(OpError::missing(
             "this appliance is the MCM; see Secondary CMs",
         )));
     }
-    let m = crate::federation::show(&state).await?;
+    let m = crate::federation::show(&state.federation).await?;
     let row =
         |k: &str, v: Option<String>| html! { dt { (k) } dd { (v.unwrap_or_else(|| "—".into())) } };
     let body = html! {

@@ -24,7 +24,8 @@ use super::{
     Session, UiError, flash,
     layout::{self, Frame, Tab},
 };
-use crate::{api, auth::Caller, error::ApiError, federation::mcm, json::ApiJson, state::AppState};
+use crate::rights::Can;
+use crate::{api, auth::Caller, error::OpError, federation::mcm, json::ApiJson, state::AppState};
 
 /// Where a page's links and forms point.
 struct Links {
@@ -57,8 +58,12 @@ pub async fn local_page(
     Path(id): Path<String>,
 ) -> Result<Response, UiError> {
     let frame = Frame::new(&state, &session, &headers).await?;
-    let Json(detail) =
-        api::incidents::detail(State(state.clone()), session.caller.clone(), Path(id)).await?;
+    let Json(detail) = api::incidents::detail(
+        State(state.clone()),
+        Can::check(session.caller.clone())?,
+        Path(id),
+    )
+    .await?;
     let links = Links::local(detail.incident.incident_id);
     let title = format!("Incident {}", detail.incident.incident_id);
     Ok(frame.render(
@@ -77,21 +82,24 @@ pub async fn remote_page(
 ) -> Result<Response, UiError> {
     let frame = Frame::new(&state, &session, &headers).await?;
     let (cm_row, incident_id) = api::remote::owned(&state, &cm, &id).await?;
-    let links = Links::remote(cm_row.id, incident_id.0);
+    let links = Links::remote(cm_row.id.get(), incident_id.get());
     let title = format!("Incident {incident_id} · {}", cm_row.name);
-    let live =
-        api::incidents::remote_detail(State(state.clone()), session.caller.clone(), Path((cm, id)))
-            .await;
+    let live = api::incidents::remote_detail(
+        State(state.clone()),
+        Can::check(session.caller.clone())?,
+        Path((cm, id)),
+    )
+    .await;
     let body = match live {
         Ok(Json(detail)) => page(&frame, &detail.incident, Ok(&detail), &links),
-        Err(e) if e.status == StatusCode::BAD_GATEWAY => {
+        Err(e) if e.status() == StatusCode::BAD_GATEWAY => {
             let row = state
                 .store
                 .remote_incident(cm_row.id, incident_id)
                 .await?
-                .ok_or_else(|| ApiError::not_found(format!("incident {incident_id}")))?;
+                .ok_or_else(|| OpError::not_found(format!("incident {incident_id}")))?;
             let summary = mcm::with_cm(IncidentOut::from(&row.incident), &cm_row);
-            page(&frame, &summary, Err(&e.message), &links)
+            page(&frame, &summary, Err(&e.to_string()), &links)
         }
         Err(e) => return Err(e.into()),
     };
@@ -104,7 +112,7 @@ fn summary(i: &IncidentOut) -> Markup {
         section.summary #summary aria-labelledby="summary-h" {
             h2 #summary-h { "Summary" }
             dl {
-                dt { "Risk" } dd { (layout::risk(&i.risk)) " " span.muted { "severity " (i.severity) } }
+                dt { "Risk" } dd { (layout::risk(&i.risk)) " " span.muted { "severity " (layout::severity(i.severity)) } }
                 dt { "Status" } dd { (layout::status(&i.status)) }
                 (row("Threat name", &i.threat_name))
                 (row("Category", &i.category.replace('_', " ")))
@@ -274,7 +282,7 @@ fn details(frame: &Frame, d: &IncidentDetail, links: &Links) -> Markup {
                             span.time { (layout::time(&e.time)) }
                             span.kind { (e.kind) }
                             span.threat { (e.threat_name) }
-                            span.muted { "severity " (e.severity) }
+                            span.muted { "severity " (layout::severity(e.severity)) }
                             @if let Some(s) = e.source_name.as_ref().or(e.source_ip.as_ref()) { span.source { (s) } }
                         }
                         @if let Some(b) = &e.behaviour {
@@ -385,12 +393,12 @@ enum Action {
     Status(StatusRequest),
     Comment(CommentRequest),
     Mitigate(MitigationRequest),
-    Revoke(i64),
+    Revoke(aerie_domain::ids::MitigationId),
     Whitelist(WhitelistRequest),
 }
 
 impl Action {
-    fn parse(action: &str, f: ActionForm) -> Result<Action, ApiError> {
+    fn parse(action: &str, f: ActionForm) -> Result<Action, OpError> {
         let text = |v: Option<String>| v.unwrap_or_default();
         Ok(match action {
             "status" => Action::Status(StatusRequest {
@@ -408,7 +416,7 @@ impl Action {
             "whitelist" => {
                 let indicator = text(f.indicator);
                 let (kind, value) = indicator.split_once('|').ok_or_else(|| {
-                    ApiError::bad_request("indicator", "choose an indicator to whitelist")
+                    OpError::invalid("indicator", "choose an indicator to whitelist")
                 })?;
                 Action::Whitelist(WhitelistRequest {
                     kind: kind.into(),
@@ -416,7 +424,7 @@ impl Action {
                     reason: text(f.reason),
                 })
             }
-            other => return Err(ApiError::not_found(format!("incident action {other:?}"))),
+            other => return Err(OpError::not_found(format!("incident action {other:?}"))),
         })
     }
 
@@ -431,23 +439,31 @@ impl Action {
     }
 
     /// Applies it to this CM's incident `id` through the API's handler.
-    async fn apply(self, state: AppState, caller: Caller, id: String) -> Result<(), ApiError> {
+    async fn apply(self, state: AppState, caller: Caller, id: String) -> Result<(), OpError> {
         let s = State(state);
         match self {
-            Action::Status(r) => api::incidents::change_status(s, caller, Path(id), ApiJson(r))
-                .await
-                .map(drop),
-            Action::Comment(r) => api::incidents::comment(s, caller, Path(id), ApiJson(r))
-                .await
-                .map(drop),
-            Action::Mitigate(r) => api::mitigations::apply(s, caller, Path(id), ApiJson(r))
-                .await
-                .map(drop),
-            Action::Revoke(m) => api::mitigations::revoke(s, caller, Path((id, m.to_string())))
-                .await
-                .map(drop),
+            Action::Status(r) => {
+                api::incidents::change_status(s, Can::check(caller)?, Path(id), ApiJson(r))
+                    .await
+                    .map(drop)
+            }
+            Action::Comment(r) => {
+                api::incidents::comment(s, Can::check(caller)?, Path(id), ApiJson(r))
+                    .await
+                    .map(drop)
+            }
+            Action::Mitigate(r) => {
+                api::mitigations::apply(s, Can::check(caller)?, Path(id), ApiJson(r))
+                    .await
+                    .map(drop)
+            }
+            Action::Revoke(m) => {
+                api::mitigations::revoke(s, Can::check(caller)?, Path((id, m.to_string())))
+                    .await
+                    .map(drop)
+            }
             Action::Whitelist(r) => {
-                api::whitelist::add_for_incident(s, caller, Path(id), ApiJson(r))
+                api::whitelist::add_for_incident(s, Can::check(caller)?, Path(id), ApiJson(r))
                     .await
                     .map(drop)
             }
@@ -455,7 +471,7 @@ impl Action {
     }
 
     /// As the CM's API takes it: method, path after the incident, JSON body (if any).
-    fn request(&self) -> Result<(Method, String, Option<Vec<u8>>), ApiError> {
+    fn request(&self) -> Result<(Method, String, Option<Vec<u8>>), OpError> {
         Ok(match self {
             Action::Status(r) => (Method::POST, "status".into(), json(r)?),
             Action::Comment(r) => (Method::POST, "comments".into(), json(r)?),
@@ -474,13 +490,16 @@ pub async fn local_action(
     Form(f): Form<ActionForm>,
 ) -> Result<Response, UiError> {
     session.check_csrf(&f.csrf)?;
-    let page = format!("/incidents/{}", api::path_id("id", &id)?);
+    let page = format!(
+        "/incidents/{}",
+        api::path_id::<aerie_domain::ids::IncidentId>("id", &id)?
+    );
     let action = Action::parse(&action, f)?;
     let done = action.done();
     let result = action.apply(state, session.caller.clone(), id).await;
     Ok(flash::redirect(
         &page,
-        result.map(|()| done.to_owned()).map_err(|e| e.message),
+        result.map(|()| done.to_owned()).map_err(|e| e.to_string()),
     ))
 }
 
@@ -505,7 +524,7 @@ pub async fn remote_action(
     }
     let result = api::remote::forward(
         State(state.clone()),
-        session.caller.clone(),
+        Can::check(session.caller.clone())?,
         Path((cm, id, rest)),
         method,
         Uri::from_static("/"),
@@ -515,12 +534,12 @@ pub async fn remote_action(
     .await;
     let outcome = result
         .map(|_| format!("{} (on CM {})", action.done(), cm_row.name))
-        .map_err(|e| e.message);
+        .map_err(|e| e.to_string());
     Ok(flash::redirect(&page, outcome))
 }
 
-fn json(body: &impl serde::Serialize) -> Result<Option<Vec<u8>>, ApiError> {
+fn json(body: &impl serde::Serialize) -> Result<Option<Vec<u8>>, OpError> {
     serde_json::to_vec(body)
         .map(Some)
-        .map_err(ApiError::internal)
+        .map_err(OpError::internal)
 }

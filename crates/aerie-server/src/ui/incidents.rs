@@ -21,7 +21,9 @@ use super::{
     Session, UiError,
     layout::{self, Frame, Tab},
 };
-use crate::{api, appliance::ApplianceRole, state::AppState};
+use crate::rights::Can;
+use crate::{api, state::AppState};
+use aerie_domain::appliance::ApplianceRole;
 
 /// Counting stops here; beyond it the page says "more than".
 const COUNT_CAP: u32 = 1_000;
@@ -128,18 +130,18 @@ async fn listing(state: &AppState, session: &Session, form: &ListForm) -> Result
     let params = form.params();
     let list = api::incidents::list(
         axum::extract::State(state.clone()),
-        session.caller.clone(),
+        Can::check(session.caller.clone())?,
         Ok(Query(params.clone())),
     )
     .await;
     let list = match list {
         Ok(axum::Json(list)) => Ok(list),
-        Err(e) if e.status.is_client_error() => Err(e.message),
+        Err(e) if e.status().is_client_error() => Err(e.to_string()),
         Err(e) => return Err(UiError(e)),
     };
     let count = match (&list, params.to_query()) {
         (Ok(_), Ok(query)) => {
-            let remote = if state.role().await? == ApplianceRole::Mcm {
+            let remote = if state.appliance.role().await? == ApplianceRole::Mcm {
                 Some(params.cm_ids()?)
             } else {
                 None
@@ -248,7 +250,7 @@ pub async fn page(
     headers: HeaderMap,
     Query(form): Query<ListForm>,
 ) -> Result<Response, UiError> {
-    let mcm = state.role().await? == ApplianceRole::Mcm;
+    let mcm = state.appliance.role().await? == ApplianceRole::Mcm;
     let listing = listing(&state, &session, &form).await?;
     if form.fragment.as_deref() == Some("rows") {
         return Ok(live_part(mcm, &listing).into_response());
@@ -314,7 +316,7 @@ pub async fn live(
     State(state): State<AppState>,
     _session: Session,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, UiError> {
-    let mut changes = if state.role().await? == ApplianceRole::Mcm {
+    let mut changes = if state.appliance.role().await? == ApplianceRole::Mcm {
         state.federation.mcm.changes.subscribe()
     } else {
         state.store.watch_changes()

@@ -13,7 +13,8 @@ use super::{
     Session, UiError,
     flash::{self, Flash},
 };
-use crate::{appliance::ApplianceRole, state::AppState};
+use crate::state::AppState;
+use aerie_domain::appliance::ApplianceRole;
 
 /// Which tab a page belongs to.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -39,8 +40,8 @@ impl Frame {
         headers: &HeaderMap,
     ) -> Result<Frame, UiError> {
         Ok(Frame {
-            role: state.role().await?,
-            hostname: state.hostname().await?,
+            role: state.appliance.role().await?,
+            hostname: state.appliance.hostname().await?,
             user: session.caller.user.clone(),
             csrf: session.csrf.clone(),
             flash: flash::take(headers),
@@ -121,6 +122,11 @@ pub fn bare(title: &str, body: Markup) -> Markup {
             body.bare { (body) }
         }
     }
+}
+
+/// A severity as analysts read it: two decimals, without float noise (`0.81`).
+pub fn severity(severity: f64) -> String {
+    format!("{severity:.2}")
 }
 
 pub fn risk(risk: &str) -> Markup {

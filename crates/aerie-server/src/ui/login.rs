@@ -10,7 +10,9 @@ use axum::{
 };
 use maud::{Markup, html};
 
-use super::{Session, layout};
+use aerie_domain::appliance::ApplianceRole;
+
+use super::{Session, UiError, layout};
 use crate::{
     api::session::{self as api_session, Refused},
     auth,
@@ -23,13 +25,13 @@ pub struct LoginForm {
     password: String,
 }
 
-fn form(error: Option<&str>, username: &str) -> Markup {
+fn form(role: ApplianceRole, error: Option<&str>, username: &str) -> Markup {
     layout::bare(
         "Log in",
         html! {
             main.login {
                 h1 { "Aerie" }
-                p.muted { "Advanced threat protection · Central Manager" }
+                p.muted { "Advanced threat protection · " (role.title()) }
                 @if let Some(e) = error { p.flash.bad #login-error role="alert" { (e) } }
                 form method="post" action="/login" {
                     label for="username" { "User name" }
@@ -43,8 +45,8 @@ fn form(error: Option<&str>, username: &str) -> Markup {
     )
 }
 
-pub async fn page() -> Markup {
-    form(None, "")
+pub async fn page(State(state): State<AppState>) -> Result<Markup, UiError> {
+    Ok(form(state.appliance.role().await?, None, ""))
 }
 
 pub async fn submit(
@@ -54,14 +56,17 @@ pub async fn submit(
     uri: Uri,
     Form(f): Form<LoginForm>,
 ) -> Response {
+    // The role only titles the page; on a store error the CM's title is shown.
+    let role = state.appliance.role().await.unwrap_or(ApplianceRole::Cm);
     if auth::from_our_origin(&headers, &uri).is_err() {
         return (
             StatusCode::FORBIDDEN,
-            form(Some("cross-site login refused"), ""),
+            form(role, Some("cross-site login refused"), ""),
         )
             .into_response();
     }
-    let refused = |status, text: &str| (status, form(Some(text), &f.username)).into_response();
+    let refused =
+        |status, text: &str| (status, form(role, Some(text), &f.username)).into_response();
     match api_session::log_in(&state, peer.ip(), &f.username, &f.password).await {
         Ok(Ok((_, token, _))) => match api_session::session_cookie(&state, &token) {
             Ok(cookie) => {
@@ -100,7 +105,10 @@ pub async fn logout(
         return e.into_response();
     }
     if let Some(secret) = &session.caller.session
-        && let Err(e) = state.store.delete_session(&auth::secret_hash(secret)).await
+        && let Err(e) = state
+            .store
+            .delete_session(&crate::secret::secret_hash(secret))
+            .await
     {
         return super::UiError(e.into()).into_response();
     }

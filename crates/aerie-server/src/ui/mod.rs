@@ -17,14 +17,14 @@ mod uploads;
 use axum::{
     Router,
     extract::{DefaultBodyLimit, FromRequestParts},
-    http::{HeaderValue, StatusCode, header, request::Parts},
+    http::{HeaderValue, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
     routing::get,
 };
 
 use crate::{
     auth::{Caller, Credential},
-    error::ApiError,
+    error::OpError,
     state::AppState,
 };
 
@@ -107,7 +107,7 @@ pub struct Session {
 /// The CSRF token of a session: a hash of its secret, so it needs no storage and dies
 /// with the session.
 fn csrf_token(session_secret: &str) -> String {
-    crate::auth::secret_hash(&format!("aerie-csrf:{session_secret}"))
+    crate::secret::secret_hash(&format!("aerie-csrf:{session_secret}"))
 }
 
 impl Session {
@@ -118,8 +118,7 @@ impl Session {
         {
             Ok(())
         } else {
-            Err(UiError(ApiError::new(
-                StatusCode::FORBIDDEN,
+            Err(UiError(OpError::refused(
                 "this form has expired or did not come from Aerie; reload the page and try again",
             )))
         }
@@ -136,9 +135,7 @@ impl FromRequestParts<AppState> for Session {
                 Ok(Session { caller, csrf })
             }
             Ok(_) => Err(Redirect::to("/login").into_response()),
-            Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-                Err(Redirect::to("/login").into_response())
-            }
+            Err(OpError::Unauthenticated(_)) => Err(Redirect::to("/login").into_response()),
             Err(e) => Err(UiError(e).into_response()),
         }
     }
@@ -146,10 +143,10 @@ impl FromRequestParts<AppState> for Session {
 
 /// An error shown as a page.
 #[derive(Debug)]
-pub struct UiError(pub ApiError);
+pub struct UiError(pub OpError);
 
-impl From<ApiError> for UiError {
-    fn from(e: ApiError) -> Self {
+impl From<OpError> for UiError {
+    fn from(e: OpError) -> Self {
         UiError(e)
     }
 }
@@ -168,13 +165,13 @@ impl From<aerie_store::StoreError> for UiError {
 
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
-        let status = self.0.status;
+        let status = self.0.status();
         let page = layout::bare(
             "Error",
             maud::html! {
                 main.narrow {
                     h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("Error")) }
-                    p.error { (self.0.message) }
+                    p.error { (self.0.to_string()) }
                     p { a href="/incidents" { "Back to the incidents" } }
                 }
             },

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use axum::{
     extract::{ConnectInfo, Multipart, State},
-    http::{HeaderMap, StatusCode},
+    http::HeaderMap,
     response::Response,
 };
 use chrono::Utc;
@@ -17,20 +17,20 @@ use aerie_domain::{
     event::{Category, CollectorType, Endpoint, EventKind, NewEvent, Source, Stage},
     risk::Severity,
     text::Text,
-    user::Permission,
 };
 
 use super::{
     Session, UiError, flash,
     layout::{Frame, Tab},
 };
-use crate::{appliance::ApplianceRole, error::ApiError, state::AppState};
+use crate::{error::OpError, state::AppState};
+use aerie_domain::appliance::ApplianceRole;
 
 pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 
 async fn require_cm(state: &AppState) -> Result<(), UiError> {
-    if state.role().await? == ApplianceRole::Mcm {
-        return Err(UiError(ApiError::not_found(
+    if state.appliance.role().await? == ApplianceRole::Mcm {
+        return Err(UiError(OpError::not_found(
             "Uploads (the MCM analyses no files)",
         )));
     }
@@ -64,8 +64,8 @@ pub async fn submit(
     mut multipart: Multipart,
 ) -> Result<Response, UiError> {
     require_cm(&state).await?;
-    session.caller.require(Permission::SendEvents)?;
-    let bad = |m: &str| UiError(ApiError::bad_request("file", m));
+    crate::rights::Can::<crate::rights::SendEvents>::check(session.caller.clone())?;
+    let bad = |m: &str| UiError(OpError::invalid("file", m));
     let (mut csrf, mut file) = (String::new(), None);
     while let Some(field) = multipart
         .next_field()
@@ -76,12 +76,10 @@ pub async fn submit(
             Some("_csrf") => csrf = field.text().await.map_err(|_| bad("unreadable form"))?,
             Some("file") => {
                 let name = field.file_name().unwrap_or("unnamed").to_owned();
-                let bytes = field.bytes().await.map_err(|_| {
-                    UiError(ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "uploads may be at most 16 MiB",
-                    ))
-                })?;
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|_| UiError(OpError::too_large("uploads may be at most 16 MiB")))?;
                 file = Some((name, bytes));
             }
             _ => {}
@@ -96,10 +94,7 @@ pub async fn submit(
         ));
     }
     if bytes.len() > MAX_UPLOAD_BYTES {
-        return Err(UiError(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "uploads may be at most 16 MiB",
-        )));
+        return Err(UiError(OpError::too_large("uploads may be at most 16 MiB")));
     }
     let sha = crate::artifacts::digest(&bytes);
     let now = Utc::now();
@@ -121,7 +116,7 @@ pub async fn submit(
         ),
         Text::SHORT,
     )
-    .map_err(ApiError::from)?;
+    .map_err(OpError::from)?;
     let event = NewEvent {
         kind: EventKind::Upload,
         time: now,

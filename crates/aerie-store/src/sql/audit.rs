@@ -1,6 +1,7 @@
 //! The hash-chained audit log. Appends serialise on the `audit_seq` counter row, so the
 //! chain has no gaps and no forks on either backend.
 
+use async_trait::async_trait;
 use sqlx::{Row, any::AnyRow};
 
 use aerie_domain::audit::{AuditEntry, AuditRecord, GENESIS, chain_hash};
@@ -23,8 +24,9 @@ fn entry(row: &AnyRow) -> Result<AuditEntry> {
     })
 }
 
-impl SqlStore {
-    pub(super) async fn append_audit_entry(&self, record: &AuditRecord) -> Result<AuditEntry> {
+#[async_trait]
+impl crate::AuditStore for SqlStore {
+    async fn append_audit(&self, record: &AuditRecord) -> Result<AuditEntry> {
         let (_writer, mut tx) = self.begin_write().await?;
         let seq: i64 = sqlx::query_scalar(
             "UPDATE counters SET value = value + 1 WHERE name = 'audit_seq' RETURNING value",
@@ -64,7 +66,7 @@ impl SqlStore {
         })
     }
 
-    pub(super) async fn audit_page(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>> {
+    async fn audit_entries(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query(
             "SELECT seq, at_ms, actor, action, target, detail, prev_hash, hash FROM audit_log \
              WHERE seq > $1 ORDER BY seq LIMIT $2",

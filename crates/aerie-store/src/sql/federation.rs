@@ -2,6 +2,8 @@
 //! batches, manifests, and the copy of their incidents. On a CM: what the sync worker
 //! reads.
 
+use aerie_domain::ids::CmId;
+use async_trait::async_trait;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
@@ -48,7 +50,23 @@ fn upsert_sql(backend: super::Backend, rows: usize) -> String {
 }
 
 impl SqlStore {
-    pub(super) async fn register(&self, r: &CmRegistration, at: DateTime<Utc>) -> Result<Cm> {
+    async fn cm_where(
+        &self,
+        cond: &str,
+        value: impl sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + 'static,
+    ) -> Result<Option<Cm>> {
+        let sql = format!("SELECT {CM_COLUMNS} FROM cms WHERE {cond}");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| rows::cm(&r)).transpose()
+    }
+}
+
+#[async_trait]
+impl crate::FederationStore for SqlStore {
+    async fn register_cm(&self, r: &CmRegistration, at: DateTime<Utc>) -> Result<Cm> {
         let now = at.timestamp_millis();
         sqlx::query(
             "INSERT INTO cms (uid, name, url, ip, version, fips, cert_fingerprint, credential_hash, \
@@ -74,28 +92,15 @@ impl SqlStore {
             .ok_or_else(|| StoreError::NotFound(format!("CM {}", r.uid)))
     }
 
-    async fn cm_where(
-        &self,
-        cond: &str,
-        value: impl sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + 'static,
-    ) -> Result<Option<Cm>> {
-        let sql = format!("SELECT {CM_COLUMNS} FROM cms WHERE {cond}");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(value)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| rows::cm(&r)).transpose()
-    }
-
-    pub(super) async fn cm_by_credential_hash(&self, hash: &str) -> Result<Option<Cm>> {
+    async fn cm_by_credential(&self, hash: &str) -> Result<Option<Cm>> {
         self.cm_where("credential_hash = $1", hash.to_owned()).await
     }
 
-    pub(super) async fn cm_by_id(&self, id: i64) -> Result<Option<Cm>> {
-        self.cm_where("id = $1", id).await
+    async fn cm(&self, id: CmId) -> Result<Option<Cm>> {
+        self.cm_where("id = $1", id.get()).await
     }
 
-    pub(super) async fn all_cms(&self) -> Result<Vec<Cm>> {
+    async fn cms(&self) -> Result<Vec<Cm>> {
         let sql = format!("SELECT {CM_COLUMNS} FROM cms ORDER BY name, id");
         let rows = sqlx::query(AssertSqlSafe(sql))
             .fetch_all(&self.pool)
@@ -103,25 +108,20 @@ impl SqlStore {
         rows.iter().map(rows::cm).collect()
     }
 
-    pub(super) async fn store_proxy_token(&self, cm_id: i64, token: &str) -> Result<()> {
+    async fn set_cm_proxy_token(&self, cm_id: CmId, token: &str) -> Result<()> {
         sqlx::query("UPDATE cms SET proxy_token = $1 WHERE id = $2 AND deregistered_ms IS NULL")
             .bind(token.to_owned())
-            .bind(cm_id)
+            .bind(cm_id.get())
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    pub(super) async fn apply(
-        &self,
-        cm_id: i64,
-        batch: &SyncBatch,
-        at: DateTime<Utc>,
-    ) -> Result<i64> {
+    async fn apply_sync(&self, cm_id: CmId, batch: &SyncBatch, at: DateTime<Utc>) -> Result<i64> {
         let (_writer, mut tx) = self.begin_write().await?;
         let mut added = 0i64;
         for chunk in batch.upserts.chunks(INSERT_CHUNK) {
-            let ids: Vec<i64> = chunk.iter().map(|i| i.id.0).collect();
+            let ids: Vec<i64> = chunk.iter().map(|i| i.id.get()).collect();
             let distinct: HashSet<i64> = ids.iter().copied().collect();
             if distinct.len() != ids.len() {
                 return Err(StoreError::Conflict(
@@ -136,7 +136,7 @@ impl SqlStore {
                 self.backend.placeholder(1),
                 slots.join(", ")
             );
-            let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(cm_id);
+            let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(cm_id.get());
             for id in &ids {
                 count = count.bind(*id);
             }
@@ -149,8 +149,8 @@ impl SqlStore {
                     .bind(i.status.as_str())
                     .bind(i.version)
                     .bind(i.change_seq)
-                    .bind(cm_id)
-                    .bind(i.id.0);
+                    .bind(cm_id.get())
+                    .bind(i.id.get());
             }
             query.execute(&mut *tx).await?;
         }
@@ -158,8 +158,8 @@ impl SqlStore {
             let gone = sqlx::query(
                 "DELETE FROM remote_incidents WHERE cm_id = $1 AND incident_id = $2 AND version <= $3",
             )
-            .bind(cm_id)
-            .bind(id.0)
+            .bind(cm_id.get())
+            .bind(id.get())
             .bind(*version)
             .execute(&mut *tx)
             .await?;
@@ -175,16 +175,16 @@ impl SqlStore {
         .bind(batch.backlog)
         .bind(now)
         .bind(batch.high_seq)
-        .bind(cm_id)
+        .bind(cm_id.get())
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(acked.try_get(0)?)
     }
 
-    pub(super) async fn manifest_of(
+    async fn manifest(
         &self,
-        cm_id: i64,
+        cm_id: CmId,
         after: i64,
         limit: u32,
     ) -> Result<Vec<(IncidentId, i64)>> {
@@ -192,18 +192,18 @@ impl SqlStore {
             "SELECT incident_id, version FROM remote_incidents WHERE cm_id = $1 AND incident_id > $2 \
              ORDER BY incident_id LIMIT $3",
         )
-        .bind(cm_id)
+        .bind(cm_id.get())
         .bind(after)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((IncidentId(r.try_get(0)?), r.try_get(1)?)))
+            .map(|r| Ok((IncidentId::new(r.try_get(0)?), r.try_get(1)?)))
             .collect::<std::result::Result<_, sqlx::Error>>()
             .map_err(Into::into)
     }
 
-    pub(super) async fn remote_page(&self, q: &IncidentQuery, cms: &[i64]) -> Result<RemotePage> {
+    async fn remote_incidents(&self, q: &IncidentQuery, cms: &[CmId]) -> Result<RemotePage> {
         let rows = self.fetch_page(q, Table::Remote, cms).await?;
         let mut items = rows
             .iter()
@@ -220,24 +220,20 @@ impl SqlStore {
         Ok(RemotePage { items, next })
     }
 
-    pub(super) async fn remote_one(
-        &self,
-        cm_id: i64,
-        id: IncidentId,
-    ) -> Result<Option<RemoteIncident>> {
+    async fn remote_incident(&self, cm_id: CmId, id: IncidentId) -> Result<Option<RemoteIncident>> {
         let sql = format!(
             "SELECT {} FROM remote_incidents WHERE cm_id = $1 AND incident_id = $2",
             rows::REMOTE_COLUMNS
         );
         let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(cm_id)
-            .bind(id.0)
+            .bind(cm_id.get())
+            .bind(id.get())
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| rows::remote_incident(&r)).transpose()
     }
 
-    pub(super) async fn drop_federation(&self, at: DateTime<Utc>) -> Result<u64> {
+    async fn drop_federation(&self, at: DateTime<Utc>) -> Result<u64> {
         let (_writer, mut tx) = self.begin_write().await?;
         let removed = sqlx::query("DELETE FROM remote_incidents")
             .execute(&mut *tx)
@@ -254,34 +250,30 @@ impl SqlStore {
         Ok(removed)
     }
 
-    pub(super) async fn touch_cm(&self, cm_id: i64, backlog: i64, at: DateTime<Utc>) -> Result<()> {
+    async fn cm_heartbeat(&self, cm_id: CmId, backlog: i64, at: DateTime<Utc>) -> Result<()> {
         sqlx::query("UPDATE cms SET last_seen_ms = $1, backlog = $2 WHERE id = $3")
             .bind(at.timestamp_millis())
             .bind(backlog)
-            .bind(cm_id)
+            .bind(cm_id.get())
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    pub(super) async fn incidents_from(
-        &self,
-        after: IncidentId,
-        limit: u32,
-    ) -> Result<Vec<Incident>> {
+    async fn incidents_after(&self, after: IncidentId, limit: u32) -> Result<Vec<Incident>> {
         let sql = format!(
             "SELECT {} FROM incidents WHERE id > $1 ORDER BY id LIMIT $2",
             rows::INCIDENT_COLUMNS
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(after.0)
+            .bind(after.get())
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(rows::incident).collect()
     }
 
-    pub(super) async fn count_pending(&self, after_seq: i64) -> Result<i64> {
+    async fn pending_changes(&self, after_seq: i64) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM incidents WHERE change_seq > $1")
                 .bind(after_seq)

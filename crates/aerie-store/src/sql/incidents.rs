@@ -1,6 +1,8 @@
 //! Incidents: ingest with grouping, pages with keyset paging, status changes, the
 //! change feed.
 
+use aerie_domain::ids::CmId;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
@@ -62,7 +64,7 @@ pub(super) enum Table {
 
 /// Builds the SQL and parameters of one page of incidents; `cms` narrows the MCM's table
 /// to some CMs.
-pub(super) fn page_sql(q: &IncidentQuery, table: Table, cms: &[i64]) -> (String, Vec<Param>) {
+pub(super) fn page_sql(q: &IncidentQuery, table: Table, cms: &[CmId]) -> (String, Vec<Param>) {
     select_sql(q, table, cms, None)
 }
 
@@ -70,14 +72,14 @@ pub(super) fn page_sql(q: &IncidentQuery, table: Table, cms: &[i64]) -> (String,
 fn select_sql(
     q: &IncidentQuery,
     table: Table,
-    cms: &[i64],
+    cms: &[CmId],
     select: Option<&str>,
 ) -> (String, Vec<Param>) {
     let mut p = Params::default();
     let mut conds: Vec<String> = Vec::new();
     let f = &q.filter;
     if !cms.is_empty() {
-        conds.push(p.in_list("cm_id", cms.iter().map(|id| Param::Int(*id))));
+        conds.push(p.in_list("cm_id", cms.iter().map(|id| Param::Int(id.get()))));
     }
     if !f.risks.is_empty() {
         // Unless the page is sorted by risk, the sort's index must drive the scan: a unary
@@ -181,7 +183,28 @@ fn select_sql(
 }
 
 impl SqlStore {
-    pub(super) async fn incident_page(&self, q: &IncidentQuery) -> Result<IncidentPage> {
+    /// The rows of one page (one more than the limit, to know whether more follow).
+    pub(super) async fn fetch_page(
+        &self,
+        q: &IncidentQuery,
+        table: Table,
+        cms: &[CmId],
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        let (sql, params) = page_sql(q, table, cms);
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for p in params {
+            query = match p {
+                Param::Int(v) => query.bind(v),
+                Param::Text(v) => query.bind(v),
+            };
+        }
+        Ok(query.fetch_all(&self.pool).await?)
+    }
+}
+
+#[async_trait]
+impl crate::IncidentStore for SqlStore {
+    async fn incidents(&self, q: &IncidentQuery) -> Result<IncidentPage> {
         let rows = self.fetch_page(q, Table::Local, &[]).await?;
         let mut items = rows
             .iter()
@@ -198,10 +221,10 @@ impl SqlStore {
 
     /// How many incidents match `filter`, counting no further than `cap` + 1; `cms`
     /// counts the MCM's table (of those CMs; all when empty).
-    pub(super) async fn count_matching(
+    async fn count_incidents(
         &self,
         filter: &IncidentFilter,
-        cms: Option<&[i64]>,
+        cms: Option<&[CmId]>,
         cap: u32,
     ) -> Result<u64> {
         let q = IncidentQuery {
@@ -226,25 +249,7 @@ impl SqlStore {
         Ok(query.fetch_one(&self.pool).await? as u64)
     }
 
-    /// The rows of one page (one more than the limit, to know whether more follow).
-    pub(super) async fn fetch_page(
-        &self,
-        q: &IncidentQuery,
-        table: Table,
-        cms: &[i64],
-    ) -> Result<Vec<sqlx::any::AnyRow>> {
-        let (sql, params) = page_sql(q, table, cms);
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for p in params {
-            query = match p {
-                Param::Int(v) => query.bind(v),
-                Param::Text(v) => query.bind(v),
-            };
-        }
-        Ok(query.fetch_all(&self.pool).await?)
-    }
-
-    pub(super) async fn move_status(
+    async fn change_status(
         &self,
         id: IncidentId,
         to: Status,
@@ -259,7 +264,7 @@ impl SqlStore {
             rows::INCIDENT_COLUMNS
         );
         let incident = sqlx::query(AssertSqlSafe(sql))
-            .bind(id.0)
+            .bind(id.get())
             .fetch_optional(&mut *tx)
             .await?
             .map(|row| rows::incident(&row))
@@ -271,14 +276,14 @@ impl SqlStore {
         )
         .bind(to.as_str())
         .bind(seq)
-        .bind(id.0)
+        .bind(id.get())
         .execute(&mut *tx)
         .await?;
         sqlx::query(
             "INSERT INTO status_changes (incident_id, from_status, to_status, comment, actor, at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(id.0)
+        .bind(id.get())
         .bind(incident.status.as_str())
         .bind(to.as_str())
         .bind(comment.as_str().to_owned())
@@ -295,6 +300,70 @@ impl SqlStore {
             change_seq: seq,
             ..incident
         })
+    }
+
+    async fn incident(&self, id: IncidentId) -> Result<Option<Incident>> {
+        let sql = format!(
+            "SELECT {} FROM incidents WHERE id = $1",
+            rows::INCIDENT_COLUMNS
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(id.get())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| rows::incident(&row))
+            .transpose()
+    }
+
+    async fn events_of(&self, id: IncidentId) -> Result<Vec<aerie_domain::event::Event>> {
+        let sql = format!(
+            "SELECT {} FROM events WHERE incident_id = $1 ORDER BY time_ms, id",
+            rows::EVENT_COLUMNS
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.get())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::event).collect()
+    }
+
+    async fn status_history(
+        &self,
+        id: IncidentId,
+    ) -> Result<Vec<aerie_domain::incident::StatusChange>> {
+        let rows = sqlx::query(
+            "SELECT incident_id, from_status, to_status, comment, actor, at_ms \
+             FROM status_changes WHERE incident_id = $1 ORDER BY id",
+        )
+        .bind(id.get())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::status_change).collect()
+    }
+
+    async fn changes_since(&self, after_seq: i64, limit: u32) -> Result<Vec<Incident>> {
+        let sql = format!(
+            "SELECT {} FROM incidents WHERE change_seq > $1 ORDER BY change_seq LIMIT $2",
+            rows::INCIDENT_COLUMNS
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::incident).collect()
+    }
+
+    async fn last_change_seq(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM counters WHERE name = 'change_seq'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    fn watch_changes(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.changes.subscribe()
     }
 }
 

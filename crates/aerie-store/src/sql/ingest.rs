@@ -182,8 +182,24 @@ impl SqlStore {
         }
         Ok(found)
     }
+}
 
-    pub(super) async fn ingest_events(&self, events: &[NewEvent]) -> Result<Vec<Placement>> {
+/// Statement texts built once.
+pub(super) struct IngestSql {
+    update_incident: String,
+}
+
+impl IngestSql {
+    pub(super) fn new() -> Self {
+        Self {
+            update_incident: update_incident_sql(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::IngestStore for SqlStore {
+    async fn ingest(&self, events: &[NewEvent]) -> Result<Vec<Placement>> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -222,10 +238,10 @@ impl SqlStore {
                         &t.facts,
                     )
                     .bind(seq_of(i))
-                    .bind(incident.id.0)
+                    .bind(incident.id.get())
                     .execute(&mut *tx)
                     .await?;
-                    ids[i] = incident.id.0;
+                    ids[i] = incident.id.get();
                 }
                 None => new.push(i),
             }
@@ -274,23 +290,10 @@ impl SqlStore {
             .placements
             .iter()
             .map(|&(touched, opened)| Placement {
-                incident_id: IncidentId(ids[touched]),
+                incident_id: IncidentId::new(ids[touched]),
                 opened,
             })
             .collect())
-    }
-}
-
-/// Statement texts built once.
-pub(super) struct IngestSql {
-    update_incident: String,
-}
-
-impl IngestSql {
-    pub(super) fn new() -> Self {
-        Self {
-            update_incident: update_incident_sql(),
-        }
     }
 }
 

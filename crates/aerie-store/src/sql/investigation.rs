@@ -1,6 +1,8 @@
 //! Investigation and mitigation: artifacts, comments, mitigations and their feeds, the
 //! whitelist with its re-evaluation of stored incidents.
 
+use aerie_domain::ids::{MitigationId, WhitelistId};
+use async_trait::async_trait;
 use std::{collections::BTreeSet, sync::Arc};
 
 use chrono::{DateTime, Utc};
@@ -34,8 +36,8 @@ fn mitigation(row: &AnyRow) -> Result<Mitigation> {
         None => None,
     };
     Ok(Mitigation {
-        id: row.try_get("id")?,
-        incident_id: IncidentId(row.try_get("incident_id")?),
+        id: aerie_domain::ids::MitigationId::new(row.try_get("id")?),
+        incident_id: IncidentId::new(row.try_get("incident_id")?),
         kind: rows::parsed(row, "kind")?,
         value: row.try_get("value")?,
         actor: Text::from_trusted(row.try_get("actor")?),
@@ -46,7 +48,7 @@ fn mitigation(row: &AnyRow) -> Result<Mitigation> {
 
 fn whitelist_entry(row: &AnyRow) -> Result<WhitelistEntry> {
     Ok(WhitelistEntry {
-        id: row.try_get("id")?,
+        id: aerie_domain::ids::WhitelistId::new(row.try_get("id")?),
         kind: rows::parsed(row, "kind")?,
         value: row.try_get("value")?,
         reason: Text::from_trusted(row.try_get("reason")?),
@@ -106,8 +108,11 @@ impl SqlStore {
     fn forget_whitelist(&self) {
         *self.whitelist.lock().expect("whitelist cache") = None;
     }
+}
 
-    pub(super) async fn insert_artifact(
+#[async_trait]
+impl crate::InvestigationStore for SqlStore {
+    async fn put_artifact(
         &self,
         sha256: &Sha256Hex,
         kind: ArtifactKind,
@@ -128,7 +133,7 @@ impl SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(super) async fn artifact_infos(&self, shas: &[Sha256Hex]) -> Result<Vec<ArtifactInfo>> {
+    async fn artifact_infos(&self, shas: &[Sha256Hex]) -> Result<Vec<ArtifactInfo>> {
         let mut out = Vec::new();
         for chunk in shas.chunks(400) {
             let slots: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
@@ -148,10 +153,7 @@ impl SqlStore {
         Ok(out)
     }
 
-    pub(super) async fn artifact_bytes(
-        &self,
-        sha256: &Sha256Hex,
-    ) -> Result<Option<(ArtifactInfo, Vec<u8>)>> {
+    async fn artifact(&self, sha256: &Sha256Hex) -> Result<Option<(ArtifactInfo, Vec<u8>)>> {
         let row = sqlx::query(
             "SELECT sha256, kind, size, created_ms, data FROM artifacts WHERE sha256 = $1",
         )
@@ -162,7 +164,7 @@ impl SqlStore {
             .transpose()
     }
 
-    pub(super) async fn insert_comment(
+    async fn add_comment(
         &self,
         id: IncidentId,
         comment: &Text,
@@ -172,7 +174,7 @@ impl SqlStore {
         let status: Status = {
             let raw: Option<String> =
                 sqlx::query_scalar("SELECT status FROM incidents WHERE id = $1")
-                    .bind(id.0)
+                    .bind(id.get())
                     .fetch_optional(&self.pool)
                     .await?;
             let raw = raw.ok_or_else(|| StoreError::NotFound(format!("incident {id}")))?;
@@ -182,7 +184,7 @@ impl SqlStore {
             "INSERT INTO status_changes (incident_id, from_status, to_status, comment, actor, at_ms) \
              VALUES ($1, $2, $2, $3, $4, $5)",
         )
-        .bind(id.0)
+        .bind(id.get())
         .bind(status.as_str())
         .bind(comment.as_str().to_owned())
         .bind(actor.as_str().to_owned())
@@ -199,7 +201,7 @@ impl SqlStore {
         })
     }
 
-    pub(super) async fn insert_mitigation(
+    async fn apply_mitigation(
         &self,
         incident: IncidentId,
         option: &MitigationOption,
@@ -211,7 +213,7 @@ impl SqlStore {
             "SELECT id FROM mitigations WHERE incident_id = $1 AND kind = $2 AND value = $3 \
              AND revoked_ms IS NULL",
         )
-        .bind(incident.0)
+        .bind(incident.get())
         .bind(option.kind.as_str())
         .bind(option.value.clone())
         .fetch_optional(&mut *tx)
@@ -227,7 +229,7 @@ impl SqlStore {
              VALUES ($1, $2, $3, $4, $5) RETURNING {MITIGATION_COLUMNS}"
         );
         let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(incident.0)
+            .bind(incident.get())
             .bind(option.kind.as_str())
             .bind(option.value.clone())
             .bind(actor.as_str().to_owned())
@@ -239,10 +241,10 @@ impl SqlStore {
         Ok(m)
     }
 
-    pub(super) async fn lift_mitigation(
+    async fn revoke_mitigation(
         &self,
         incident: IncidentId,
-        id: i64,
+        id: MitigationId,
         actor: &Text,
         at: DateTime<Utc>,
     ) -> Result<Mitigation> {
@@ -251,8 +253,8 @@ impl SqlStore {
             "SELECT {MITIGATION_COLUMNS} FROM mitigations WHERE id = $1 AND incident_id = $2"
         );
         let current = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .bind(incident.0)
+            .bind(id.get())
+            .bind(incident.get())
             .fetch_optional(&mut *tx)
             .await?
             .map(|r| mitigation(&r))
@@ -269,7 +271,7 @@ impl SqlStore {
         sqlx::query("UPDATE mitigations SET revoked_ms = $1, revoked_by = $2 WHERE id = $3")
             .bind(at.timestamp_millis())
             .bind(actor.as_str().to_owned())
-            .bind(id)
+            .bind(id.get())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -279,21 +281,21 @@ impl SqlStore {
         })
     }
 
-    pub(super) async fn mitigations_of_incident(&self, id: IncidentId) -> Result<Vec<Mitigation>> {
+    async fn mitigations_of(&self, id: IncidentId) -> Result<Vec<Mitigation>> {
         let sql = format!(
             "SELECT {MITIGATION_COLUMNS} FROM mitigations WHERE incident_id = $1 ORDER BY id"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(id.0)
+            .bind(id.get())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(mitigation).collect()
     }
 
-    pub(super) async fn mitigation_page(
+    async fn mitigations(
         &self,
         active_only: bool,
-        before: Option<i64>,
+        before: Option<MitigationId>,
         limit: u32,
     ) -> Result<Vec<Mitigation>> {
         let active = if active_only {
@@ -306,14 +308,14 @@ impl SqlStore {
              ORDER BY id DESC LIMIT $2"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(before.unwrap_or(i64::MAX))
+            .bind(before.map_or(i64::MAX, MitigationId::get))
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(mitigation).collect()
     }
 
-    pub(super) async fn feed_entries(&self, kind: MitigationKind) -> Result<Vec<String>> {
+    async fn feed(&self, kind: MitigationKind) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT DISTINCT value FROM mitigations WHERE kind = $1 AND revoked_ms IS NULL \
              ORDER BY value",
@@ -323,7 +325,7 @@ impl SqlStore {
         .await?)
     }
 
-    pub(super) async fn insert_whitelist(
+    async fn add_whitelist(
         &self,
         kind: WhitelistKind,
         value: &str,
@@ -387,14 +389,14 @@ impl SqlStore {
                  change_seq = $1 WHERE id = $2 RETURNING status",
             )
             .bind(seq)
-            .bind(id.0)
+            .bind(id.get())
             .fetch_one(&mut *tx)
             .await?;
             sqlx::query(
                 "INSERT INTO status_changes (incident_id, from_status, to_status, comment, actor, at_ms) \
                  VALUES ($1, $2, $2, $3, $4, $5)",
             )
-            .bind(id.0)
+            .bind(id.get())
             .bind(status)
             .bind(comment.as_str().to_owned())
             .bind(actor.as_str().to_owned())
@@ -411,9 +413,9 @@ impl SqlStore {
         Ok((entry, matched.into_iter().collect()))
     }
 
-    pub(super) async fn delete_whitelist(
+    async fn remove_whitelist(
         &self,
-        id: i64,
+        id: WhitelistId,
         actor: &Text,
         at: DateTime<Utc>,
     ) -> Result<WhitelistEntry> {
@@ -427,7 +429,7 @@ impl SqlStore {
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(at.timestamp_millis())
             .bind(actor.as_str().to_owned())
-            .bind(id)
+            .bind(id.get())
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("whitelist entry {id}")))?;
@@ -438,7 +440,7 @@ impl SqlStore {
         Ok(entry)
     }
 
-    pub(super) async fn whitelist_entries(&self) -> Result<Vec<WhitelistEntry>> {
+    async fn whitelist(&self) -> Result<Vec<WhitelistEntry>> {
         let sql = format!(
             "SELECT {WHITELIST_COLUMNS} FROM whitelist WHERE removed_ms IS NULL ORDER BY id"
         );

@@ -9,7 +9,7 @@ mod incidents;
 mod ingest;
 mod investigation;
 mod rows;
-mod store;
+mod settings;
 mod users;
 
 use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
@@ -185,5 +185,11 @@ impl SqlStore {
             .execute(&mut **tx)
             .await?;
         Ok(())
+    }
+}
+
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
     }
 }

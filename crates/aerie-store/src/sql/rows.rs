@@ -82,7 +82,7 @@ pub const REMOTE_COLUMNS: &str = "id, cm_id, incident_id, first_seen_ms, last_ac
 pub fn remote_incident(row: &AnyRow) -> Result<aerie_domain::federation::RemoteIncident> {
     Ok(aerie_domain::federation::RemoteIncident {
         row_id: row.try_get("id")?,
-        cm_id: row.try_get("cm_id")?,
+        cm_id: aerie_domain::ids::CmId::new(row.try_get("cm_id")?),
         incident: incident_with_id(row, "incident_id")?,
     })
 }
@@ -112,7 +112,7 @@ fn incident_with_id(row: &AnyRow, id_col: &str) -> Result<Incident> {
         event_count: row.try_get("event_count")?,
     };
     Ok(Incident {
-        id: IncidentId(row.try_get(id_col)?),
+        id: IncidentId::new(row.try_get(id_col)?),
         facts,
         status: parsed(row, "status")?,
         version: row.try_get("version")?,
@@ -123,7 +123,7 @@ fn incident_with_id(row: &AnyRow, id_col: &str) -> Result<Incident> {
 pub fn event(row: &AnyRow) -> Result<Event> {
     Ok(Event {
         id: row.try_get("id")?,
-        incident_id: IncidentId(row.try_get("incident_id")?),
+        incident_id: IncidentId::new(row.try_get("incident_id")?),
         event: NewEvent {
             kind: parsed(row, "kind")?,
             time: time(row.try_get("time_ms")?)?,
@@ -160,7 +160,7 @@ pub fn json_opt<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> Resu
 
 pub fn status_change(row: &AnyRow) -> Result<StatusChange> {
     Ok(StatusChange {
-        incident_id: IncidentId(row.try_get("incident_id")?),
+        incident_id: IncidentId::new(row.try_get("incident_id")?),
         from: parsed(row, "from_status")?,
         to: parsed(row, "to_status")?,
         comment: text(row, "comment")?,
@@ -181,10 +181,10 @@ pub fn user(row: &AnyRow) -> Result<User> {
         (None, Some(list)) => {
             Permissions::parse("role_permissions", &list).map_err(|e| corrupt(e.to_string()))?
         }
-        (None, None) => Permissions::default(),
+        (None, None) => Permissions::NONE,
     };
     Ok(User {
-        id: row.try_get("id")?,
+        id: aerie_domain::ids::UserId::new(row.try_get("id")?),
         username: Username::parse(&name).map_err(|e| corrupt(e.to_string()))?,
         role,
         permissions,
@@ -197,7 +197,7 @@ pub fn cm(row: &AnyRow) -> Result<aerie_domain::federation::Cm> {
         row.try_get::<Option<i64>, _>(col)?.map(time).transpose()
     };
     Ok(aerie_domain::federation::Cm {
-        id: row.try_get("id")?,
+        id: aerie_domain::ids::CmId::new(row.try_get("id")?),
         uid: row.try_get("uid")?,
         name: row.try_get("name")?,
         url: row.try_get("url")?,
@@ -218,8 +218,8 @@ pub fn cm(row: &AnyRow) -> Result<aerie_domain::federation::Cm> {
 
 pub fn api_key(row: &AnyRow) -> Result<ApiKey> {
     Ok(ApiKey {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
+        id: aerie_domain::ids::ApiKeyId::new(row.try_get("id")?),
+        user_id: aerie_domain::ids::UserId::new(row.try_get("user_id")?),
         name: text(row, "name")?,
         prefix: row.try_get("prefix")?,
         created: time(row.try_get("created_ms")?)?,

@@ -1,5 +1,7 @@
 //! Users, sessions, API keys and settings.
 
+use aerie_domain::ids::{ApiKeyId, UserId};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use aerie_domain::{
@@ -16,7 +18,20 @@ const USER_COLUMNS: &str = "users.id, users.username, users.role, users.disabled
 const KEY_COLUMNS: &str = "id, user_id, name, prefix, created_ms, revoked_ms";
 
 impl SqlStore {
-    pub(super) async fn insert_user(
+    async fn key(&self, user_id: UserId, key_id: ApiKeyId) -> Result<Option<ApiKey>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1 AND user_id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key_id.get())
+            .bind(user_id.get())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| rows::api_key(&row)).transpose()
+    }
+}
+
+#[async_trait]
+impl crate::UserStore for SqlStore {
+    async fn create_user(
         &self,
         username: &Username,
         password_hash: &str,
@@ -51,7 +66,7 @@ impl SqlStore {
         rows::user(&row)
     }
 
-    pub(super) async fn credentials(&self, username: &Username) -> Result<Option<(User, String)>> {
+    async fn user_credentials(&self, username: &Username) -> Result<Option<(User, String)>> {
         let sql =
             format!("SELECT {USER_COLUMNS}, users.password_hash FROM users WHERE username = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -67,18 +82,18 @@ impl SqlStore {
         .transpose()
     }
 
-    pub(super) async fn update_password_hash(&self, user_id: i64, hash: &str) -> Result<()> {
+    async fn set_password_hash(&self, user_id: UserId, hash: &str) -> Result<()> {
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash.to_owned())
-            .bind(user_id)
+            .bind(user_id.get())
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    pub(super) async fn update_user(
+    async fn update_user(
         &self,
-        user_id: i64,
+        user_id: UserId,
         role: Option<&RoleName>,
         disabled: Option<bool>,
     ) -> Result<User> {
@@ -86,26 +101,26 @@ impl SqlStore {
         if let Some(role) = role {
             sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
                 .bind(role.as_str().to_owned())
-                .bind(user_id)
+                .bind(user_id.get())
                 .execute(&mut *tx)
                 .await?;
         }
         if let Some(disabled) = disabled {
             sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
                 .bind(i64::from(disabled))
-                .bind(user_id)
+                .bind(user_id.get())
                 .execute(&mut *tx)
                 .await?;
             if disabled {
                 sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                    .bind(user_id)
+                    .bind(user_id.get())
                     .execute(&mut *tx)
                     .await?;
             }
         }
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         let user = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(user_id)
+            .bind(user_id.get())
             .fetch_optional(&mut *tx)
             .await?
             .map(|row| rows::user(&row))
@@ -115,7 +130,7 @@ impl SqlStore {
         Ok(user)
     }
 
-    pub(super) async fn insert_role(
+    async fn create_role(
         &self,
         name: &RoleName,
         permissions: Permissions,
@@ -143,7 +158,7 @@ impl SqlStore {
         })
     }
 
-    pub(super) async fn custom_roles(&self) -> Result<Vec<CustomRole>> {
+    async fn custom_roles(&self) -> Result<Vec<CustomRole>> {
         let rows = sqlx::query("SELECT name, permissions, created_ms FROM roles ORDER BY name")
             .fetch_all(&self.pool)
             .await?;
@@ -163,7 +178,7 @@ impl SqlStore {
     }
 
     /// Deletes a custom role nobody holds.
-    pub(super) async fn remove_role(&self, name: &RoleName) -> Result<()> {
+    async fn delete_role(&self, name: &RoleName) -> Result<()> {
         let (_writer, mut tx) = self.begin_write().await?;
         let holders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = $1")
             .bind(name.as_str().to_owned())
@@ -185,7 +200,7 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(super) async fn all_users(&self) -> Result<Vec<User>> {
+    async fn users(&self) -> Result<Vec<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)
@@ -193,10 +208,10 @@ impl SqlStore {
         rows.iter().map(rows::user).collect()
     }
 
-    pub(super) async fn insert_session(
+    async fn create_session(
         &self,
         token_hash: &str,
-        user_id: i64,
+        user_id: UserId,
         expires: DateTime<Utc>,
     ) -> Result<()> {
         let now = Utc::now().timestamp_millis();
@@ -206,18 +221,14 @@ impl SqlStore {
             .await?;
         sqlx::query("INSERT INTO sessions (token_hash, user_id, expires_ms) VALUES ($1, $2, $3)")
             .bind(token_hash.to_owned())
-            .bind(user_id)
+            .bind(user_id.get())
             .bind(expires.timestamp_millis())
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    pub(super) async fn user_of_session(
-        &self,
-        token_hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<User>> {
+    async fn session_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>> {
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM sessions JOIN users ON users.id = sessions.user_id \
              WHERE sessions.token_hash = $1 AND sessions.expires_ms > $2"
@@ -230,7 +241,7 @@ impl SqlStore {
         row.map(|row| rows::user(&row)).transpose()
     }
 
-    pub(super) async fn remove_session(&self, token_hash: &str) -> Result<()> {
+    async fn delete_session(&self, token_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash.to_owned())
             .execute(&self.pool)
@@ -238,9 +249,9 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(super) async fn insert_api_key(
+    async fn create_api_key(
         &self,
-        user_id: i64,
+        user_id: UserId,
         name: &Text,
         key_hash: &str,
         prefix: &str,
@@ -250,41 +261,31 @@ impl SqlStore {
             "INSERT INTO api_keys (user_id, name, key_hash, prefix, created_ms) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
-        .bind(user_id)
+        .bind(user_id.get())
         .bind(name.as_str().to_owned())
         .bind(key_hash.to_owned())
         .bind(prefix.to_owned())
         .bind(at.timestamp_millis())
         .fetch_one(&self.pool)
         .await?;
-        self.key(user_id, id)
+        self.key(user_id, ApiKeyId::new(id))
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("API key {id}")))
     }
 
-    async fn key(&self, user_id: i64, key_id: i64) -> Result<Option<ApiKey>> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1 AND user_id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(key_id)
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| rows::api_key(&row)).transpose()
-    }
-
-    pub(super) async fn keys_of(&self, user_id: i64) -> Result<Vec<ApiKey>> {
+    async fn api_keys(&self, user_id: UserId) -> Result<Vec<ApiKey>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(user_id)
+            .bind(user_id.get())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(rows::api_key).collect()
     }
 
-    pub(super) async fn replace_key(
+    async fn rotate_api_key(
         &self,
-        user_id: i64,
-        key_id: i64,
+        user_id: UserId,
+        key_id: ApiKeyId,
         key_hash: &str,
         prefix: &str,
     ) -> Result<Option<ApiKey>> {
@@ -294,8 +295,8 @@ impl SqlStore {
         )
         .bind(key_hash.to_owned())
         .bind(prefix.to_owned())
-        .bind(key_id)
-        .bind(user_id)
+        .bind(key_id.get())
+        .bind(user_id.get())
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
@@ -304,10 +305,10 @@ impl SqlStore {
         self.key(user_id, key_id).await
     }
 
-    pub(super) async fn revoke_key(
+    async fn revoke_api_key(
         &self,
-        user_id: i64,
-        key_id: i64,
+        user_id: UserId,
+        key_id: ApiKeyId,
         at: DateTime<Utc>,
     ) -> Result<bool> {
         let done = sqlx::query(
@@ -315,14 +316,14 @@ impl SqlStore {
              WHERE id = $2 AND user_id = $3 AND revoked_ms IS NULL",
         )
         .bind(at.timestamp_millis())
-        .bind(key_id)
-        .bind(user_id)
+        .bind(key_id.get())
+        .bind(user_id.get())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
     }
 
-    pub(super) async fn user_of_key(&self, key_hash: &str) -> Result<Option<User>> {
+    async fn api_key_user(&self, key_hash: &str) -> Result<Option<User>> {
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM api_keys JOIN users ON users.id = api_keys.user_id \
              WHERE api_keys.key_hash = $1 AND api_keys.revoked_ms IS NULL"
@@ -332,47 +333,5 @@ impl SqlStore {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|row| rows::user(&row)).transpose()
-    }
-
-    pub(super) async fn read_setting(&self, name: &str) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
-                .bind(name.to_owned())
-                .fetch_optional(&self.pool)
-                .await?,
-        )
-    }
-
-    pub(super) async fn read_settings(&self, prefix: &str) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT name, value FROM settings WHERE substr(name, 1, length($1)) = $1 ORDER BY name",
-        )
-        .bind(prefix.to_owned())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((sqlx::Row::try_get(r, 0)?, sqlx::Row::try_get(r, 1)?)))
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(Into::into)
-    }
-
-    pub(super) async fn remove_setting(&self, name: &str) -> Result<()> {
-        sqlx::query("DELETE FROM settings WHERE name = $1")
-            .bind(name.to_owned())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    pub(super) async fn write_setting(&self, name: &str, value: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO settings (name, value) VALUES ($1, $2) \
-             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        )
-        .bind(name.to_owned())
-        .bind(value.to_owned())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 }

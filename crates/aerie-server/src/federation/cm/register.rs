@@ -1,0 +1,108 @@
+//! Registration: challenge, proof of the device key both ways, then the proxy token the
+//! MCM will present for live actions — handed over only on the pinned connection.
+
+use std::time::Instant;
+
+use aerie_client::{Client, ClientError, Trust};
+use aerie_proto::{
+    device_key::Kdf,
+    federation::{
+        Challenge, ProxyToken, RegisterRequest, RegisterResponse, fips_mismatch, paths,
+        register_message, registered_message,
+    },
+};
+
+use super::{
+    config::{self, McmConfig},
+    outcome::{Failure, describe},
+};
+use crate::{
+    federation::{Federation, keys},
+    secret::{SecretKind, new_secret, secret_hash},
+};
+
+pub(super) async fn register(fed: &Federation, config: &McmConfig) -> Result<String, Failure> {
+    let fail = |e: ClientError| describe(&e, config);
+    let base = config.address.base_url();
+    let seen = aerie_client::Recorder::default();
+    let fips = config.kdf.is_fips();
+    let client = Client::with_options(&base, Trust::Record(seen.clone()), fips).map_err(fail)?;
+    let challenge: Challenge = client
+        .post(paths::CHALLENGE, &serde_json::json!({}))
+        .await
+        .map_err(fail)?;
+    if challenge.kdf != config.kdf.id() {
+        let mcm_fips = Kdf::parse(&challenge.kdf).is_some_and(Kdf::is_fips);
+        return Err(Failure::Error(fips_mismatch(mcm_fips)));
+    }
+    let mcm_fp = seen
+        .lock()
+        .expect("recorder lock")
+        .ok_or_else(|| Failure::Error("the MCM presented no certificate".to_owned()))?;
+    let uid = config::uid(fed).await?;
+    let cm_fp = fed.appliance.identity.fingerprint.clone();
+    let message = register_message(
+        &challenge.nonce,
+        &mcm_fp.to_string(),
+        &config.username,
+        &uid,
+        &cm_fp,
+    );
+    let request = RegisterRequest {
+        username: config.username.clone(),
+        cm_uid: uid,
+        cm_name: fed.appliance.hostname().await?,
+        cm_url: fed.appliance.identity.public_url(),
+        cm_fingerprint: cm_fp,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        kdf: config.kdf.id().to_owned(),
+        nonce: challenge.nonce.clone(),
+        proof: config.key.prove(&message),
+    };
+    let reply: RegisterResponse = client.post(paths::REGISTER, &request).await.map_err(fail)?;
+    let expected = registered_message(
+        &challenge.nonce,
+        &mcm_fp.to_string(),
+        reply.cm_id,
+        &reply.credential,
+    );
+    if !config.key.verify(&expected, &reply.mcm_proof) {
+        return Err(Failure::Error(
+            "the MCM could not prove it holds the device key — wrong passphrase on the MCM, \
+             or a man in the middle"
+                .to_owned(),
+        ));
+    }
+    // Only now, talking to a proven MCM over the pinned certificate, hand over the token
+    // it will present for live actions.
+    let pinned = Client::with_options(&base, Trust::Pinned(mcm_fp), fips)
+        .map_err(fail)?
+        .with_token(&reply.credential);
+    let token = new_secret(SecretKind::Proxy);
+    let _: serde_json::Value = pinned
+        .post(
+            paths::PROXY_TOKEN,
+            &ProxyToken {
+                token: token.clone(),
+            },
+        )
+        .await
+        .map_err(fail)?;
+    let s = &fed.store;
+    s.set_setting(keys::MCM_FINGERPRINT, &mcm_fp.to_string())
+        .await?;
+    s.set_setting(keys::MCM_CREDENTIAL, &reply.credential)
+        .await?;
+    s.set_setting(keys::MCM_CM_ID, &reply.cm_id.to_string())
+        .await?;
+    s.set_setting(keys::MCM_CURSOR, "0").await?;
+    s.set_setting(keys::MCM_PROXY_HASH, &secret_hash(&token))
+        .await?;
+    fed.forget_config();
+    *fed.cm.persisted.lock().expect("cursor lock") = Some((0, Instant::now()));
+    tracing::info!(mcm = %config.address, cm_id = reply.cm_id, "registered with the MCM");
+    Ok(format!(
+        "Registered with the MCM at {} as {} (CM id {}); incidents are syncing.",
+        config.address, config.username, reply.cm_id
+    ))
+}
