@@ -1,5 +1,5 @@
 //! The appliance itself: its role, host name, FIPS mode and identity towards peers — the
-//! settings the operator changes from the CLI — and the proofs of which side it is on.
+//! settings the operator changes from the CLI.
 
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -22,14 +22,6 @@ pub fn crypto_module() -> &'static str {
      restricts itself to FIPS-approved algorithms: PBKDF2-HMAC-SHA256 device keys, \
      TLS 1.2/1.3 with AES-GCM and NIST curves)"
 }
-
-/// Proof that this appliance is the MCM; made only by [`Appliance::on_mcm`].
-#[derive(Clone, Copy, Debug)]
-pub struct OnMcm(());
-
-/// Proof that this appliance is a CM; made only by [`Appliance::on_cm`].
-#[derive(Clone, Copy, Debug)]
-pub struct OnCm(());
 
 /// One appliance's settings, with its role kept in memory (it changes only by this
 /// daemon's own `set mcm` commands).
@@ -94,26 +86,6 @@ impl Appliance {
         self.store.set_setting(keys::ROLE, role.as_str()).await?;
         *self.role.write().expect("role lock") = Some(role);
         Ok(())
-    }
-
-    /// Proof that this is the MCM, or the refusal of `what` on a CM.
-    pub async fn on_mcm(&self, what: &str) -> Result<OnMcm, OpError> {
-        match self.role().await? {
-            ApplianceRole::Mcm => Ok(OnMcm(())),
-            ApplianceRole::Cm => Err(OpError::missing(format!(
-                "{what}: this appliance is a CM, not an MCM"
-            ))),
-        }
-    }
-
-    /// Proof that this is a CM, or the refusal of `what` on the MCM.
-    pub async fn on_cm(&self, what: &str) -> Result<OnCm, OpError> {
-        match self.role().await? {
-            ApplianceRole::Cm => Ok(OnCm(())),
-            ApplianceRole::Mcm => Err(OpError::missing(format!(
-                "{what}: this appliance is the MCM, which keeps only the CMs' incident table"
-            ))),
-        }
     }
 
     /// The host name set from the CLI, else the configured one.

@@ -63,6 +63,18 @@ rights! {
     Administer = Administer;
 }
 
+/// Refuses unless the caller's role allows `p`, naming the permission and the role.
+fn holds(caller: &Caller, p: Permission) -> Result<(), OpError> {
+    if caller.user.can(p) {
+        Ok(())
+    } else {
+        Err(OpError::Forbidden {
+            needs: p,
+            role: caller.user.role.to_string(),
+        })
+    }
+}
+
 /// A caller proven to hold the right `R`.
 #[derive(Debug)]
 pub struct Can<R: Right> {
@@ -82,17 +94,11 @@ impl<R: Right> Clone for Can<R> {
 impl<R: Right> Can<R> {
     /// The caller, if their role allows `R`; the refusal names the seeded roles that do.
     pub fn check(caller: Caller) -> Result<Can<R>, OpError> {
-        if caller.user.can(R::PERMISSION) {
-            Ok(Can {
-                caller,
-                right: PhantomData,
-            })
-        } else {
-            Err(OpError::Forbidden {
-                needs: R::PERMISSION,
-                role: caller.user.role.to_string(),
-            })
-        }
+        holds(&caller, R::PERMISSION)?;
+        Ok(Can {
+            caller,
+            right: PhantomData,
+        })
     }
 
     pub fn caller(&self) -> &Caller {
@@ -106,19 +112,7 @@ impl<R: Right> Can<R> {
     /// Checks a right chosen at run time (the MCM's forwarded actions, whose right
     /// depends on the CM path). Named to stand out: prefer a `Can<R>` in the signature.
     pub fn check_at_runtime(&self, p: Permission) -> Result<(), OpError> {
-        if self.caller.user.can(p) {
-            Ok(())
-        } else {
-            Err(OpError::Forbidden {
-                needs: p,
-                role: self.caller.user.role.to_string(),
-            })
-        }
-    }
-
-    /// Another right of the same caller, checked.
-    pub fn also<S: Right>(&self) -> Result<Can<S>, OpError> {
-        Can::check(self.caller.clone())
+        holds(&self.caller, p)
     }
 }
 
