@@ -6,8 +6,8 @@ use aerie_proto::admin::{AdminReply, AdminRequest, McmStatus};
 
 use crate::{
     CliError,
-    grammar::{self, Command, Mode, Parsed},
-    shell::{Ask, Flow, Session},
+    grammar::{self, Arg, Command, Mode, Outcome, Parsed},
+    session::{Ask, Flow, Session},
 };
 
 fn out(w: &mut dyn Write, text: &str) -> Result<(), CliError> {
@@ -30,7 +30,48 @@ fn done(s: &mut Session, w: &mut dyn Write, request: AdminRequest) -> Result<(),
     }
 }
 
-pub fn execute(
+/// Handles one line of a session: `?` help, incomplete-line help, or a command.
+pub fn handle(
+    s: &mut Session,
+    line: &str,
+    w: &mut dyn Write,
+    ask: &mut dyn Ask,
+    strict: bool,
+) -> Result<Flow, CliError> {
+    let trimmed = line.trim();
+    if trimmed.is_empty() {
+        return Ok(Flow::Continue);
+    }
+    s.history.push(grammar::mask(trimmed));
+    if let Some(prefix) = trimmed.strip_suffix('?') {
+        return match grammar::help(s.mode, prefix) {
+            Outcome::Incomplete(choices) => {
+                out(w, &grammar::render(&choices))?;
+                Ok(Flow::Continue)
+            }
+            Outcome::Error(e) => Err(CliError::Input(e)),
+            _ => Ok(Flow::Continue),
+        };
+    }
+    match grammar::parse(s.mode, trimmed) {
+        Outcome::Empty => Ok(Flow::Continue),
+        Outcome::Incomplete(choices) => {
+            out(w, &grammar::render(&choices))?;
+            if strict {
+                Err(CliError::Input(format!(
+                    "incomplete command {:?}: it continues with one of the above",
+                    grammar::mask(trimmed)
+                )))
+            } else {
+                Ok(Flow::Continue)
+            }
+        }
+        Outcome::Error(e) => Err(CliError::Input(e)),
+        Outcome::Run(parsed) => execute(s, &parsed, w, ask),
+    }
+}
+
+fn execute(
     s: &mut Session,
     p: &Parsed,
     w: &mut dyn Write,
@@ -82,7 +123,10 @@ pub fn execute(
             out(w, &format!("Hostname: {}", st.hostname))?;
         }
         Command::SetHostname => {
-            let hostname = p.arg("hostname").expect("grammar requires it").to_owned();
+            let Some(Arg::HostName(hostname)) = p.value("hostname") else {
+                unreachable!("the grammar requires a host name")
+            };
+            let hostname = hostname.as_str().to_owned();
             done(s, w, AdminRequest::SetHostname { hostname })?;
             s.refresh()?;
         }
@@ -127,20 +171,29 @@ pub fn execute(
             other => return Err(refused(other)),
         },
         Command::SetUserPassword => {
-            let username = p.arg("username").expect("grammar requires it").to_owned();
+            let Some(Arg::UserName(username)) = p.value("username") else {
+                unreachable!("the grammar requires a user name")
+            };
+            let username = username.as_str().to_owned();
             let password = ask.secret(&format!("New password for {username}: "))?;
-            if password.chars().count() < 8 {
-                return Err(CliError::Input(
-                    "the password must be at least 8 characters".into(),
-                ));
-            }
+            aerie_domain::user::check_password("password", &password)
+                .map_err(|e| CliError::Input(format!("the password {}", e.message)))?;
             done(s, w, AdminRequest::SetUserPassword { username, password })?;
         }
         Command::SetMcm => {
+            let (Some(Arg::McmAddress(address)), Some(Arg::Passphrase(passphrase))) =
+                (p.value("ip"), p.value("passphrase"))
+            else {
+                unreachable!("the grammar requires an address and a passphrase")
+            };
+            let username = match p.value("username") {
+                Some(Arg::UserName(u)) => Some(u.as_str().to_owned()),
+                _ => None,
+            };
             let request = AdminRequest::SetMcm {
-                address: p.arg("ip").expect("grammar requires it").to_owned(),
-                passphrase: p.arg("passphrase").expect("grammar requires it").to_owned(),
-                username: p.arg("username").map(str::to_owned),
+                address: address.to_string(),
+                passphrase: passphrase.expose().to_owned(),
+                username,
             };
             done(s, w, request)?;
             s.refresh()?;
@@ -155,9 +208,10 @@ pub fn execute(
             other => return Err(refused(other)),
         },
         Command::ShowIncidents => {
-            let count = p
-                .arg("count")
-                .map_or(10, |c| c.parse().expect("grammar checked it"));
+            let count = match p.value("count") {
+                Some(Arg::Count(n)) => *n,
+                _ => 10,
+            };
             match s.channel.call(&AdminRequest::Incidents { count })? {
                 AdminReply::Incidents { incidents } => {
                     let on_mcm = incidents.iter().any(|i| i.cm_id.is_some());

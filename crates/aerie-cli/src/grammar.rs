@@ -4,6 +4,7 @@
 
 use aerie_domain::{
     net::{HostName, McmAddress},
+    passphrase::Passphrase,
     user::Username,
 };
 
@@ -45,31 +46,37 @@ pub enum Value {
     Count,
 }
 
+/// A value the operator typed, checked into its domain type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arg {
+    HostName(HostName),
+    McmAddress(McmAddress),
+    Passphrase(Passphrase),
+    UserName(Username),
+    Count(u32),
+}
+
 impl Value {
-    /// Checks `raw`; the error says what was wrong and the expected form.
-    pub fn check(self, raw: &str) -> Result<(), String> {
+    /// Checks `raw` into its type; the error says what was wrong and the expected form.
+    pub fn check(self, raw: &str) -> Result<Arg, String> {
         match self {
             Value::HostName => HostName::parse("hostname", raw)
-                .map(|_| ())
+                .map(Arg::HostName)
                 .map_err(|e| e.message),
-            Value::McmAddress => McmAddress::parse(raw).map(|_| ()).map_err(|e| e.message),
-            Value::Passphrase => {
-                if raw.chars().count() < 8 || raw.chars().count() > 128 {
-                    Err("the passphrase must be 8 to 128 characters".to_owned())
-                } else if raw.chars().any(char::is_control) {
-                    Err("the passphrase must not contain control characters".to_owned())
-                } else {
-                    Ok(())
-                }
-            }
-            Value::UserName => Username::parse(raw).map(|_| ()).map_err(|e| {
+            Value::McmAddress => McmAddress::parse(raw)
+                .map(Arg::McmAddress)
+                .map_err(|e| e.message),
+            Value::Passphrase => Passphrase::parse("passphrase", raw)
+                .map(Arg::Passphrase)
+                .map_err(|e| e.message),
+            Value::UserName => Username::parse(raw).map(Arg::UserName).map_err(|e| {
                 format!(
                     "{raw:?} is not a user name: {}",
                     e.message.replace("must be", "use")
                 )
             }),
             Value::Count => match raw.parse::<u32>() {
-                Ok(n) if (1..=500).contains(&n) => Ok(()),
+                Ok(n) if (1..=500).contains(&n) => Ok(Arg::Count(n)),
                 _ => Err(format!(
                     "{raw:?} is not a count: expected a number from 1 to 500"
                 )),
@@ -404,15 +411,33 @@ pub struct Parsed {
     pub command: Command,
     /// Every word, keywords included, for handlers that read flags like `confirm`.
     pub words: Vec<String>,
-    pub args: Vec<(&'static str, String)>,
+    pub args: Args,
 }
 
+/// One value of a line: its slot, the text typed, and the text checked into its type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Slot {
+    pub name: &'static str,
+    pub raw: String,
+    pub value: Arg,
+}
+
+/// The values of a line, in order.
+type Args = Vec<Slot>;
+
 impl Parsed {
+    /// The text typed in slot `name`.
     pub fn arg(&self, name: &str) -> Option<&str> {
-        self.args
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        self.slot(name).map(|s| s.raw.as_str())
+    }
+
+    /// The checked value in slot `name`.
+    pub fn value(&self, name: &str) -> Option<&Arg> {
+        self.slot(name).map(|s| &s.value)
+    }
+
+    fn slot(&self, name: &str) -> Option<&Slot> {
+        self.args.iter().find(|s| s.name == name)
     }
 
     pub fn has_word(&self, word: &str) -> bool {
@@ -465,25 +490,26 @@ pub fn choices(level: &[Node], can_end: bool) -> Vec<Choice> {
 
 /// Finds the node `token` selects at `level`: an exact keyword, else the only keyword it
 /// abbreviates, else the level's value slot.
-fn select<'a>(level: &'a [Node], token: &str) -> Result<&'a Node, String> {
+fn select<'a>(level: &'a [Node], token: &str) -> Result<(&'a Node, Option<Arg>), String> {
     if let Some(n) = level
         .iter()
         .find(|n| matches!(n.word, Word::Key(k) if k == token))
     {
-        return Ok(n);
+        return Ok((n, None));
     }
     let prefixed: Vec<&Node> = level
         .iter()
         .filter(|n| matches!(n.word, Word::Key(k) if k.starts_with(token)))
         .collect();
     if prefixed.len() == 1 {
-        return Ok(prefixed[0]);
+        return Ok((prefixed[0], None));
     }
-    if let Some(n) = level.iter().find(|n| matches!(n.word, Word::Arg { .. })) {
-        if let Word::Arg { value, .. } = n.word {
-            value.check(token)?;
-        }
-        return Ok(n);
+    let slot = level.iter().find_map(|n| match n.word {
+        Word::Arg { value, .. } => Some((n, value)),
+        Word::Key(_) => None,
+    });
+    if let Some((n, value)) = slot {
+        return Ok((n, Some(value.check(token)?)));
     }
     let expected: Vec<String> = level.iter().map(display).collect();
     if prefixed.len() > 1 {
@@ -503,18 +529,19 @@ fn select<'a>(level: &'a [Node], token: &str) -> Result<&'a Node, String> {
     }
 }
 
-/// The values of a line, by slot name.
-type Args = Vec<(&'static str, String)>;
-
 /// Walks `tokens` down the tree; returns the last node reached (if any) and the values.
 fn walk<'a>(roots: &'a [Node], tokens: &[Token]) -> Result<(Option<&'a Node>, Args), String> {
     let mut level = roots;
     let mut current = None;
     let mut args = Vec::new();
     for token in tokens {
-        let node = select(level, &token.text)?;
-        if let Word::Arg { name, .. } = node.word {
-            args.push((name, token.text.clone()));
+        let (node, value) = select(level, &token.text)?;
+        if let (Word::Arg { name, .. }, Some(value)) = (node.word, value) {
+            args.push(Slot {
+                name,
+                raw: token.text.clone(),
+                value,
+            });
         }
         current = Some(node);
         level = node.next;

@@ -7,6 +7,7 @@
 pub mod channel;
 mod commands;
 pub mod grammar;
+mod session;
 mod shell;
 
 use std::path::Path;

@@ -1,5 +1,5 @@
-//! Sessions: the interactive shell (rustyline) and the one-shot `-c` runner share one
-//! line handler.
+//! The interactive shell (rustyline) and the one-shot `-c` runner; both hand each line
+//! to [`commands::handle`].
 
 use std::{
     cell::Cell,
@@ -13,119 +13,11 @@ use rustyline::{
     hint::Hinter, history::DefaultHistory, validate::Validator,
 };
 
-use aerie_proto::admin::{AdminReply, AdminRequest, ApplianceStatus};
-
 use crate::{
-    CliError,
-    channel::Channel,
-    commands,
-    grammar::{self, Mode, Outcome},
+    CliError, commands,
+    grammar::{self, Mode},
+    session::{Ask, Flow, Session},
 };
-
-/// What the session does after a line.
-#[derive(Debug, PartialEq)]
-pub enum Flow {
-    Continue,
-    Quit,
-}
-
-/// Questions a command may put to the operator.
-pub trait Ask {
-    fn confirm(&mut self, question: &str) -> Result<bool, CliError>;
-    fn secret(&mut self, prompt: &str) -> Result<String, CliError>;
-}
-
-/// One operator session against one daemon.
-pub struct Session {
-    pub mode: Mode,
-    pub channel: Channel,
-    /// Lines entered, passphrases masked.
-    pub history: Vec<String>,
-    pub status: ApplianceStatus,
-}
-
-impl Session {
-    pub fn open(data_dir: &Path) -> Result<Session, CliError> {
-        let mut channel = Channel::connect(data_dir)?;
-        let status = fetch_status(&mut channel)?;
-        Ok(Session {
-            mode: Mode::Basic,
-            channel,
-            history: Vec::new(),
-            status,
-        })
-    }
-
-    /// Re-reads the appliance status (host name and role show in the prompt).
-    pub fn refresh(&mut self) -> Result<ApplianceStatus, CliError> {
-        self.status = fetch_status(&mut self.channel)?;
-        Ok(self.status.clone())
-    }
-
-    /// `host# `, `host(cm)# `; on the MCM the device type shows: `host:mcm(cm)# `.
-    pub fn prompt(&self) -> String {
-        let device = if self.status.role == "mcm" {
-            ":mcm"
-        } else {
-            ""
-        };
-        let mode = if self.mode == Mode::Cm { "(cm)" } else { "" };
-        format!("{}{device}{mode}# ", self.status.hostname)
-    }
-
-    /// Handles one line: `?` help, incomplete-line help, or a command.
-    fn handle(
-        &mut self,
-        line: &str,
-        w: &mut dyn Write,
-        ask: &mut dyn Ask,
-        strict: bool,
-    ) -> Result<Flow, CliError> {
-        let trimmed = line.trim();
-        if trimmed.is_empty() {
-            return Ok(Flow::Continue);
-        }
-        self.history.push(grammar::mask(trimmed));
-        if let Some(prefix) = trimmed.strip_suffix('?') {
-            return match grammar::help(self.mode, prefix) {
-                Outcome::Incomplete(choices) => {
-                    print(w, &grammar::render(&choices))?;
-                    Ok(Flow::Continue)
-                }
-                Outcome::Error(e) => Err(CliError::Input(e)),
-                _ => Ok(Flow::Continue),
-            };
-        }
-        match grammar::parse(self.mode, trimmed) {
-            Outcome::Empty => Ok(Flow::Continue),
-            Outcome::Incomplete(choices) => {
-                print(w, &grammar::render(&choices))?;
-                if strict {
-                    Err(CliError::Input(format!(
-                        "incomplete command {:?}: it continues with one of the above",
-                        grammar::mask(trimmed)
-                    )))
-                } else {
-                    Ok(Flow::Continue)
-                }
-            }
-            Outcome::Error(e) => Err(CliError::Input(e)),
-            Outcome::Run(parsed) => commands::execute(self, &parsed, w, ask),
-        }
-    }
-}
-
-fn fetch_status(channel: &mut Channel) -> Result<ApplianceStatus, CliError> {
-    match channel.call(&AdminRequest::Status)? {
-        AdminReply::Status(status) => Ok(status),
-        AdminReply::Error { error } => Err(CliError::Daemon(error)),
-        other => Err(CliError::Daemon(format!("unexpected reply: {other:?}"))),
-    }
-}
-
-fn print(w: &mut dyn Write, text: &str) -> Result<(), CliError> {
-    writeln!(w, "{text}").map_err(|e| CliError::Daemon(format!("cannot write output: {e}")))
-}
 
 /// `-c` lines: no questions; secrets come from standard input, one line each.
 struct Scripted;
@@ -160,7 +52,7 @@ fn read_secret(prompt: &str) -> Result<String, CliError> {
 pub fn run_lines(data_dir: &Path, lines: &[String], w: &mut dyn Write) -> Result<(), CliError> {
     let mut session = Session::open(data_dir)?;
     for line in lines {
-        if session.handle(line, w, &mut Scripted, true)? == Flow::Quit {
+        if commands::handle(&mut session, line, w, &mut Scripted, true)? == Flow::Quit {
             break;
         }
     }
@@ -252,7 +144,7 @@ pub fn run_interactive(data_dir: &Path) -> Result<(), CliError> {
                 format!("{prefix} ")
             });
         }
-        match session.handle(&line, &mut stdout, &mut Terminal, false) {
+        match commands::handle(&mut session, &line, &mut stdout, &mut Terminal, false) {
             Ok(Flow::Quit) => break,
             Ok(Flow::Continue) => {}
             Err(e) => println!("error: {e}"),

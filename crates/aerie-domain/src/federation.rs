@@ -55,6 +55,15 @@ impl Cm {
             _ => CmState::Offline,
         }
     }
+
+    /// Seconds since the last applied batch while the CM reports a backlog; 0 when it is
+    /// caught up or has never synced.
+    pub fn sync_lag_seconds(&self, now: DateTime<Utc>) -> i64 {
+        match (self.backlog, self.last_sync) {
+            (0, _) | (_, None) => 0,
+            (_, Some(at)) => (now - at).num_seconds().max(0),
+        }
+    }
 }
 
 /// What a CM tells the MCM at registration (the credential already hashed).

@@ -303,3 +303,45 @@ impl SyncRequest {
         })
     }
 }
+
+/// A registered CM as the MCM's Secondary CMs list shows it (`GET /api/v1/cms`).
+#[derive(Serialize, Deserialize, utoipa::ToSchema, Debug, Clone, PartialEq)]
+pub struct CmOut {
+    pub id: i64,
+    /// The CM name: its host name.
+    pub name: String,
+    pub hostname: String,
+    pub ip: String,
+    pub url: String,
+    pub version: String,
+    pub fips: bool,
+    /// online, offline or deregistered.
+    pub status: String,
+    pub registered: String,
+    pub last_sync: Option<String>,
+    /// Seconds since the last applied batch while the CM reports a backlog; 0 when caught up.
+    pub sync_lag_seconds: i64,
+    /// Changes the CM reported as not yet sent.
+    pub backlog: i64,
+    pub incident_count: i64,
+}
+
+impl CmOut {
+    pub fn of(cm: &aerie_domain::federation::Cm, now: chrono::DateTime<chrono::Utc>) -> Self {
+        CmOut {
+            id: cm.id.get(),
+            status: cm.state(now).as_str().to_owned(),
+            hostname: cm.name.clone(),
+            name: cm.name.clone(),
+            ip: cm.ip.clone(),
+            url: cm.url.clone(),
+            version: cm.version.clone(),
+            fips: cm.fips,
+            registered: crate::format_time(cm.registered),
+            last_sync: cm.last_sync.map(crate::format_time),
+            sync_lag_seconds: cm.sync_lag_seconds(now),
+            backlog: cm.backlog,
+            incident_count: cm.incident_count,
+        }
+    }
+}

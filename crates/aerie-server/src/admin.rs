@@ -16,10 +16,7 @@ use aerie_proto::{
     incidents::IncidentOut,
 };
 
-use aerie_domain::{
-    appliance::ApplianceRole, net::HostName, net::McmAddress, passphrase::Passphrase,
-    user::Username,
-};
+use aerie_domain::{net::HostName, net::McmAddress, passphrase::Passphrase, user::Username};
 
 use crate::{error::OpError, ops, state::AppState};
 
@@ -165,7 +162,7 @@ async fn run(state: &AppState, request: AdminRequest) -> Result<AdminReply, OpEr
                 limit,
                 ..Default::default()
             };
-            let incidents = if state.appliance.role().await? == ApplianceRole::Mcm {
+            let incidents = if state.appliance.is_mcm().await? {
                 let page = state.store.remote_incidents(&query, &[]).await?;
                 crate::federation::mcm::incident_rows(state.store.as_ref(), &page.items).await?
             } else {

@@ -23,6 +23,14 @@ pub fn crypto_module() -> &'static str {
      TLS 1.2/1.3 with AES-GCM and NIST curves)"
 }
 
+/// Proof that this appliance is the MCM, from [`Appliance::on_mcm`].
+#[derive(Clone, Copy, Debug)]
+pub struct OnMcm(());
+
+/// Proof that this appliance is a CM, from [`Appliance::on_cm`].
+#[derive(Clone, Copy, Debug)]
+pub struct OnCm(());
+
 /// One appliance's settings, with its role kept in memory (it changes only by this
 /// daemon's own `set mcm` commands).
 pub struct Appliance {
@@ -80,6 +88,30 @@ impl Appliance {
         };
         *self.role.write().expect("role lock") = Some(role);
         Ok(role)
+    }
+
+    pub async fn is_mcm(&self) -> Result<bool, OpError> {
+        Ok(self.role().await? == ApplianceRole::Mcm)
+    }
+
+    /// This appliance is the MCM, or a 404 saying `what` exists on an MCM only.
+    pub async fn on_mcm(&self, what: &str) -> Result<OnMcm, OpError> {
+        match self.role().await? {
+            ApplianceRole::Mcm => Ok(OnMcm(())),
+            ApplianceRole::Cm => Err(OpError::not_found(format!(
+                "{what} (this appliance is not an MCM)"
+            ))),
+        }
+    }
+
+    /// This appliance is a CM, or a 404 saying it is the MCM and what to do instead.
+    pub async fn on_cm(&self, instead: &str) -> Result<OnCm, OpError> {
+        match self.role().await? {
+            ApplianceRole::Cm => Ok(OnCm(())),
+            ApplianceRole::Mcm => Err(OpError::missing(format!(
+                "this appliance is the MCM: {instead}"
+            ))),
+        }
     }
 
     pub async fn set_role(&self, role: ApplianceRole) -> Result<(), OpError> {

@@ -1,10 +1,9 @@
-//! The caller's own API keys: create, list, rotate, revoke.
+//! The caller's own API keys: the HTTP edge of [`crate::ops::keys`].
 
 use axum::{
     Json,
     extract::{Path, State},
 };
-use chrono::Utc;
 
 use aerie_domain::{text::Text, user::ApiKey};
 use aerie_proto::{
@@ -13,6 +12,7 @@ use aerie_proto::{
     format_time,
 };
 
+use crate::ops::keys as ops;
 use crate::{auth::Caller, error::OpError, json::ApiJson, state::AppState};
 
 pub(super) fn info(key: &ApiKey) -> ApiKeyInfo {
@@ -25,15 +25,11 @@ pub(super) fn info(key: &ApiKey) -> ApiKeyInfo {
     }
 }
 
-/// A new secret and the parts of it that are stored.
-pub(super) fn fresh() -> (String, String, String) {
-    let secret = crate::secret::new_secret(crate::secret::SecretKind::ApiKey);
-    let prefix = crate::secret::SecretKind::ApiKey.display_prefix(&secret);
-    (crate::secret::secret_hash(&secret), prefix, secret)
-}
-
-fn not_yours(id: aerie_domain::ids::ApiKeyId) -> OpError {
-    OpError::not_found(format!("live API key {id} of yours"))
+fn secret((key, secret): (ApiKey, String)) -> Json<ApiKeySecret> {
+    Json(ApiKeySecret {
+        info: info(&key),
+        key: secret,
+    })
 }
 
 /// Lists the caller's API keys, revoked ones included.
@@ -43,7 +39,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<ApiKeyInfo>>, OpError> {
-    let keys = state.store.api_keys(caller.user.id).await?;
+    let keys = ops::list(&state, &caller).await?;
     Ok(Json(keys.iter().map(info).collect()))
 }
 
@@ -56,28 +52,7 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateApiKey>,
 ) -> Result<Json<ApiKeySecret>, OpError> {
     let name = Text::parse("name", &req.name, 64)?;
-    let (hash, prefix, key) = fresh();
-    let created = state
-        .store
-        .create_api_key(caller.user.id, &name, &hash, &prefix, Utc::now())
-        .await?;
-    tracing::info!(
-        user = caller.user.username.as_str(),
-        key = %created.id,
-        "API key created"
-    );
-    crate::audit::by(
-        &state,
-        &caller,
-        "api_key.create",
-        format!("API key {}", created.id),
-        "",
-    )
-    .await?;
-    Ok(Json(ApiKeySecret {
-        info: info(&created),
-        key,
-    }))
+    Ok(secret(ops::create(&state, &caller, &name).await?))
 }
 
 /// Replaces a key's secret; the old secret stops working at once.
@@ -89,30 +64,9 @@ pub async fn rotate(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ApiKeySecret>, OpError> {
-    let id = super::path_id("id", &id)?;
-    let (hash, prefix, key) = fresh();
-    let rotated = state
-        .store
-        .rotate_api_key(caller.user.id, id, &hash, &prefix)
-        .await?
-        .ok_or_else(|| not_yours(id))?;
-    tracing::info!(
-        user = caller.user.username.as_str(),
-        key = %id,
-        "API key rotated"
-    );
-    crate::audit::by(
-        &state,
-        &caller,
-        "api_key.rotate",
-        format!("API key {}", id),
-        "",
-    )
-    .await?;
-    Ok(Json(ApiKeySecret {
-        info: info(&rotated),
-        key,
-    }))
+    Ok(secret(
+        ops::rotate(&state, &caller, super::path_id("id", &id)?).await?,
+    ))
 }
 
 /// Revokes a key for good.
@@ -124,31 +78,6 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ApiKeyInfo>, OpError> {
-    let id = super::path_id("id", &id)?;
-    if !state
-        .store
-        .revoke_api_key(caller.user.id, id, Utc::now())
-        .await?
-    {
-        return Err(not_yours(id));
-    }
-    tracing::info!(
-        user = caller.user.username.as_str(),
-        key = %id,
-        "API key revoked"
-    );
-    crate::audit::by(
-        &state,
-        &caller,
-        "api_key.revoke",
-        format!("API key {}", id),
-        "",
-    )
-    .await?;
-    let keys = state.store.api_keys(caller.user.id).await?;
-    let key = keys
-        .iter()
-        .find(|k| k.id == id)
-        .ok_or_else(|| not_yours(id))?;
-    Ok(Json(info(key)))
+    let key = ops::revoke(&state, &caller, super::path_id("id", &id)?).await?;
+    Ok(Json(info(&key)))
 }

@@ -1,23 +1,20 @@
-//! Applying and revoking an incident's mitigations. Enforcement is by the feeds
-//! (`/feeds/{feed}.txt`) that firewalls and EDRs fetch.
+//! Applying and revoking an incident's mitigations: the HTTP edge of
+//! [`crate::ops::investigation`].
 
 use axum::{
     Json,
     extract::{Path, Query, State, rejection::QueryRejection},
 };
-use chrono::Utc;
 
-use aerie_domain::{
-    mitigation::{self, MitigationKind, MitigationOption},
-    text::Text,
-};
+use aerie_domain::ids::MitigationId;
 use aerie_proto::{
     ErrorBody,
     investigation::{MitigationListParams, MitigationOut, MitigationRequest},
 };
 
+use crate::ops::investigation as ops;
 use crate::rights::{Can, Mitigate, View};
-use crate::{audit, error::OpError, json::ApiJson, state::AppState};
+use crate::{error::OpError, json::ApiJson, state::AppState};
 
 /// Every mitigation on this CM, newest first: what the feeds enforce and what was lifted.
 #[utoipa::path(get, path = "/api/v1/mitigations", tag = "investigation",
@@ -25,23 +22,19 @@ use crate::{audit, error::OpError, json::ApiJson, state::AppState};
     responses((status = 200, body = Vec<MitigationOut>), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    _can: Can<View>,
+    can: Can<View>,
     params: Result<Query<MitigationListParams>, QueryRejection>,
 ) -> Result<Json<Vec<MitigationOut>>, OpError> {
     let Query(params) = params
         .map_err(|e| OpError::invalid("query", format!("bad query string: {}", e.body_text())))?;
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(OpError::invalid("limit", "limit must be from 1 to 500"));
-    }
-    let list = state
-        .store
-        .mitigations(
-            params.active.unwrap_or(false),
-            params.before.map(aerie_domain::ids::MitigationId::new),
-            limit,
-        )
-        .await?;
+    let list = ops::mitigations(
+        &state,
+        &can,
+        params.active.unwrap_or(false),
+        params.before.map(MitigationId::new),
+        params.limit.unwrap_or(100),
+    )
+    .await?;
     Ok(Json(list.iter().map(MitigationOut::from).collect()))
 }
 
@@ -59,49 +52,9 @@ pub async fn apply(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<MitigationRequest>,
 ) -> Result<Json<MitigationOut>, OpError> {
-    let incident = super::local_incident(&state, &id).await?;
-    let kind: MitigationKind = req
-        .kind
-        .parse()
-        .map_err(|e| OpError::invalid("kind", format!("kind: {e}")))?;
-    let events = state.store.events_of(incident.id).await?;
-    let options = mitigation::options(&incident.facts, &events);
-    let wanted = MitigationOption {
-        kind,
-        value: kind.normalize(&req.value),
-    };
-    if !options.contains(&wanted) {
-        let same_kind: Vec<&str> = options
-            .iter()
-            .filter(|o| o.kind == kind)
-            .map(|o| o.value.as_str())
-            .collect();
-        let offered = if same_kind.is_empty() {
-            format!("it has no {kind} options")
-        } else {
-            format!("its {kind} options are: {}", same_kind.join(", "))
-        };
-        return Err(OpError::invalid(
-            "value",
-            format!(
-                "value: {:?} is not an indicator of incident {}; {offered}",
-                req.value, incident.id
-            ),
-        ));
-    }
-    let actor = Text::from_trusted(can.user().username.as_str().to_owned());
-    let m = state
-        .store
-        .apply_mitigation(incident.id, &wanted, &actor, Utc::now())
-        .await?;
-    audit::by(
-        &state,
-        can.caller(),
-        "mitigation.apply",
-        format!("incident {}", incident.id),
-        format!("{} {} (mitigation {})", m.kind, m.value, m.id),
-    )
-    .await?;
+    let id = super::path_id("id", &id)?;
+    let kind = ops::mitigation_kind(&req.kind)?;
+    let m = ops::apply_mitigation(&state, &can, id, kind, &req.value).await?;
     Ok(Json(MitigationOut::from(&m)))
 }
 
@@ -117,20 +70,10 @@ pub async fn revoke(
     can: Can<Mitigate>,
     Path((id, mitigation)): Path<(String, String)>,
 ) -> Result<Json<MitigationOut>, OpError> {
-    let incident = super::local_incident(&state, &id).await?;
-    let mitigation = super::path_id("mitigation", &mitigation)?;
-    let actor = Text::from_trusted(can.user().username.as_str().to_owned());
-    let m = state
-        .store
-        .revoke_mitigation(incident.id, mitigation, &actor, Utc::now())
-        .await?;
-    audit::by(
-        &state,
-        can.caller(),
-        "mitigation.revoke",
-        format!("incident {}", incident.id),
-        format!("{} {} (mitigation {})", m.kind, m.value, m.id),
-    )
-    .await?;
+    let (id, mitigation) = (
+        super::path_id("id", &id)?,
+        super::path_id("mitigation", &mitigation)?,
+    );
+    let m = ops::revoke_mitigation(&state, &can, id, mitigation).await?;
     Ok(Json(MitigationOut::from(&m)))
 }

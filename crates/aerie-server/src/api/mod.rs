@@ -27,7 +27,6 @@ use axum::{
 use aerie_domain::incident::{Incident, IncidentId};
 
 use crate::{error::OpError, state::AppState};
-use aerie_domain::appliance::ApplianceRole;
 
 pub use openapi::ApiDoc;
 
@@ -120,18 +119,7 @@ pub(crate) fn path_id<T: aerie_domain::ids::Id>(what: &str, raw: &str) -> Result
     Ok(aerie_domain::ids::parse_id(what, raw)?)
 }
 
-/// This CM's incident `raw`: 404 when there is none, and on the MCM a pointer to the
-/// `/{cm_id}/{incident_id}` form.
+/// This CM's incident at path id `raw` (see [`crate::ops::incidents::local`]).
 async fn local_incident(state: &AppState, raw: &str) -> Result<Incident, OpError> {
-    if state.appliance.role().await? == ApplianceRole::Mcm {
-        return Err(OpError::missing(
-            "this appliance is the MCM: address an incident as /api/v1/incidents/{cm_id}/{incident_id}",
-        ));
-    }
-    let id: IncidentId = path_id("id", raw)?;
-    state
-        .store
-        .incident(id)
-        .await?
-        .ok_or_else(|| OpError::not_found(format!("incident {id}")))
+    crate::ops::incidents::local(state, path_id::<IncidentId>("id", raw)?).await
 }

@@ -1,20 +1,24 @@
-//! Roles: the three seeded ones and custom roles built from permissions (admins).
+//! Roles: the HTTP edge of [`crate::ops::roles`].
 
 use axum::{
     Json,
     extract::{Path, State},
     http::StatusCode,
 };
-use chrono::Utc;
 
-use aerie_domain::user::{Permissions, Role, RoleName};
+use aerie_domain::user::{Permissions, RoleName};
 use aerie_proto::{
     ErrorBody,
     investigation::{CreateRoleRequest, RoleOut},
 };
 
+use crate::ops::roles::{self as ops, RoleInfo};
 use crate::rights::{Administer, Can};
-use crate::{audit, error::OpError, json::ApiJson, state::AppState};
+use crate::{error::OpError, json::ApiJson, state::AppState};
+
+fn out(r: &RoleInfo) -> RoleOut {
+    RoleOut::new(r.name.as_str(), r.seeded, r.permissions)
+}
 
 /// Every role with its permissions: the seeded ones first, then the custom ones by name.
 #[utoipa::path(get, path = "/api/v1/roles", tag = "users",
@@ -22,16 +26,10 @@ use crate::{audit, error::OpError, json::ApiJson, state::AppState};
         (status = 403, description = "Needs the administer permission", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    _can: Can<Administer>,
+    can: Can<Administer>,
 ) -> Result<Json<Vec<RoleOut>>, OpError> {
-    let seeded = Role::ALL
-        .iter()
-        .map(|r| RoleOut::new(r.as_str(), true, r.permissions()));
-    let custom = state.store.custom_roles().await?;
-    let custom = custom
-        .iter()
-        .map(|r| RoleOut::new(r.name.as_str(), false, r.permissions));
-    Ok(Json(seeded.chain(custom).collect()))
+    let roles = ops::list(&state, &can).await?;
+    Ok(Json(roles.iter().map(out).collect()))
 }
 
 /// Creates a custom role from permissions.
@@ -45,22 +43,8 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<RoleOut>), OpError> {
     let name = RoleName::parse("name", &req.name)?;
     let permissions = Permissions::parse("permissions", &req.permissions.join(","))?;
-    let role = state
-        .store
-        .create_role(&name, permissions, Utc::now())
-        .await?;
-    audit::by(
-        &state,
-        can.caller(),
-        "role.create",
-        format!("role {name}"),
-        permissions.names(),
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(RoleOut::new(role.name.as_str(), false, role.permissions)),
-    ))
+    let role = ops::create(&state, &can, &name, permissions).await?;
+    Ok((StatusCode::CREATED, Json(out(&role))))
 }
 
 /// Deletes a custom role that no user holds.
@@ -74,19 +58,6 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<Json<serde_json::Value>, OpError> {
     let name = RoleName::parse("name", &name)?;
-    if name.seeded().is_some() {
-        return Err(OpError::conflict(format!(
-            "{name} is a seeded role and stays"
-        )));
-    }
-    state.store.delete_role(&name).await?;
-    audit::by(
-        &state,
-        can.caller(),
-        "role.delete",
-        format!("role {name}"),
-        "",
-    )
-    .await?;
+    ops::delete(&state, &can, &name).await?;
     Ok(Json(serde_json::json!({"deleted": name.as_str()})))
 }

@@ -1,15 +1,15 @@
-//! User management (admins) and changing one's own password.
+//! User management (admins) and changing one's own password: the HTTP edge of
+//! [`crate::ops::users`].
 
 use axum::{
     Json,
     extract::{Path, State},
     http::StatusCode,
 };
-use chrono::Utc;
 
 use aerie_domain::{
     text::Text,
-    user::{Permission, Permissions, RoleName, User, Username, check_password},
+    user::{RoleName, Username},
 };
 use aerie_proto::{
     ErrorBody,
@@ -17,32 +17,9 @@ use aerie_proto::{
     investigation::{CreateUserRequest, PasswordChange, UpdateUserRequest, UserOut},
 };
 
+use crate::ops::users::{self as ops, UserChange};
 use crate::rights::{Administer, Can, View};
-use crate::{audit, auth::Credential, error::OpError, json::ApiJson, state::AppState};
-
-/// Admins of this appliance only: an MCM user acting on a CM manages no CM users.
-fn require_local_admin(can: &Can<Administer>) -> Result<(), OpError> {
-    if can.caller().credential == Credential::Mcm {
-        return Err(OpError::refused("MCM users cannot manage this CM's users"));
-    }
-    Ok(())
-}
-
-/// A role that exists (seeded or custom), and what it allows.
-pub(crate) async fn role(state: &AppState, raw: &str) -> Result<(RoleName, Permissions), OpError> {
-    let name = RoleName::parse("role", raw)?;
-    if let Some(seeded) = name.seeded() {
-        return Ok((name, seeded.permissions()));
-    }
-    let custom = state.store.custom_roles().await?;
-    match custom.into_iter().find(|r| r.name == name) {
-        Some(r) => Ok((name, r.permissions)),
-        None => Err(OpError::invalid(
-            "role",
-            format!("role: unknown role {raw:?}: expected viewer, analyst, admin or a custom role"),
-        )),
-    }
-}
+use crate::{error::OpError, json::ApiJson, state::AppState};
 
 /// Every user, by name.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
@@ -52,8 +29,7 @@ pub async fn list(
     State(state): State<AppState>,
     can: Can<Administer>,
 ) -> Result<Json<Vec<UserOut>>, OpError> {
-    require_local_admin(&can)?;
-    let users = state.store.users().await?;
+    let users = ops::list(&state, &can).await?;
     Ok(Json(users.iter().map(UserOut::from).collect()))
 }
 
@@ -66,23 +42,9 @@ pub async fn create(
     can: Can<Administer>,
     ApiJson(req): ApiJson<CreateUserRequest>,
 ) -> Result<(StatusCode, Json<UserOut>), OpError> {
-    require_local_admin(&can)?;
     let name = Username::parse(&req.username)?;
-    let (role, _) = role(&state, &req.role).await?;
-    check_password("password", &req.password)?;
-    let hash = crate::secret::hash_password(&req.password);
-    let user = state
-        .store
-        .create_user(&name, &hash, &role, Utc::now())
-        .await?;
-    audit::by(
-        &state,
-        can.caller(),
-        "user.create",
-        format!("user {}", name.as_str()),
-        format!("role {role}"),
-    )
-    .await?;
+    let role = RoleName::parse("role", &req.role)?;
+    let user = ops::create(&state, &can, &name, &req.password, &role).await?;
     Ok((StatusCode::CREATED, Json(UserOut::from(&user))))
 }
 
@@ -99,67 +61,19 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateUserRequest>,
 ) -> Result<Json<UserOut>, OpError> {
-    require_local_admin(&can)?;
     let id = super::path_id("id", &id)?;
-    let new_role = match req.role.as_deref() {
-        Some(raw) => Some(role(&state, raw).await?),
-        None => None,
+    let change = UserChange {
+        role: req
+            .role
+            .as_deref()
+            .map(|r| RoleName::parse("role", r))
+            .transpose()?,
+        disabled: req.disabled,
+        password: req.password,
     };
-    if let Some(p) = &req.password {
-        check_password("password", p)?;
-    }
-    if new_role.is_none() && req.disabled.is_none() && req.password.is_none() {
-        return Err(OpError::invalid(
-            "body",
-            "nothing to change: give role, disabled or password",
-        ));
-    }
-    let users = state.store.users().await?;
-    let user = users
-        .iter()
-        .find(|u| u.id == id)
-        .ok_or_else(|| OpError::not_found(format!("user {id}")))?;
-    let administers = |p: Permissions| p.contains(Permission::Administer);
-    let stays_admin = administers(new_role.as_ref().map_or(user.permissions, |r| r.1))
-        && !req.disabled.unwrap_or(user.disabled);
-    let other_admins = users
-        .iter()
-        .any(|u| u.id != id && administers(u.permissions) && !u.disabled);
-    if administers(user.permissions) && !user.disabled && !stays_admin && !other_admins {
-        return Err(OpError::conflict(format!(
-            "{} is the last enabled user who may administer: give another user that first",
-            user.username.as_str()
-        )));
-    }
-    if let Some(p) = &req.password {
-        state
-            .store
-            .set_password_hash(id, &crate::secret::hash_password(p))
-            .await?;
-    }
-    let updated = state
-        .store
-        .update_user(id, new_role.as_ref().map(|r| &r.0), req.disabled)
-        .await?;
-    let mut what = Vec::new();
-    if let Some((r, _)) = &new_role {
-        what.push(format!("role {r}"));
-    }
-    if let Some(d) = req.disabled {
-        what.push(if d { "disabled" } else { "enabled" }.to_owned());
-    }
-    if req.password.is_some() {
-        what.push("password reset".to_owned());
-    }
-    audit::by(
-        &state,
-        can.caller(),
-        "user.update",
-        format!("user {}", updated.username.as_str()),
-        what.join(", "),
-    )
-    .await?;
-    Ok(Json(UserOut::from(&updated)))
+    Ok(Json(UserOut::from(
+        &ops::update(&state, &can, id, change).await?,
+    )))
 }
 
 /// Changes the caller's own password; the current one is required.
@@ -171,35 +85,8 @@ pub async fn change_own_password(
     can: Can<View>,
     ApiJson(req): ApiJson<PasswordChange>,
 ) -> Result<Json<UserOut>, OpError> {
-    if can.caller().credential == Credential::Mcm {
-        return Err(OpError::refused(
-            "MCM users change their password on the MCM",
-        ));
-    }
-    let (user, hash) = state
-        .store
-        .user_credentials(&can.user().username)
-        .await?
-        .ok_or_else(|| OpError::not_found("your user"))?;
-    if !crate::secret::verify_password(&hash, &req.current_password) {
-        return Err(OpError::invalid(
-            "current_password",
-            "the current password is wrong",
-        ));
-    }
-    check_password("new_password", &req.new_password)?;
-    state
-        .store
-        .set_password_hash(user.id, &crate::secret::hash_password(&req.new_password))
-        .await?;
-    audit::by(
-        &state,
-        can.caller(),
-        "user.password",
-        format!("user {}", user.username.as_str()),
-        "own password changed",
-    )
-    .await?;
+    let user =
+        ops::change_own_password(&state, &can, &req.current_password, &req.new_password).await?;
     Ok(Json(UserOut::from(&user)))
 }
 
@@ -212,9 +99,7 @@ pub async fn keys(
     can: Can<Administer>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<ApiKeyInfo>>, OpError> {
-    require_local_admin(&can)?;
-    let user = user_by_id(&state, &id).await?;
-    let keys = state.store.api_keys(user.id).await?;
+    let keys = ops::keys(&state, &can, super::path_id("id", &id)?).await?;
     Ok(Json(keys.iter().map(super::keys::info).collect()))
 }
 
@@ -229,22 +114,9 @@ pub async fn create_key(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<CreateApiKey>,
 ) -> Result<Json<ApiKeySecret>, OpError> {
-    require_local_admin(&can)?;
-    let user = user_by_id(&state, &id).await?;
+    let id = super::path_id("id", &id)?;
     let name = Text::parse("name", &req.name, 64)?;
-    let (hash, prefix, key) = super::keys::fresh();
-    let created = state
-        .store
-        .create_api_key(user.id, &name, &hash, &prefix, Utc::now())
-        .await?;
-    audit::by(
-        &state,
-        can.caller(),
-        "api_key.create",
-        format!("API key {} of {}", created.id, user.username.as_str()),
-        name.as_str(),
-    )
-    .await?;
+    let (created, key) = ops::create_key(&state, &can, id, &name).await?;
     Ok(Json(ApiKeySecret {
         info: super::keys::info(&created),
         key,
@@ -260,34 +132,7 @@ pub async fn revoke_key(
     can: Can<Administer>,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Json<Vec<ApiKeyInfo>>, OpError> {
-    require_local_admin(&can)?;
-    let user = user_by_id(&state, &id).await?;
-    let key = super::path_id("key", &key)?;
-    if !state.store.revoke_api_key(user.id, key, Utc::now()).await? {
-        return Err(OpError::not_found(format!(
-            "live API key {key} of {}",
-            user.username.as_str()
-        )));
-    }
-    audit::by(
-        &state,
-        can.caller(),
-        "api_key.revoke",
-        format!("API key {key} of {}", user.username.as_str()),
-        "",
-    )
-    .await?;
-    let keys = state.store.api_keys(user.id).await?;
+    let (id, key) = (super::path_id("id", &id)?, super::path_id("key", &key)?);
+    let keys = ops::revoke_key(&state, &can, id, key).await?;
     Ok(Json(keys.iter().map(super::keys::info).collect()))
-}
-
-async fn user_by_id(state: &AppState, raw: &str) -> Result<User, OpError> {
-    let id = super::path_id("id", raw)?;
-    state
-        .store
-        .users()
-        .await?
-        .into_iter()
-        .find(|u| u.id == id)
-        .ok_or_else(|| OpError::not_found(format!("user {id}")))
 }

@@ -1,64 +1,29 @@
-//! The whitelist. Adding an entry turns matching incidents benign at once (they then
-//! leave the MCM through the normal sync) and makes matching new events benign.
+//! The whitelist: the HTTP edge of [`crate::ops::investigation`].
 
 use axum::{
     Json,
     extract::{Path, State},
 };
-use chrono::Utc;
 
-use aerie_domain::{text::Text, whitelist::WhitelistKind};
+use aerie_domain::{incident::IncidentId, whitelist::WhitelistEntry};
 use aerie_proto::{
     ErrorBody,
     investigation::{WhitelistOut, WhitelistRequest, WhitelistResult},
 };
 
+use crate::ops::investigation::{self as ops, Indicator};
 use crate::rights::{Can, View, Whitelist};
-use crate::{audit, auth::Caller, error::OpError, json::ApiJson, state::AppState};
-use aerie_domain::appliance::ApplianceRole;
+use crate::{error::OpError, json::ApiJson, state::AppState};
 
-/// The request as a (kind, normalised value, reason).
-fn parse(req: &WhitelistRequest) -> Result<(WhitelistKind, String, Text), OpError> {
-    let kind: WhitelistKind = req
-        .kind
-        .parse()
-        .map_err(|e| OpError::invalid("kind", format!("kind: {e}")))?;
-    let value = kind.normalize("value", &req.value)?;
-    let reason = Text::parse("reason", &req.reason, 500)?;
-    Ok((kind, value, reason))
+fn indicator(req: &WhitelistRequest) -> Result<Indicator, OpError> {
+    Indicator::parse(&req.kind, &req.value, &req.reason)
 }
 
-async fn insert(
-    state: &AppState,
-    caller: &Caller,
-    (kind, value, reason): (WhitelistKind, String, Text),
-) -> Result<Json<WhitelistResult>, OpError> {
-    if state.appliance.role().await? == ApplianceRole::Mcm {
-        return Err(OpError::invalid(
-            "kind",
-            "the MCM keeps no whitelist: whitelist from an incident, which goes to its CM",
-        ));
-    }
-    let actor = Text::from_trusted(caller.user.username.as_str().to_owned());
-    let (entry, benign) = state
-        .store
-        .add_whitelist(kind, &value, &reason, &actor, Utc::now())
-        .await?;
-    audit::by(
-        state,
-        caller,
-        "whitelist.add",
-        format!("whitelist {}", entry.id),
-        format!(
-            "{kind} {value}: {reason}; incidents now benign: {:?}",
-            benign.iter().map(|i| i.get()).collect::<Vec<_>>()
-        ),
-    )
-    .await?;
-    Ok(Json(WhitelistResult {
+fn result((entry, benign): (WhitelistEntry, Vec<IncidentId>)) -> Json<WhitelistResult> {
+    Json(WhitelistResult {
         entry: WhitelistOut::from(&entry),
         benign_incidents: benign.iter().map(|i| i.get()).collect(),
-    }))
+    })
 }
 
 /// The active whitelist, oldest first.
@@ -66,9 +31,9 @@ async fn insert(
     responses((status = 200, body = Vec<WhitelistOut>)))]
 pub async fn list(
     State(state): State<AppState>,
-    _can: Can<View>,
+    can: Can<View>,
 ) -> Result<Json<Vec<WhitelistOut>>, OpError> {
-    let entries = state.store.whitelist().await?;
+    let entries = ops::whitelist(&state, &can).await?;
     Ok(Json(entries.iter().map(WhitelistOut::from).collect()))
 }
 
@@ -83,7 +48,9 @@ pub async fn add(
     can: Can<Whitelist>,
     ApiJson(req): ApiJson<WhitelistRequest>,
 ) -> Result<Json<WhitelistResult>, OpError> {
-    insert(&state, can.caller(), parse(&req)?).await
+    Ok(result(
+        ops::add_whitelist(&state, &can, indicator(&req)?).await?,
+    ))
 }
 
 /// Whitelists one of this incident's indicators (the form the MCM forwards): the value
@@ -98,19 +65,11 @@ pub async fn add_for_incident(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<WhitelistRequest>,
 ) -> Result<Json<WhitelistResult>, OpError> {
-    let incident = super::local_incident(&state, &id).await?;
-    let (kind, value, reason) = parse(&req)?;
-    let events = state.store.events_of(incident.id).await?;
-    if !events.iter().any(|e| kind.matches(&value, &e.event)) {
-        return Err(OpError::invalid(
-            "value",
-            format!(
-                "value: {kind} {value} matches no event of incident {}",
-                incident.id
-            ),
-        ));
-    }
-    insert(&state, can.caller(), (kind, value, reason)).await
+    let id = super::path_id("id", &id)?;
+    let i = indicator(&req)?;
+    Ok(result(
+        ops::add_whitelist_for_incident(&state, &can, id, i).await?,
+    ))
 }
 
 /// Removes an entry. Incidents it turned benign stay benign; new events are no longer
@@ -123,16 +82,6 @@ pub async fn remove(
     can: Can<Whitelist>,
     Path(id): Path<String>,
 ) -> Result<Json<WhitelistOut>, OpError> {
-    let id = super::path_id("id", &id)?;
-    let actor = Text::from_trusted(can.user().username.as_str().to_owned());
-    let entry = state.store.remove_whitelist(id, &actor, Utc::now()).await?;
-    audit::by(
-        &state,
-        can.caller(),
-        "whitelist.remove",
-        format!("whitelist {id}"),
-        format!("{} {}", entry.kind, entry.value),
-    )
-    .await?;
+    let entry = ops::remove_whitelist(&state, &can, super::path_id("id", &id)?).await?;
     Ok(Json(WhitelistOut::from(&entry)))
 }

@@ -5,6 +5,14 @@
 //! [`crate::rights`]) where it needs one, and typed arguments; it returns
 //! `Result<_, OpError>`. It never sees HTTP: the edge parses the request into these
 //! arguments and turns the `OpError` into a status in one place
-//! ([`crate::error::OpError::status`]).
+//! ([`crate::error::OpError::status`]). Operations that change something are audited
+//! here and carry a `tracing` span with the ids that matter.
 
 pub mod appliance;
+pub mod cms;
+pub mod incidents;
+pub mod investigation;
+pub mod keys;
+pub mod remote;
+pub mod roles;
+pub mod users;

@@ -2,26 +2,22 @@
 //! MCM; the MCM settings (read-only `show mcm`) on a CM. Later settings pages join the
 //! list as they land; there are no dead links.
 
-use axum::{
-    Form, Json,
-    extract::{Path, State},
-    http::HeaderMap,
-    response::Response,
-};
+use axum::{Form, extract::State, http::HeaderMap, response::Response};
 use maud::{Markup, html};
 
-use aerie_domain::user::Permission;
-use aerie_proto::{
-    auth::CreateApiKey,
-    investigation::{CreateRoleRequest, CreateUserRequest, PasswordChange, UpdateUserRequest},
+use aerie_domain::{
+    ids::{ApiKeyId, UserId, parse_id},
+    text::Text,
+    user::{Permission, Permissions, RoleName, Username},
 };
 
 use super::{
     Session, UiError, flash,
     layout::{self, Frame, Tab},
 };
+use crate::ops::{self, users::UserChange};
 use crate::rights::{Administer, Can};
-use crate::{api, error::OpError, json::ApiJson, state::AppState};
+use crate::{error::OpError, state::AppState};
 
 struct Entry {
     href: &'static str,
@@ -103,35 +99,31 @@ pub async fn users(
     headers: HeaderMap,
 ) -> Result<Response, UiError> {
     let frame = Frame::new(&state, &session, &headers).await?;
-    let Json(users) =
-        api::users::list(State(state.clone()), Can::check(session.caller.clone())?).await?;
-    // The listing above checked the caller may administer; the keys come straight from
-    // the store (one query a user, not a user lookup each).
+    let can = Can::<Administer>::check(session.caller.clone())?;
+    let users = ops::users::list(&state, &can).await?;
+    // One query a user for the keys, not a user lookup each.
     let mut keys = Vec::new();
     for u in &users {
-        keys.push(
-            state
-                .store
-                .api_keys(aerie_domain::ids::UserId::new(u.id))
-                .await?,
-        );
+        keys.push(state.store.api_keys(u.id).await?);
     }
-    let Json(role_list) =
-        api::roles::list(State(state.clone()), Can::check(session.caller.clone())?).await?;
-    let roles: Vec<String> = role_list.into_iter().map(|r| r.name).collect();
+    let roles: Vec<RoleName> = ops::roles::list(&state, &can)
+        .await?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
     let body = html! {
         table.compact #users {
             thead { tr { th { "User" } th { "Role" } th { "State" } th { "Password" } th { "API keys" } } }
             tbody {
                 @for (u, ks) in users.iter().zip(&keys) {
-                    tr data-user=(u.username) {
-                        td { strong { (u.username) } }
+                    tr data-user=(u.username.as_str()) {
+                        td { strong { (u.username.as_str()) } }
                         td {
                             form.inline method="post" action="/config/users" {
                                 (frame.csrf_field())
                                 input type="hidden" name="action" value="role";
                                 input type="hidden" name="user" value=(u.id);
-                                select name="role" aria-label={ "Role of " (u.username) } {
+                                select name="role" aria-label={ "Role of " (u.username.as_str()) } {
                                     @for r in &roles { option value=(r) selected[*r == u.role] { (r) } }
                                 }
                                 button type="submit" { "Set" }
@@ -157,7 +149,7 @@ pub async fn users(
                                 (frame.csrf_field())
                                 input type="hidden" name="action" value="password";
                                 input type="hidden" name="user" value=(u.id);
-                                input type="password" name="password" minlength="8" required placeholder="new password" aria-label={ "New password for " (u.username) } autocomplete="new-password";
+                                input type="password" name="password" minlength="8" required placeholder="new password" aria-label={ "New password for " (u.username.as_str()) } autocomplete="new-password";
                                 button type="submit" { "Reset" }
                             }
                         }
@@ -165,7 +157,7 @@ pub async fn users(
                             ul.keys {
                                 @for k in ks.iter().filter(|k| k.revoked.is_none()) {
                                     li {
-                                        span.mono { (k.prefix) "…" } " " (k.name) " "
+                                        span.mono { (k.prefix) "…" } " " (k.name.as_str()) " "
                                         form.inline method="post" action="/config/users" {
                                             (frame.csrf_field())
                                             input type="hidden" name="action" value="revoke_key";
@@ -180,7 +172,7 @@ pub async fn users(
                                 (frame.csrf_field())
                                 input type="hidden" name="action" value="key";
                                 input type="hidden" name="user" value=(u.id);
-                                input name="name" required maxlength="64" placeholder="key name" aria-label={ "API key name for " (u.username) };
+                                input name="name" required maxlength="64" placeholder="key name" aria-label={ "API key name for " (u.username.as_str()) };
                                 button type="submit" { "Generate" }
                             }
                         }
@@ -194,7 +186,7 @@ pub async fn users(
             input type="hidden" name="action" value="create";
             label { span { "User name" } input name="username" required maxlength="64" autocomplete="off"; }
             label { span { "Password" } input type="password" name="password" minlength="8" required autocomplete="new-password"; }
-            label { span { "Role" } select name="role" { @for r in &roles { option value=(r) selected[r == "analyst"] { (r) } } } }
+            label { span { "Role" } select name="role" { @for r in &roles { option value=(r) selected[r.as_str() == "analyst"] { (r) } } } }
             button.primary type="submit" { "Create user" }
         }
     };
@@ -214,6 +206,72 @@ pub struct UsersForm {
     key: Option<String>,
 }
 
+/// What a form of the Users page asks for (its `action` field picks the form).
+enum UserAction {
+    Create {
+        name: Username,
+        password: String,
+        role: RoleName,
+    },
+    Change(UserId, UserChange),
+    CreateKey(UserId, Text),
+    RevokeKey(UserId, ApiKeyId),
+}
+
+impl UserAction {
+    fn parse(f: UsersForm) -> Result<UserAction, OpError> {
+        let text = |v: Option<String>| v.unwrap_or_default();
+        let role = |v: Option<String>| RoleName::parse("role", &text(v));
+        let user = || parse_id::<UserId>("user", f.user.as_deref().unwrap_or_default());
+        let change = |c: UserChange| Ok::<_, OpError>(UserAction::Change(user()?, c));
+        match f.action.as_str() {
+            "create" => Ok(UserAction::Create {
+                name: Username::parse(&text(f.username))?,
+                password: text(f.password),
+                role: role(f.role)?,
+            }),
+            "role" => change(UserChange {
+                role: Some(role(f.role)?),
+                ..Default::default()
+            }),
+            "disable" | "enable" => change(UserChange {
+                disabled: Some(f.action == "disable"),
+                ..Default::default()
+            }),
+            "password" => change(UserChange {
+                password: Some(text(f.password)),
+                ..Default::default()
+            }),
+            "key" => Ok(UserAction::CreateKey(
+                user()?,
+                Text::parse("name", &text(f.name), 64)?,
+            )),
+            "revoke_key" => Ok(UserAction::RevokeKey(
+                user()?,
+                parse_id("key", &text(f.key))?,
+            )),
+            other => Err(OpError::invalid(
+                "action",
+                format!("unknown action {other:?}"),
+            )),
+        }
+    }
+}
+
+/// What the page says after `change` (the form makes one change at a time).
+fn changed(change: &UserChange) -> impl Fn(&aerie_domain::user::User) -> String + use<> {
+    let (role, disabled) = (change.role.is_some(), change.disabled);
+    move |user| {
+        let name = user.username.as_str();
+        match (role, disabled) {
+            (true, _) => format!("{name} is now {}.", user.role),
+            (_, Some(true)) => format!("{name} is disabled; their sessions ended."),
+            (_, Some(false)) => format!("{name} is enabled."),
+            _ => format!("Password of {name} reset."),
+        }
+    }
+}
+
 pub async fn users_action(
     State(state): State<AppState>,
     session: Session,
@@ -221,93 +279,63 @@ pub async fn users_action(
     Form(f): Form<UsersForm>,
 ) -> Result<Response, UiError> {
     session.check_csrf(&f.csrf)?;
-    let s = || State(state.clone());
     // Refusals come back as the page's flash message, like every other outcome.
+    let back = |result: Result<String, OpError>| {
+        Ok(flash::redirect(
+            "/config/users",
+            result.map_err(|e| e.to_string()),
+        ))
+    };
     let can = match Can::<Administer>::check(session.caller.clone()) {
         Ok(can) => can,
-        Err(e) => return Ok(flash::redirect("/config/users", Err(e.to_string()))),
+        Err(e) => return back(Err(e)),
     };
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    let user = text(&f.user);
-    let update = |req: UpdateUserRequest| {
-        api::users::update(s(), can.clone(), Path(user.clone()), ApiJson(req))
+    let action = match UserAction::parse(f) {
+        Ok(action) => action,
+        Err(e) => return back(Err(e)),
     };
-    let result: Result<String, OpError> = match f.action.as_str() {
-        "create" => api::users::create(
-            s(),
-            can.clone(),
-            ApiJson(CreateUserRequest {
-                username: text(&f.username),
-                password: text(&f.password),
-                role: text(&f.role),
+    let result = match action {
+        UserAction::Create {
+            name,
+            password,
+            role,
+        } => ops::users::create(&state, &can, &name, &password, &role)
+            .await
+            .map(|u| {
+                format!(
+                    "User {} created with the {} role.",
+                    u.username.as_str(),
+                    u.role
+                )
             }),
-        )
-        .await
-        .map(|(_, Json(u))| format!("User {} created with the {} role.", u.username, u.role)),
-        "role" => update(UpdateUserRequest {
-            role: f.role.clone(),
-            ..Default::default()
-        })
-        .await
-        .map(|Json(u)| format!("{} is now {}.", u.username, u.role)),
-        "disable" => update(UpdateUserRequest {
-            disabled: Some(true),
-            ..Default::default()
-        })
-        .await
-        .map(|Json(u)| format!("{} is disabled; their sessions ended.", u.username)),
-        "enable" => update(UpdateUserRequest {
-            disabled: Some(false),
-            ..Default::default()
-        })
-        .await
-        .map(|Json(u)| format!("{} is enabled.", u.username)),
-        "password" => update(UpdateUserRequest {
-            password: f.password.clone(),
-            ..Default::default()
-        })
-        .await
-        .map(|Json(u)| format!("Password of {} reset.", u.username)),
-        "key" => {
-            let created = api::users::create_key(
-                s(),
-                can.clone(),
-                Path(user.clone()),
-                ApiJson(CreateApiKey {
-                    name: text(&f.name),
-                }),
-            )
-            .await;
-            return match created {
+        UserAction::Change(id, change) => {
+            let say = changed(&change);
+            ops::users::update(&state, &can, id, change)
+                .await
+                .map(|u| say(&u))
+        }
+        UserAction::CreateKey(id, name) => {
+            return match ops::users::create_key(&state, &can, id, &name).await {
                 // The secret is shown once, on this page, never in a redirect or cookie.
-                Ok(Json(secret)) => {
+                Ok((key, secret)) => {
                     let frame = Frame::new(&state, &session, &headers).await?;
                     let body = html! {
                         p.flash.ok #new-key role="status" {
-                            "API key " strong { (secret.info.name) } " created. Copy it now; it is not shown again:"
+                            "API key " strong { (key.name.as_str()) } " created. Copy it now; it is not shown again:"
                         }
-                        p { code.secret #key-secret { (secret.key) } }
+                        p { code.secret #key-secret { (secret) } }
                         p { a.button href="/config/users" { "Back to the users" } }
                     };
                     Ok(config_page(&frame, "/config/users", "Users", body))
                 }
-                Err(e) => Ok(flash::redirect("/config/users", Err(e.to_string()))),
+                Err(e) => back(Err(e)),
             };
         }
-        "revoke_key" => {
-            api::users::revoke_key(s(), can.clone(), Path((user.clone(), text(&f.key))))
-                .await
-                .map(|_| "API key revoked.".to_owned())
-        }
-        other => Err(OpError::invalid(
-            "action",
-            format!("unknown action {other:?}"),
-        )),
+        UserAction::RevokeKey(id, key) => ops::users::revoke_key(&state, &can, id, key)
+            .await
+            .map(|_| "API key revoked.".to_owned()),
     };
-    Ok(flash::redirect(
-        "/config/users",
-        result.map_err(|e| e.to_string()),
-    ))
+    back(result)
 }
 
 pub async fn roles(
@@ -316,8 +344,7 @@ pub async fn roles(
     headers: HeaderMap,
 ) -> Result<Response, UiError> {
     let frame = Frame::new(&state, &session, &headers).await?;
-    let Json(roles) =
-        api::roles::list(State(state.clone()), Can::check(session.caller.clone())?).await?;
+    let roles = ops::roles::list(&state, &Can::check(session.caller.clone())?).await?;
     let body = html! {
         p { "A role is a set of permissions. The three seeded roles stay; admins build more from the permissions below. The API enforces them; the pages only hide what a role cannot do." }
         table.compact #roles {
@@ -333,7 +360,7 @@ pub async fn roles(
                     tr data-role=(r.name) {
                         td { strong { (r.name) } @if r.seeded { " " span.muted { "seeded" } } }
                         @for p in Permission::ALL {
-                            td.center { @if r.permissions.iter().any(|x| x == p.as_str()) { "✓" } @else { "—" } }
+                            td.center { @if r.permissions.contains(*p) { "✓" } @else { "—" } }
                         }
                         td {
                             @if !r.seeded {
@@ -370,6 +397,35 @@ pub async fn roles(
     Ok(config_page(&frame, "/config/roles", "Roles", body))
 }
 
+/// What a form of the Roles page asks for.
+enum RoleAction {
+    Create(RoleName, Permissions),
+    Delete(RoleName),
+}
+
+impl RoleAction {
+    /// From the form's pairs: repeated `permission` fields are the new role's permissions.
+    fn parse(field: impl Fn(&str) -> String, pairs: &[(String, String)]) -> Result<Self, OpError> {
+        let name = RoleName::parse("name", &field("name"))?;
+        match field("action").as_str() {
+            "create" => {
+                let permissions: Vec<&str> = pairs
+                    .iter()
+                    .filter(|(k, _)| k == "permission")
+                    .map(|(_, v)| v.as_str())
+                    .collect();
+                let permissions = Permissions::parse("permissions", &permissions.join(","))?;
+                Ok(RoleAction::Create(name, permissions))
+            }
+            "delete" => Ok(RoleAction::Delete(name)),
+            other => Err(OpError::invalid(
+                "action",
+                format!("unknown action {other:?}"),
+            )),
+        }
+    }
+}
+
 /// The role form: repeated `permission` fields arrive as a list of pairs.
 pub async fn roles_action(
     State(state): State<AppState>,
@@ -384,36 +440,20 @@ pub async fn roles_action(
             .unwrap_or_default()
     };
     session.check_csrf(&field("_csrf"))?;
-    let can = match Can::<Administer>::check(session.caller.clone()) {
-        Ok(can) => can,
-        Err(e) => return Ok(flash::redirect("/config/roles", Err(e.to_string()))),
-    };
-    let result = match field("action").as_str() {
-        "create" => {
-            let permissions = pairs
-                .iter()
-                .filter(|(k, _)| k == "permission")
-                .map(|(_, v)| v.clone())
-                .collect();
-            api::roles::create(
-                State(state),
-                can.clone(),
-                ApiJson(CreateRoleRequest {
-                    name: field("name"),
-                    permissions,
-                }),
-            )
-            .await
-            .map(|(_, Json(r))| format!("Role {} created.", r.name))
+    let result = async {
+        let can = Can::<Administer>::check(session.caller.clone())?;
+        match RoleAction::parse(field, &pairs)? {
+            RoleAction::Create(name, permissions) => {
+                let r = ops::roles::create(&state, &can, &name, permissions).await?;
+                Ok(format!("Role {} created.", r.name))
+            }
+            RoleAction::Delete(name) => {
+                ops::roles::delete(&state, &can, &name).await?;
+                Ok("Role deleted.".to_owned())
+            }
         }
-        "delete" => api::roles::delete(State(state), can.clone(), Path(field("name")))
-            .await
-            .map(|_| "Role deleted.".to_owned()),
-        other => Err(OpError::invalid(
-            "action",
-            format!("unknown action {other:?}"),
-        )),
     };
+    let result: Result<String, OpError> = result.await;
     Ok(flash::redirect(
         "/config/roles",
         result.map_err(|e| e.to_string()),
@@ -467,15 +507,9 @@ pub async fn password_change(
             Err("The new passwords differ.".into()),
         ));
     }
-    let result = api::users::change_own_password(
-        State(state),
-        Can::check(session.caller.clone())?,
-        ApiJson(PasswordChange {
-            current_password: f.current_password,
-            new_password: f.new_password,
-        }),
-    )
-    .await;
+    let can = Can::check(session.caller.clone())?;
+    let result =
+        ops::users::change_own_password(&state, &can, &f.current_password, &f.new_password).await;
     Ok(flash::redirect(
         "/config/password",
         result
@@ -490,8 +524,7 @@ pub async fn cms(
     headers: HeaderMap,
 ) -> Result<Response, UiError> {
     let frame = Frame::new(&state, &session, &headers).await?;
-    let Json(cms) =
-        api::cms::list(State(state.clone()), Can::check(session.caller.clone())?).await?;
+    let cms = ops::cms::list(&state, &Can::check(session.caller.clone())?).await?;
     let body = html! {
         p { "CMs register from their own CLI (" code { "set mcm ip … passphrase …" } ") and leave with " code { "set mcm remove" } "; there is no delete here." }
         table.compact #cms {

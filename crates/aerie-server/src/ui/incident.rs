@@ -6,15 +6,22 @@
 use std::collections::BTreeSet;
 
 use axum::{
-    Form, Json,
+    Form,
     body::Bytes,
     extract::{Path, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode},
     response::Response,
 };
 use maud::{Markup, html};
 
-use aerie_domain::{indicator::SourceName, status::Status};
+use aerie_domain::{
+    ids::{MitigationId, parse_id},
+    incident::IncidentId,
+    indicator::SourceName,
+    mitigation::MitigationKind,
+    status::Status,
+    text::Text,
+};
 use aerie_proto::{
     incidents::{IncidentDetail, IncidentOut, StatusRequest},
     investigation::{CommentRequest, MitigationRequest, WhitelistRequest},
@@ -24,8 +31,13 @@ use super::{
     Session, UiError, flash,
     layout::{self, Frame, Tab},
 };
+use crate::ops::{
+    incidents,
+    investigation::{self, Indicator},
+    remote::{self, CmRequest},
+};
 use crate::rights::Can;
-use crate::{api, auth::Caller, error::OpError, federation::mcm, json::ApiJson, state::AppState};
+use crate::{api, auth::Caller, error::OpError, federation::mcm, state::AppState};
 
 /// Where a page's links and forms point.
 struct Links {
@@ -58,12 +70,8 @@ pub async fn local_page(
     Path(id): Path<String>,
 ) -> Result<Response, UiError> {
     let frame = Frame::new(&state, &session, &headers).await?;
-    let Json(detail) = api::incidents::detail(
-        State(state.clone()),
-        Can::check(session.caller.clone())?,
-        Path(id),
-    )
-    .await?;
+    let id = parse_id("id", &id)?;
+    let detail = incidents::detail(&state, &Can::check(session.caller.clone())?, id).await?;
     let links = Links::local(detail.incident.incident_id);
     let title = format!("Incident {}", detail.incident.incident_id);
     Ok(frame.render(
@@ -81,17 +89,19 @@ pub async fn remote_page(
     Path((cm, id)): Path<(String, String)>,
 ) -> Result<Response, UiError> {
     let frame = Frame::new(&state, &session, &headers).await?;
-    let (cm_row, incident_id) = api::remote::owned(&state, &cm, &id).await?;
-    let links = Links::remote(cm_row.id.get(), incident_id.get());
+    let (cm, incident_id) = api::remote::ids(&cm, &id)?;
+    let cm_row = remote::owned(&state, cm, incident_id).await?;
+    let links = Links::remote(cm.get(), incident_id.get());
     let title = format!("Incident {incident_id} · {}", cm_row.name);
-    let live = api::incidents::remote_detail(
-        State(state.clone()),
-        Can::check(session.caller.clone())?,
-        Path((cm, id)),
+    let live = remote::detail(
+        &state,
+        &Can::check(session.caller.clone())?,
+        cm,
+        incident_id,
     )
     .await;
     let body = match live {
-        Ok(Json(detail)) => page(&frame, &detail.incident, Ok(&detail), &links),
+        Ok(detail) => page(&frame, &detail.incident, Ok(&detail), &links),
         Err(e) if e.status() == StatusCode::BAD_GATEWAY => {
             let row = state
                 .store
@@ -388,101 +398,147 @@ pub struct ActionForm {
     reason: Option<String>,
 }
 
-/// An incident action, as the API takes it.
+/// An incident action, checked.
 enum Action {
-    Status(StatusRequest),
-    Comment(CommentRequest),
-    Mitigate(MitigationRequest),
-    Revoke(aerie_domain::ids::MitigationId),
-    Whitelist(WhitelistRequest),
+    Status(Status, Text),
+    Comment(Text),
+    Mitigate(MitigationKind, String),
+    Revoke(MitigationId),
+    Whitelist(Indicator),
 }
 
 impl Action {
+    /// The form names, as the page's form actions end.
+    const NAMES: [&str; 5] = ["status", "comment", "mitigate", "revoke", "whitelist"];
+
+    /// A 404 for a form this page does not have; its inputs are checked by [`Action::parse`].
+    fn known(action: &str) -> Result<(), OpError> {
+        if Self::NAMES.contains(&action) {
+            Ok(())
+        } else {
+            Err(Self::unknown(action))
+        }
+    }
+
+    fn unknown(action: &str) -> OpError {
+        OpError::not_found(format!("incident action {action:?}"))
+    }
+
     fn parse(action: &str, f: ActionForm) -> Result<Action, OpError> {
         let text = |v: Option<String>| v.unwrap_or_default();
         Ok(match action {
-            "status" => Action::Status(StatusRequest {
-                status: text(f.status),
-                comment: text(f.comment),
-            }),
-            "comment" => Action::Comment(CommentRequest {
-                comment: text(f.comment),
-            }),
-            "mitigate" => Action::Mitigate(MitigationRequest {
-                kind: text(f.kind),
-                value: text(f.value),
-            }),
-            "revoke" => Action::Revoke(api::path_id("mitigation", &text(f.mitigation))?),
+            "status" => Action::Status(
+                incidents::status(&text(f.status))?,
+                incidents::comment_text(&text(f.comment))?,
+            ),
+            "comment" => Action::Comment(incidents::comment_text(&text(f.comment))?),
+            "mitigate" => Action::Mitigate(
+                investigation::mitigation_kind(&text(f.kind))?,
+                text(f.value),
+            ),
+            "revoke" => Action::Revoke(parse_id("mitigation", &text(f.mitigation))?),
             "whitelist" => {
                 let indicator = text(f.indicator);
                 let (kind, value) = indicator.split_once('|').ok_or_else(|| {
                     OpError::invalid("indicator", "choose an indicator to whitelist")
                 })?;
-                Action::Whitelist(WhitelistRequest {
-                    kind: kind.into(),
-                    value: value.into(),
-                    reason: text(f.reason),
-                })
+                Action::Whitelist(Indicator::parse(kind, value, &text(f.reason))?)
             }
-            other => return Err(OpError::not_found(format!("incident action {other:?}"))),
+            other => return Err(Self::unknown(other)),
         })
     }
 
     fn done(&self) -> &'static str {
         match self {
-            Action::Status(_) => "Status changed.",
+            Action::Status(..) => "Status changed.",
             Action::Comment(_) => "Comment added.",
-            Action::Mitigate(_) => "Mitigation applied; it is in the feed now.",
+            Action::Mitigate(..) => "Mitigation applied; it is in the feed now.",
             Action::Revoke(_) => "Mitigation revoked.",
             Action::Whitelist(_) => "Whitelisted; matching incidents are benign now.",
         }
     }
 
-    /// Applies it to this CM's incident `id` through the API's handler.
-    async fn apply(self, state: AppState, caller: Caller, id: String) -> Result<(), OpError> {
-        let s = State(state);
+    /// Applies it to this CM's incident `id`, with the right the action needs.
+    async fn apply(self, state: &AppState, caller: Caller, id: IncidentId) -> Result<(), OpError> {
         match self {
-            Action::Status(r) => {
-                api::incidents::change_status(s, Can::check(caller)?, Path(id), ApiJson(r))
+            Action::Status(to, comment) => {
+                incidents::change_status(state, &Can::check(caller)?, id, to, &comment)
                     .await
                     .map(drop)
             }
-            Action::Comment(r) => {
-                api::incidents::comment(s, Can::check(caller)?, Path(id), ApiJson(r))
+            Action::Comment(comment) => {
+                incidents::comment(state, &Can::check(caller)?, id, &comment)
                     .await
                     .map(drop)
             }
-            Action::Mitigate(r) => {
-                api::mitigations::apply(s, Can::check(caller)?, Path(id), ApiJson(r))
+            Action::Mitigate(kind, value) => {
+                investigation::apply_mitigation(state, &Can::check(caller)?, id, kind, &value)
                     .await
                     .map(drop)
             }
             Action::Revoke(m) => {
-                api::mitigations::revoke(s, Can::check(caller)?, Path((id, m.to_string())))
+                investigation::revoke_mitigation(state, &Can::check(caller)?, id, m)
                     .await
                     .map(drop)
             }
-            Action::Whitelist(r) => {
-                api::whitelist::add_for_incident(s, Can::check(caller)?, Path(id), ApiJson(r))
+            Action::Whitelist(i) => {
+                investigation::add_whitelist_for_incident(state, &Can::check(caller)?, id, i)
                     .await
                     .map(drop)
             }
         }
     }
 
-    /// As the CM's API takes it: method, path after the incident, JSON body (if any).
-    fn request(&self) -> Result<(Method, String, Option<Vec<u8>>), OpError> {
-        Ok(match self {
-            Action::Status(r) => (Method::POST, "status".into(), json(r)?),
-            Action::Comment(r) => (Method::POST, "comments".into(), json(r)?),
-            Action::Mitigate(r) => (Method::POST, "mitigations".into(), json(r)?),
+    /// As the CM's incident API takes it.
+    fn request(&self) -> Result<CmRequest, OpError> {
+        let (method, action, body) = match self {
+            Action::Status(to, comment) => (
+                Method::POST,
+                "status".into(),
+                json(&StatusRequest {
+                    status: to.to_string(),
+                    comment: comment.as_str().to_owned(),
+                })?,
+            ),
+            Action::Comment(comment) => (
+                Method::POST,
+                "comments".into(),
+                json(&CommentRequest {
+                    comment: comment.as_str().to_owned(),
+                })?,
+            ),
+            Action::Mitigate(kind, value) => (
+                Method::POST,
+                "mitigations".into(),
+                json(&MitigationRequest {
+                    kind: kind.to_string(),
+                    value: value.clone(),
+                })?,
+            ),
             Action::Revoke(m) => (Method::DELETE, format!("mitigations/{m}"), None),
-            Action::Whitelist(r) => (Method::POST, "whitelist".into(), json(r)?),
+            Action::Whitelist(i) => (
+                Method::POST,
+                "whitelist".into(),
+                json(&WhitelistRequest {
+                    kind: i.kind.to_string(),
+                    value: i.value.clone(),
+                    reason: i.reason.as_str().to_owned(),
+                })?,
+            ),
+        };
+        Ok(CmRequest {
+            method,
+            action,
+            query: None,
+            content_type: body
+                .is_some()
+                .then(|| HeaderValue::from_static("application/json")),
+            body: Bytes::from(body.unwrap_or_default()),
         })
     }
 }
 
-/// On a CM: `POST /incidents/{id}/{action}`, through the same handlers as the API.
+/// On a CM: `POST /incidents/{id}/{action}`.
 pub async fn local_action(
     State(state): State<AppState>,
     session: Session,
@@ -490,17 +546,18 @@ pub async fn local_action(
     Form(f): Form<ActionForm>,
 ) -> Result<Response, UiError> {
     session.check_csrf(&f.csrf)?;
-    let page = format!(
-        "/incidents/{}",
-        api::path_id::<aerie_domain::ids::IncidentId>("id", &id)?
-    );
-    let action = Action::parse(&action, f)?;
-    let done = action.done();
-    let result = action.apply(state, session.caller.clone(), id).await;
-    Ok(flash::redirect(
-        &page,
-        result.map(|()| done.to_owned()).map_err(|e| e.to_string()),
-    ))
+    let id: IncidentId = parse_id("id", &id)?;
+    Action::known(&action)?;
+    let page = format!("/incidents/{id}");
+    let result = match Action::parse(&action, f) {
+        Ok(action) => {
+            let done = action.done();
+            let applied = action.apply(&state, session.caller.clone(), id).await;
+            applied.map(|()| done.to_owned())
+        }
+        Err(e) => Err(e),
+    };
+    Ok(flash::redirect(&page, result.map_err(|e| e.to_string())))
 }
 
 /// On the MCM: `POST /incidents/{cm}/{incident}/{action}`, forwarded to the owning CM.
@@ -511,31 +568,20 @@ pub async fn remote_action(
     Form(f): Form<ActionForm>,
 ) -> Result<Response, UiError> {
     session.check_csrf(&f.csrf)?;
-    let (cm_row, incident) = api::remote::owned(&state, &cm, &id).await?;
-    let page = format!("/incidents/{}/{incident}", cm_row.id);
-    let action = Action::parse(&action, f)?;
-    let (method, rest, body) = action.request()?;
-    let mut headers = HeaderMap::new();
-    if body.is_some() {
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-    }
-    let result = api::remote::forward(
-        State(state.clone()),
-        Can::check(session.caller.clone())?,
-        Path((cm, id, rest)),
-        method,
-        Uri::from_static("/"),
-        headers,
-        Bytes::from(body.unwrap_or_default()),
-    )
-    .await;
-    let outcome = result
-        .map(|_| format!("{} (on CM {})", action.done(), cm_row.name))
-        .map_err(|e| e.to_string());
-    Ok(flash::redirect(&page, outcome))
+    let (cm, id) = api::remote::ids(&cm, &id)?;
+    let cm_row = remote::owned(&state, cm, id).await?;
+    Action::known(&action)?;
+    let page = format!("/incidents/{cm}/{id}");
+    let result = async {
+        let action = Action::parse(&action, f)?;
+        let can = Can::check(session.caller.clone())?;
+        remote::forward(&state, &can, cm, id, action.request()?).await?;
+        Ok::<_, OpError>(format!("{} (on CM {})", action.done(), cm_row.name))
+    };
+    Ok(flash::redirect(
+        &page,
+        result.await.map_err(|e| e.to_string()),
+    ))
 }
 
 fn json(body: &impl serde::Serialize) -> Result<Option<Vec<u8>>, OpError> {

@@ -22,8 +22,7 @@ use super::{
     layout::{self, Frame, Tab},
 };
 use crate::rights::Can;
-use crate::{api, state::AppState};
-use aerie_domain::appliance::ApplianceRole;
+use crate::{ops, state::AppState};
 
 /// Counting stops here; beyond it the page says "more than".
 const COUNT_CAP: u32 = 1_000;
@@ -128,32 +127,15 @@ struct Listing {
 
 async fn listing(state: &AppState, session: &Session, form: &ListForm) -> Result<Listing, UiError> {
     let params = form.params();
-    let list = api::incidents::list(
-        axum::extract::State(state.clone()),
-        Can::check(session.caller.clone())?,
-        Ok(Query(params.clone())),
-    )
-    .await;
-    let list = match list {
-        Ok(axum::Json(list)) => Ok(list),
+    let can = Can::check(session.caller.clone())?;
+    let list = match ops::incidents::list(state, &can, &params).await {
+        Ok(list) => Ok(list),
         Err(e) if e.status().is_client_error() => Err(e.to_string()),
         Err(e) => return Err(UiError(e)),
     };
-    let count = match (&list, params.to_query()) {
-        (Ok(_), Ok(query)) => {
-            let remote = if state.appliance.role().await? == ApplianceRole::Mcm {
-                Some(params.cm_ids()?)
-            } else {
-                None
-            };
-            Some(
-                state
-                    .store
-                    .count_incidents(&query.filter, remote.as_deref(), COUNT_CAP)
-                    .await?,
-            )
-        }
-        _ => None,
+    let count = match &list {
+        Ok(_) => Some(ops::incidents::count(state, &can, &params, COUNT_CAP).await?),
+        Err(_) => None,
     };
     Ok(Listing { list, count })
 }
@@ -250,7 +232,7 @@ pub async fn page(
     headers: HeaderMap,
     Query(form): Query<ListForm>,
 ) -> Result<Response, UiError> {
-    let mcm = state.appliance.role().await? == ApplianceRole::Mcm;
+    let mcm = state.appliance.is_mcm().await?;
     let listing = listing(&state, &session, &form).await?;
     if form.fragment.as_deref() == Some("rows") {
         return Ok(live_part(mcm, &listing).into_response());
@@ -316,7 +298,7 @@ pub async fn live(
     State(state): State<AppState>,
     _session: Session,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, UiError> {
-    let mut changes = if state.appliance.role().await? == ApplianceRole::Mcm {
+    let mut changes = if state.appliance.is_mcm().await? {
         state.federation.mcm.changes.subscribe()
     } else {
         state.store.watch_changes()

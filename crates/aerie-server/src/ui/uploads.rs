@@ -24,12 +24,11 @@ use super::{
     layout::{Frame, Tab},
 };
 use crate::{error::OpError, state::AppState};
-use aerie_domain::appliance::ApplianceRole;
 
 pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 
 async fn require_cm(state: &AppState) -> Result<(), UiError> {
-    if state.appliance.role().await? == ApplianceRole::Mcm {
+    if state.appliance.is_mcm().await? {
         return Err(UiError(OpError::not_found(
             "Uploads (the MCM analyses no files)",
         )));

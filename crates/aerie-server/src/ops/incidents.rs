@@ -1,0 +1,189 @@
+//! Incidents: the list (on the MCM, the CMs' table), details, status changes and
+//! comments of this CM's incidents. Details and actions of a CM's incident on the MCM are
+//! in [`super::remote`].
+
+use chrono::Utc;
+
+use aerie_domain::{
+    incident::{Incident, IncidentId, StatusChange},
+    mitigation,
+    status::Status,
+    text::{Sha256Hex, Text},
+};
+use aerie_proto::{
+    incidents::{
+        EventOut, IncidentDetail, IncidentList, IncidentListParams, IncidentOut, StatusChangeOut,
+    },
+    investigation::{ArtifactOut, MitigationOptionOut, MitigationOut},
+};
+
+use crate::rights::{Can, Triage, View};
+use crate::{audit, error::OpError, federation::mcm, state::AppState};
+
+/// Most characters of a comment.
+pub const MAX_COMMENT: usize = 2000;
+
+/// A comment as the API and the form give it.
+pub fn comment_text(raw: &str) -> Result<Text, OpError> {
+    Ok(Text::parse("comment", raw, MAX_COMMENT)?)
+}
+
+/// A workflow status as the API and the form give it.
+pub fn status(raw: &str) -> Result<Status, OpError> {
+    raw.parse()
+        .map_err(|e| OpError::invalid("status", format!("status: {e}")))
+}
+
+/// This CM's incident `id`: 404 when there is none, and on the MCM a pointer to the
+/// `/{cm_id}/{incident_id}` form.
+pub async fn local(state: &AppState, id: IncidentId) -> Result<Incident, OpError> {
+    state
+        .appliance
+        .on_cm("address an incident as /api/v1/incidents/{cm_id}/{incident_id}")
+        .await?;
+    state
+        .store
+        .incident(id)
+        .await?
+        .ok_or_else(|| OpError::not_found(format!("incident {id}")))
+}
+
+/// The CMs `params` filters by, on the MCM; `None` on a CM, which refuses the filter.
+async fn cm_filter(
+    state: &AppState,
+    params: &IncidentListParams,
+) -> Result<Option<Vec<aerie_domain::ids::CmId>>, OpError> {
+    if state.appliance.is_mcm().await? {
+        return Ok(Some(params.cm_ids()?));
+    }
+    if params.cm.is_some() {
+        return Err(OpError::invalid(
+            "cm",
+            "cm: filtering by CM works on the MCM only",
+        ));
+    }
+    Ok(None)
+}
+
+/// One page of incidents, filtered and sorted. On the MCM every item names its CM.
+pub async fn list(
+    state: &AppState,
+    _can: &Can<View>,
+    params: &IncidentListParams,
+) -> Result<IncidentList, OpError> {
+    let query = params.to_query()?;
+    let Some(cms) = cm_filter(state, params).await? else {
+        let page = state.store.incidents(&query).await?;
+        return Ok(IncidentList {
+            items: page.items.iter().map(IncidentOut::from).collect(),
+            next: page.next.map(|c| c.encode()),
+        });
+    };
+    let page = state.store.remote_incidents(&query, &cms).await?;
+    Ok(IncidentList {
+        items: mcm::incident_rows(state.store.as_ref(), &page.items).await?,
+        next: page.next.map(|c| c.encode()),
+    })
+}
+
+/// How many incidents match `params`' filter, counted up to `cap + 1`.
+pub async fn count(
+    state: &AppState,
+    _can: &Can<View>,
+    params: &IncidentListParams,
+    cap: u32,
+) -> Result<u64, OpError> {
+    let query = params.to_query()?;
+    let cms = cm_filter(state, params).await?;
+    Ok(state
+        .store
+        .count_incidents(&query.filter, cms.as_deref(), cap)
+        .await?)
+}
+
+/// An incident with its events, status history, artifacts and mitigations.
+pub async fn detail(
+    state: &AppState,
+    _can: &Can<View>,
+    id: IncidentId,
+) -> Result<IncidentDetail, OpError> {
+    let incident = local(state, id).await?;
+    let events = state.store.events_of(id).await?;
+    let history = state.store.status_history(id).await?;
+    let mut shas: Vec<Sha256Hex> = events
+        .iter()
+        .flat_map(|e| e.event.artifacts.clone())
+        .collect();
+    shas.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    shas.dedup();
+    let artifacts = state.store.artifact_infos(&shas).await?;
+    let applied = state.store.mitigations_of(id).await?;
+    let options = mitigation::options(&incident.facts, &events);
+    Ok(IncidentDetail {
+        incident: IncidentOut::from(&incident),
+        events: events.iter().map(EventOut::from).collect(),
+        status_history: history.iter().map(StatusChangeOut::from).collect(),
+        artifacts: artifacts.iter().map(ArtifactOut::from).collect(),
+        mitigation_options: options
+            .iter()
+            .map(|o| MitigationOptionOut::new(o, &applied))
+            .collect(),
+        mitigations: applied.iter().map(MitigationOut::from).collect(),
+    })
+}
+
+/// The acting user's name as history records it.
+pub(super) fn actor<R: crate::rights::Right>(can: &Can<R>) -> Text {
+    Text::from_trusted(can.user().username.as_str().to_owned())
+}
+
+/// Adds a comment to the incident's history.
+#[tracing::instrument(skip_all, fields(incident = %id), err(level = "info"))]
+pub async fn comment(
+    state: &AppState,
+    can: &Can<Triage>,
+    id: IncidentId,
+    comment: &Text,
+) -> Result<StatusChange, OpError> {
+    let id = local(state, id).await?.id;
+    let entry = state
+        .store
+        .add_comment(id, comment, &actor(can), Utc::now())
+        .await?;
+    audit::by(
+        state,
+        can.caller(),
+        "incident.comment",
+        format!("incident {id}"),
+        comment.as_str(),
+    )
+    .await?;
+    Ok(entry)
+}
+
+/// Moves an incident along new → acknowledged → in_progress → complete, with a comment.
+#[tracing::instrument(skip_all, fields(incident = %id, to = %to), err(level = "info"))]
+pub async fn change_status(
+    state: &AppState,
+    can: &Can<Triage>,
+    id: IncidentId,
+    to: Status,
+    comment: &Text,
+) -> Result<Incident, OpError> {
+    let id = local(state, id).await?.id;
+    let actor = actor(can);
+    let incident = state
+        .store
+        .change_status(id, to, comment, &actor, Utc::now())
+        .await?;
+    tracing::info!(user = %actor, "status changed");
+    audit::by(
+        state,
+        can.caller(),
+        "incident.status",
+        format!("incident {id}"),
+        format!("to {to}: {comment}"),
+    )
+    .await?;
+    Ok(incident)
+}
