@@ -1,7 +1,11 @@
 //! Federation in domain words: the CMs an MCM knows, what a sync batch carries, and the
 //! MCM's copy of a CM's incident.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
+
+use crate::net::{CertFingerprint, HostName};
 
 use crate::incident::{Incident, IncidentId};
 
@@ -13,15 +17,15 @@ pub struct Cm {
     /// The CM's own stable identifier, kept across re-registrations.
     pub uid: String,
     /// The CM's host name.
-    pub name: String,
+    pub name: HostName,
     /// Where the MCM reaches the CM's API for live actions.
     pub url: String,
-    /// The address the CM registered from.
-    pub ip: String,
+    /// The address the CM registered from (or the one its URL names).
+    pub ip: IpAddr,
     pub version: String,
     pub fips: bool,
     /// The CM's certificate, pinned for live actions.
-    pub cert_fingerprint: String,
+    pub cert_fingerprint: CertFingerprint,
     /// The token the MCM presents to the CM for live actions.
     pub proxy_token: Option<String>,
     pub registered: DateTime<Utc>,
@@ -70,12 +74,12 @@ impl Cm {
 #[derive(Clone, Debug, PartialEq)]
 pub struct CmRegistration {
     pub uid: String,
-    pub name: String,
+    pub name: HostName,
     pub url: String,
-    pub ip: String,
+    pub ip: IpAddr,
     pub version: String,
     pub fips: bool,
-    pub cert_fingerprint: String,
+    pub cert_fingerprint: CertFingerprint,
     pub credential_hash: String,
 }
 
@@ -118,12 +122,12 @@ mod tests {
         let mut cm = Cm {
             id: crate::ids::CmId::new(1),
             uid: "u".into(),
-            name: "cm".into(),
+            name: HostName::parse("name", "cm").unwrap(),
             url: "https://x".into(),
-            ip: "10.0.0.1".into(),
+            ip: "10.0.0.1".parse().unwrap(),
             version: "0.1.0".into(),
             fips: false,
-            cert_fingerprint: String::new(),
+            cert_fingerprint: CertFingerprint::parse("f", &["AB"; 32].join(":")).unwrap(),
             proxy_token: None,
             registered: now,
             last_seen: Some(now),

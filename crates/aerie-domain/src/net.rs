@@ -200,3 +200,36 @@ mod tests {
         assert!(HostName::parse("h", "bad_name").is_err());
     }
 }
+
+/// A certificate's SHA-256 fingerprint as peers pin it: 32 upper-case hex bytes joined by
+/// `:` (`AA:BB:…`).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct CertFingerprint(String);
+
+impl CertFingerprint {
+    pub fn parse(field: &str, value: &str) -> Result<CertFingerprint, DomainError> {
+        let bytes: Vec<&str> = value.split(':').collect();
+        let ok = bytes.len() == 32
+            && bytes
+                .iter()
+                .all(|b| b.len() == 2 && b.bytes().all(|c| c.is_ascii_hexdigit()));
+        if ok {
+            Ok(CertFingerprint(value.to_ascii_uppercase()))
+        } else {
+            Err(DomainError::new(
+                field,
+                "not a SHA-256 certificate fingerprint: expected 32 hex bytes joined by ':'",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CertFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

@@ -331,9 +331,9 @@ impl CmOut {
         CmOut {
             id: cm.id.get(),
             status: cm.state(now).as_str().to_owned(),
-            hostname: cm.name.clone(),
-            name: cm.name.clone(),
-            ip: cm.ip.clone(),
+            hostname: cm.name.to_string(),
+            name: cm.name.to_string(),
+            ip: cm.ip.to_string(),
             url: cm.url.clone(),
             version: cm.version.clone(),
             fips: cm.fips,

@@ -163,7 +163,7 @@ async fn latency(base: &std::path::Path) {
         .await
         .unwrap()
         .into_iter()
-        .map(|c| (c.name, c.id))
+        .map(|c| (c.name.to_string(), c.id))
         .collect();
 
     // Each CM: one new incident every 1/rate s, inserted into its store (what a sensor
@@ -332,12 +332,13 @@ async fn resync(base: &std::path::Path) {
         .unwrap();
     let reg = aerie_domain::federation::CmRegistration {
         uid: "raw".into(),
-        name: "raw".into(),
+        name: aerie_domain::net::HostName::parse("name", "raw").unwrap(),
         url: "https://x".into(),
-        ip: "127.0.0.1".into(),
+        ip: std::net::Ipv4Addr::LOCALHOST.into(),
         version: "0".into(),
         fips: false,
-        cert_fingerprint: "x".into(),
+        cert_fingerprint: aerie_domain::net::CertFingerprint::parse("f", &["AB"; 32].join(":"))
+            .unwrap(),
         credential_hash: "x".into(),
     };
     let raw_cm = raw.register_cm(&reg, Utc::now()).await.unwrap();

@@ -238,6 +238,7 @@ impl From<StoreError> for OpError {
         match e {
             StoreError::NotFound(what) => Self::not_found(what),
             StoreError::Conflict(message) => Self::conflict(message),
+            StoreError::Config(message) => Self::malformed(message),
             // A rule the stored state forbids, such as a status moving backwards.
             StoreError::Rule(rule) => OpError::Conflict {
                 message: format!("{}: {}", rule.field, rule.message),

@@ -10,6 +10,9 @@ pub enum StoreError {
     Conflict(String),
     #[error(transparent)]
     Rule(#[from] DomainError),
+    /// The store cannot be opened as configured (a database URL of no known kind).
+    #[error("{0}")]
+    Config(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

@@ -25,7 +25,7 @@ pub async fn register(
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<Json<RegisterResponse>, OpError> {
     Ok(Json(
-        mcm::register(&state.federation, &req, peer.ip().to_string()).await?,
+        mcm::register(&state.federation, &req, peer.ip()).await?,
     ))
 }
 

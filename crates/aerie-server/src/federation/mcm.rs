@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use aerie_domain::{
     federation::{Cm, CmRegistration},
-    net::McmAddress,
+    net::{CertFingerprint, HostName, McmAddress},
     text::Text,
     user::{Role, Username},
 };
@@ -278,7 +278,7 @@ pub async fn challenge(fed: &Federation) -> Result<Challenge, OpError> {
 pub async fn register(
     fed: &Federation,
     req: &RegisterRequest,
-    peer_ip: String,
+    peer_ip: std::net::IpAddr,
 ) -> Result<RegisterResponse, OpError> {
     require_mcm(fed).await?;
     let (kdf, key) = device_key(fed).await?;
@@ -329,12 +329,12 @@ pub async fn register(
     let credential = new_secret(SecretKind::CmCredential);
     let registration = CmRegistration {
         uid: check("cm_uid", &req.cm_uid, 64)?,
-        name: check("cm_name", &req.cm_name, 253)?,
+        name: HostName::parse("cm_name", &req.cm_name)?,
         url: check("cm_url", &req.cm_url, 300)?,
         ip: advertised_ip(&req.cm_url).unwrap_or(peer_ip),
         version: check("version", &req.version, 32)?,
         fips: kdf.is_fips(),
-        cert_fingerprint: check("cm_fingerprint", &req.cm_fingerprint, 100)?,
+        cert_fingerprint: CertFingerprint::parse("cm_fingerprint", &req.cm_fingerprint)?,
         credential_hash: secret_hash(&credential),
     };
     fed.mcm.forget_peers();
@@ -355,15 +355,13 @@ pub async fn register(
 
 /// The IP address in a CM's URL, when it names one (a CM behind NAT or on a loopback
 /// alias is better known by the address it serves at than by the one it connects from).
-fn advertised_ip(url: &str) -> Option<String> {
+fn advertised_ip(url: &str) -> Option<std::net::IpAddr> {
     let authority = url.strip_prefix("https://")?.split('/').next()?;
     let host = match authority.strip_prefix('[') {
         Some(rest) => rest.split(']').next()?,
         None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
     };
-    host.parse::<std::net::IpAddr>()
-        .ok()
-        .map(|ip| ip.to_string())
+    host.parse().ok()
 }
 
 /// The MCM's rows as the API shows them: each with its CM's id, name and IP.
@@ -393,8 +391,8 @@ pub fn with_cm(
     cm: &Cm,
 ) -> aerie_proto::incidents::IncidentOut {
     out.cm_id = Some(cm.id.get());
-    out.cm_name = Some(cm.name.clone());
-    out.cm_ip = Some(cm.ip.clone());
+    out.cm_name = Some(cm.name.to_string());
+    out.cm_ip = Some(cm.ip.to_string());
     out
 }
 
@@ -424,12 +422,12 @@ mod tests {
     #[test]
     fn advertised_ip_reads_the_url_host() {
         assert_eq!(
-            advertised_ip("https://127.0.0.2:8443").as_deref(),
-            Some("127.0.0.2")
+            advertised_ip("https://127.0.0.2:8443"),
+            Some("127.0.0.2".parse().unwrap())
         );
         assert_eq!(
-            advertised_ip("https://[2001:db8::5]:443").as_deref(),
-            Some("2001:db8::5")
+            advertised_ip("https://[2001:db8::5]:443"),
+            Some("2001:db8::5".parse().unwrap())
         );
         assert_eq!(advertised_ip("https://cm.example:443"), None);
     }

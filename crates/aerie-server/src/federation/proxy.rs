@@ -37,7 +37,7 @@ fn unreachable(cm: &Cm, why: String) -> OpError {
 }
 
 fn client_for(cm: &Cm) -> Result<Client, OpError> {
-    let pin: Fingerprint = cm.cert_fingerprint.parse().map_err(|_| {
+    let pin: Fingerprint = cm.cert_fingerprint.as_str().parse().map_err(|_| {
         OpError::internal(format!(
             "CM {} has an unreadable pinned certificate",
             cm.name

@@ -80,7 +80,7 @@ impl SqlStore {
     pub async fn open(url: &str) -> Result<SqlStore> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of(url).ok_or_else(|| {
-            crate::StoreError::Conflict(
+            crate::StoreError::Config(
                 "database URL must start with sqlite: or postgres://".to_owned(),
             )
         })?;

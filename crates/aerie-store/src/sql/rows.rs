@@ -9,6 +9,7 @@ use sqlx::{Row, any::AnyRow};
 use aerie_domain::{
     event::{Endpoint, Event, NewEvent, Progression, Source},
     incident::{Incident, IncidentFacts, IncidentId, StatusChange},
+    net::{CertFingerprint, HostName},
     risk::Severity,
     text::{CountryCode, Sha256Hex, Text},
     user::{ApiKey, Permissions, RoleName, User, Username},
@@ -199,12 +200,20 @@ pub fn cm(row: &AnyRow) -> Result<aerie_domain::federation::Cm> {
     Ok(aerie_domain::federation::Cm {
         id: aerie_domain::ids::CmId::new(row.try_get("id")?),
         uid: row.try_get("uid")?,
-        name: row.try_get("name")?,
+        name: HostName::parse("name", &row.try_get::<String, _>("name")?)
+            .map_err(|e| corrupt(e.to_string()))?,
         url: row.try_get("url")?,
-        ip: row.try_get("ip")?,
+        ip: row
+            .try_get::<String, _>("ip")?
+            .parse()
+            .map_err(|e| corrupt(format!("CM ip: {e}")))?,
         version: row.try_get("version")?,
         fips: row.try_get::<i64, _>("fips")? != 0,
-        cert_fingerprint: row.try_get("cert_fingerprint")?,
+        cert_fingerprint: CertFingerprint::parse(
+            "cert_fingerprint",
+            &row.try_get::<String, _>("cert_fingerprint")?,
+        )
+        .map_err(|e| corrupt(e.to_string()))?,
         proxy_token: row.try_get("proxy_token")?,
         registered: time(row.try_get("registered_ms")?)?,
         last_seen: opt_time("last_seen_ms")?,

@@ -1,0 +1,254 @@
+//! The MCM's copy of its CMs and the CM's side of the sync.
+
+use super::*;
+
+pub(super) fn registration(uid: &str, credential: &str) -> CmRegistration {
+    CmRegistration {
+        uid: uid.into(),
+        name: aerie_domain::net::HostName::parse("name", &format!("cm-{uid}")).unwrap(),
+        url: "https://127.0.0.2:8443".into(),
+        ip: "127.0.0.2".parse().unwrap(),
+        version: "0.1.0".into(),
+        fips: false,
+        cert_fingerprint: aerie_domain::net::CertFingerprint::parse("f", &["AA"; 32].join(":"))
+            .unwrap(),
+        credential_hash: credential.into(),
+    }
+}
+/// Incidents as a CM would send them: ids 1..=n, version `v`, change_seq = id.
+pub(super) async fn cm_incidents(n: i64) -> Vec<aerie_domain::incident::Incident> {
+    let dir = tempfile::tempdir().unwrap();
+    let cm = testing::sqlite(dir.path()).await;
+    let events: Vec<NewEvent> = (0..n)
+        .map(|i| ev(&format!("10.7.0.{}", i + 1), i, 0.6))
+        .collect();
+    cm.ingest(&events).await.unwrap();
+    cm.changes_since(0, 1000).await.unwrap()
+}
+pub(super) async fn mcm_applies_sync_batches_idempotently(store: Arc<dyn Store>) {
+    let cm = store
+        .register_cm(&registration("u1", "cred1"), t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.cm_by_credential("cred1").await.unwrap().unwrap().id,
+        cm.id
+    );
+    assert!(store.cm_by_credential("nope").await.unwrap().is_none());
+    let incidents = cm_incidents(5).await;
+    let batch = SyncBatch {
+        upserts: incidents.clone(),
+        removals: vec![],
+        high_seq: 5,
+        backlog: 2,
+    };
+    store.apply_sync(cm.id, &batch, t0()).await.unwrap();
+    store.apply_sync(cm.id, &batch, t0()).await.unwrap(); // re-sent: no effect
+    let after = store.cm(cm.id).await.unwrap().unwrap();
+    assert_eq!(
+        (after.incident_count, after.acked_seq, after.backlog),
+        (5, 5, 2)
+    );
+    assert_eq!(after.last_sync, Some(t0()));
+
+    // An older version never overwrites a newer one; a newer one does.
+    let mut newer = incidents[0].clone();
+    newer.version = 9;
+    newer.status = Status::Complete;
+    let mut older = incidents[1].clone();
+    older.version = 0;
+    older.status = Status::Complete;
+    let batch = SyncBatch {
+        upserts: vec![newer, older],
+        removals: vec![],
+        high_seq: 3,
+        backlog: 0,
+    };
+    store.apply_sync(cm.id, &batch, t0()).await.unwrap();
+    let one = store
+        .remote_incident(cm.id, incidents[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (one.incident.version, one.incident.status),
+        (9, Status::Complete)
+    );
+    let two = store
+        .remote_incident(cm.id, incidents[1].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(two.incident.status, Status::New);
+    assert_eq!(
+        store.cm(cm.id).await.unwrap().unwrap().acked_seq,
+        5,
+        "the ack never goes back"
+    );
+
+    // Removals drop rows no newer than themselves.
+    let batch = SyncBatch {
+        upserts: vec![],
+        removals: vec![
+            (incidents[0].id, 5),
+            (incidents[2].id, 1),
+            (IncidentId::new(999), 1),
+        ],
+        high_seq: 6,
+        backlog: 0,
+    };
+    store.apply_sync(cm.id, &batch, t0()).await.unwrap();
+    assert!(
+        store
+            .remote_incident(cm.id, incidents[0].id)
+            .await
+            .unwrap()
+            .is_some(),
+        "v9 > v5"
+    );
+    assert!(
+        store
+            .remote_incident(cm.id, incidents[2].id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.cm(cm.id).await.unwrap().unwrap().incident_count, 4);
+
+    let doubled = SyncBatch {
+        upserts: vec![incidents[3].clone(), incidents[3].clone()],
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.apply_sync(cm.id, &doubled, t0()).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+pub(super) async fn mcm_pages_manifests_and_deregistration(store: Arc<dyn Store>) {
+    let a = store
+        .register_cm(&registration("a", "ca"), t0())
+        .await
+        .unwrap();
+    let b = store
+        .register_cm(&registration("b", "cb"), t0())
+        .await
+        .unwrap();
+    let incidents = cm_incidents(7).await;
+    for cm in [&a, &b] {
+        let batch = SyncBatch {
+            upserts: incidents.clone(),
+            removals: vec![],
+            high_seq: 7,
+            backlog: 0,
+        };
+        store.apply_sync(cm.id, &batch, t0()).await.unwrap();
+    }
+    let manifest = store.manifest(a.id, 0, 4).await.unwrap();
+    assert_eq!(manifest.len(), 4);
+    let rest = store
+        .manifest(a.id, manifest[3].0.get(), 100)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 3);
+    assert!(rest.iter().all(|(_, v)| *v == 1));
+
+    let mut seen = Vec::new();
+    let mut q = IncidentQuery {
+        limit: 5,
+        ..Default::default()
+    };
+    loop {
+        let page = store.remote_incidents(&q, &[]).await.unwrap();
+        seen.extend(page.items);
+        match page.next {
+            Some(next) => q.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 14, "both CMs' incidents, each once");
+    let only_b = store
+        .remote_incidents(&IncidentQuery::default(), &[b.id])
+        .await
+        .unwrap();
+    assert_eq!(only_b.items.len(), 7);
+    assert!(only_b.items.iter().all(|r| r.cm_id == b.id));
+
+    // Re-registration keeps the CM's identity and replaces its credential.
+    let again = store
+        .register_cm(&registration("a", "ca2"), t0())
+        .await
+        .unwrap();
+    assert_eq!(again.id, a.id);
+    assert!(store.cm_by_credential("ca").await.unwrap().is_none());
+    store.set_cm_proxy_token(a.id, "px_1").await.unwrap();
+    assert_eq!(
+        store
+            .cm(a.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .proxy_token
+            .as_deref(),
+        Some("px_1")
+    );
+
+    assert_eq!(store.drop_federation(t0()).await.unwrap(), 14);
+    let cms = store.cms().await.unwrap();
+    assert_eq!(cms.len(), 2, "CMs are never deleted");
+    assert!(
+        cms.iter()
+            .all(|c| c.deregistered.is_some() && c.incident_count == 0 && c.proxy_token.is_none())
+    );
+    let old = store.cm_by_credential("ca2").await.unwrap().unwrap();
+    assert!(
+        old.deregistered.is_some(),
+        "an old credential is recognised only to be refused"
+    );
+    let back = store
+        .register_cm(&registration("a", "ca3"), t0())
+        .await
+        .unwrap();
+    assert!(
+        back.deregistered.is_none(),
+        "registering again revives the CM"
+    );
+    assert!(
+        store.cm_by_credential("ca2").await.unwrap().is_none(),
+        "with a new credential"
+    );
+    assert!(
+        store
+            .remote_incidents(&IncidentQuery::default(), &[])
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+pub(super) async fn cm_side_reads_for_the_sync_worker(store: Arc<dyn Store>) {
+    let mut watch = store.watch_changes();
+    let before = *watch.borrow_and_update();
+    let events: Vec<NewEvent> = (0..6)
+        .map(|i| ev(&format!("10.8.0.{}", i + 1), i, 0.5))
+        .collect();
+    store.ingest(&events).await.unwrap();
+    assert!(watch.has_changed().unwrap(), "ingest wakes watchers");
+    assert_eq!(*watch.borrow_and_update(), before + 6);
+    let first = store.incidents_after(IncidentId::new(0), 4).await.unwrap();
+    assert_eq!(first.len(), 4);
+    let rest = store.incidents_after(first[3].id, 100).await.unwrap();
+    assert_eq!(rest.len(), 2);
+    assert_eq!(store.pending_changes(0).await.unwrap(), 6);
+    assert_eq!(store.pending_changes(before + 4).await.unwrap(), 2);
+    store
+        .change_status(
+            first[0].id,
+            Status::Acknowledged,
+            &text("ok"),
+            &text("a"),
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert!(watch.has_changed().unwrap(), "status changes wake watchers");
+}
