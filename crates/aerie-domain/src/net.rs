@@ -145,6 +145,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fingerprints_are_32_hex_bytes() {
+        let ok = ["ab"; 32].join(":");
+        assert_eq!(
+            CertFingerprint::parse("f", &ok).unwrap().as_str(),
+            ["AB"; 32].join(":")
+        );
+        assert!(CertFingerprint::parse("f", &["AB"; 31].join(":")).is_err());
+        assert!(CertFingerprint::parse("f", &["ZZ"; 32].join(":")).is_err());
+        assert!(CertFingerprint::parse("f", "").is_err());
+    }
+
+    #[test]
     fn parses_every_documented_form() {
         let a = |s: &str| McmAddress::parse(s).unwrap();
         assert_eq!(a("10.0.0.5").port, 443);

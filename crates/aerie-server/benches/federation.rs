@@ -382,13 +382,15 @@ async fn light_cm(mcm_url: &str, key: &DeviceKey, i: usize) -> LightCm {
         .unwrap();
     let fp = seen.lock().unwrap().unwrap().to_string();
     let uid = format!("light-{i}");
-    let message = register_message(&challenge.nonce, &fp, "admin", &uid, "00");
+    // Light CMs serve nothing; any well-formed fingerprint will do.
+    let cm_fingerprint = ["00"; 32].join(":");
+    let message = register_message(&challenge.nonce, &fp, "admin", &uid, &cm_fingerprint);
     let request = RegisterRequest {
         username: "admin".into(),
         cm_uid: uid.clone(),
         cm_name: format!("light-cm-{i}"),
         cm_url: format!("https://127.0.0.1:{}", 20000 + i),
-        cm_fingerprint: "00".into(),
+        cm_fingerprint,
         version: "bench".into(),
         kdf: Kdf::Argon2idV1.id().into(),
         nonce: challenge.nonce,

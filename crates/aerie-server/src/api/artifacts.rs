@@ -36,6 +36,10 @@ pub async fn upload(
     params: Result<Query<ArtifactUploadParams>, QueryRejection>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, OpError> {
+    state
+        .appliance
+        .on_cm(crate::ops::ingest::NOT_ON_THE_MCM)
+        .await?;
     let Query(params) = params
         .map_err(|e| OpError::invalid("query", format!("bad query string: {}", e.body_text())))?;
     let too_large = || {

@@ -11,6 +11,7 @@
 pub mod appliance;
 pub mod cms;
 pub mod incidents;
+pub mod ingest;
 pub mod investigation;
 pub mod keys;
 pub mod remote;

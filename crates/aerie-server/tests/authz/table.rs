@@ -35,9 +35,9 @@ pub(super) fn api_routes() -> Vec<Row> {
         r("POST /api/v1/api-keys/{id}/rotate",                      Both, Login),
         r("DELETE /api/v1/api-keys/{id}",                           Both, Login),
         r("POST /api/v1/password",                                  Both, Login),
-        // Sensors. The MCM takes events and artifacts too (into a table it never shows).
-        r("POST /api/v1/events",                                    Both, Can(SendEvents)),
-        r("POST /api/v1/artifacts",                                 Both, Can(SendEvents)),
+        // Sensors post to a CM; the MCM refuses them (404, after the permission check).
+        r("POST /api/v1/events",                                    Cm,   Can(SendEvents)).elsewhere(THEN_404),
+        r("POST /api/v1/artifacts",                                 Cm,   Can(SendEvents)).elsewhere(THEN_404),
         // This appliance's incidents. On the MCM they are addressed through their CM
         // (below); these answer 404 there, after the usual checks.
         r("GET /api/v1/incidents",                                  Both, Can(View)), // login only
