@@ -126,7 +126,15 @@ pub trait UserStore: Send + Sync {
     /// The user and their password hash, for login.
     async fn user_credentials(&self, username: &Username) -> Result<Option<(User, String)>>;
 
-    async fn set_password_hash(&self, user_id: UserId, password_hash: &str) -> Result<()>;
+    /// Sets a user's password and, in the same transaction, ends their sessions except
+    /// the one whose token hash is `keep_session` (the caller's own, on a change of one's
+    /// own password).
+    async fn set_password_hash(
+        &self,
+        user_id: UserId,
+        password_hash: &str,
+        keep_session: Option<&str>,
+    ) -> Result<()>;
 
     /// Every user, by name.
     async fn users(&self) -> Result<Vec<User>>;

@@ -33,8 +33,8 @@ pub async fn set_user_password(
     let hash = hash_password(password);
     match state.store.user_credentials(name).await? {
         Some((user, _)) => {
-            state.store.set_password_hash(user.id, &hash).await?;
-            tracing::info!("password set from the CLI");
+            state.store.set_password_hash(user.id, &hash, None).await?;
+            tracing::info!("password set from the CLI; the user's sessions ended");
             Ok(format!("Password of {} changed.", name.as_str()))
         }
         None => {

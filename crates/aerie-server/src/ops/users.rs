@@ -89,8 +89,8 @@ pub async fn create(
     Ok(user)
 }
 
-/// Changes a user's role, disables or enables them (disabling ends their sessions), or
-/// resets their password. The last enabled admin cannot be demoted or disabled.
+/// Changes a user's role, disables or enables them, or resets their password (disabling
+/// and a reset end their sessions; API keys stay). The last enabled admin cannot be demoted or disabled.
 #[tracing::instrument(skip_all, fields(user = %id), err(level = "info"))]
 pub async fn update(
     state: &AppState,
@@ -132,7 +132,7 @@ pub async fn update(
     if let Some(p) = &change.password {
         state
             .store
-            .set_password_hash(id, &secret::hash_password(p))
+            .set_password_hash(id, &secret::hash_password(p), None)
             .await?;
     }
     let updated = state
@@ -160,7 +160,8 @@ pub async fn update(
     Ok(updated)
 }
 
-/// Changes the caller's own password; the current one is required.
+/// Changes the caller's own password; the current one is required. The caller's other
+/// sessions end (the one it came from stays); API keys stay.
 #[tracing::instrument(skip_all, fields(user = can.user().username.as_str()), err(level = "info"))]
 pub async fn change_own_password(
     state: &AppState,
@@ -185,9 +186,11 @@ pub async fn change_own_password(
         ));
     }
     check_password("new_password", new)?;
+    // The session this change came from stays; every other one of this user ends.
+    let own_session = can.caller().session.as_deref().map(secret::secret_hash);
     state
         .store
-        .set_password_hash(user.id, &secret::hash_password(new))
+        .set_password_hash(user.id, &secret::hash_password(new), own_session.as_deref())
         .await?;
     audit::by(
         state,

@@ -174,3 +174,56 @@ async fn viewers_read_but_cannot_ingest_or_triage() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn a_new_password_ends_the_users_other_sessions() {
+    let s = start().await;
+    let user: serde_json::Value = s
+        .admin
+        .post(
+            "/api/v1/users",
+            &serde_json::json!({"username": "pat", "password": "first-password", "role": "analyst"}),
+        )
+        .await
+        .unwrap();
+    let (here, _) = s.anon.login("pat", "first-password").await.unwrap();
+    let (elsewhere, _) = s.anon.login("pat", "first-password").await.unwrap();
+    let key = here.create_api_key("script").await.unwrap();
+    let by_key = s.anon.with_token(&key.key);
+
+    // Changing one's own password keeps the session it came from and ends the others.
+    let _: serde_json::Value = here
+        .post(
+            "/api/v1/password",
+            &serde_json::json!({"current_password": "first-password", "new_password": "second-password"}),
+        )
+        .await
+        .unwrap();
+    assert!(here.api_keys().await.is_ok(), "the changing session stays");
+    let (status, _) = api_error(elsewhere.api_keys().await);
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the other session ended");
+    assert!(by_key.api_keys().await.is_ok(), "API keys stay");
+
+    // An admin's reset ends every session of the user; keys stay.
+    let id = user["id"].as_i64().unwrap();
+    let _: serde_json::Value = s
+        .admin
+        .send(
+            s.admin
+                .request(reqwest::Method::PATCH, &format!("/api/v1/users/{id}"))
+                .json(&serde_json::json!({"password": "third-password"})),
+        )
+        .await
+        .unwrap();
+    let (status, _) = api_error(here.api_keys().await);
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a reset ends every session"
+    );
+    assert!(
+        by_key.api_keys().await.is_ok(),
+        "API keys stay after a reset"
+    );
+    assert!(s.anon.login("pat", "third-password").await.is_ok());
+}

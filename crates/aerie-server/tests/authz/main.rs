@@ -391,6 +391,8 @@ struct Req {
     body: Body,
     /// Uses the caller's spare session (it ends it).
     spare: bool,
+    /// Logs in afresh first (the password forms, run before it, ended the sessions).
+    fresh: bool,
 }
 
 enum UiBody {

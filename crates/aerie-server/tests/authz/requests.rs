@@ -8,6 +8,7 @@ pub(super) fn req(method: Method, path: String, body: Body) -> Req {
         path,
         body,
         spare: false,
+        fresh: false,
     }
 }
 pub(super) fn get(path: impl Into<String>) -> Req {
@@ -50,10 +51,13 @@ pub(super) fn api_request(row: &Row, fx: &Fx, who: Who) -> Option<Req> {
         ("DELETE", "/api/v1/api-keys/{id}", _) => {
             delete(format!("/api/v1/api-keys/{}", creds.own_keys.1))
         }
-        ("POST", "/api/v1/password", _) => post(
-            row.path,
-            json!({"current_password": creds.password, "new_password": creds.password}),
-        ),
+        ("POST", "/api/v1/password", _) => Req {
+            fresh: true,
+            ..post(
+                row.path,
+                json!({"current_password": creds.password, "new_password": creds.password}),
+            )
+        },
         ("POST", "/api/v1/events", _) => post(
             row.path,
             serde_json::to_value(batch(vec![event(&me.spare_ips.1, 100, 0.9)])).unwrap(),

@@ -18,8 +18,20 @@ pub(super) fn short(text: &str) -> String {
 }
 pub(super) async fn send_api(fx: &Fx<'_>, who: Who, r: Req) -> Got {
     let creds = &fx.callers[&who];
+    let fresh = match who.account() {
+        Some((name, _)) if r.fresh => fx
+            .server
+            .anon
+            .login(name, &creds.password)
+            .await
+            .ok()
+            .map(|(_, login)| login.token),
+        _ => None,
+    };
     let token = if r.spare {
         &creds.spare_token
+    } else if fresh.is_some() {
+        &fresh
     } else {
         &creds.token
     };

@@ -340,23 +340,41 @@ pub(super) async fn run(
             .flat_map(|(ch, i)| sides.map(|fx| (ch, i, fx)))
             .flat_map(|(ch, i, fx)| CALLERS.map(|w| (ch, i, fx, w)))
             .collect();
-    stream::iter(jobs)
-        .map(|(ch, i, fx, who)| async move {
-            let got = match ch {
-                Channel::Api => match api_request(&api[i], fx, who) {
-                    Some(r) => send_api(fx, who, r).await,
-                    None => unbuilt("api_request"),
-                },
-                Channel::Ui => match ui_request(&ui[i], fx, who) {
-                    Some(r) => send_ui(fx, http, who, r).await,
-                    None => unbuilt("ui_request"),
-                },
-            };
-            ((ch, i, fx.side, who), got)
-        })
-        .buffer_unordered(8)
-        .collect()
-        .await
+    // A caller's own password change ends the caller's other sessions, so those rows run
+    // after every other: the forms first (they keep their own session), then the API's,
+    // each on a fresh login.
+    let row = |ch: Channel, i: usize| match ch {
+        Channel::Api => &api[i],
+        Channel::Ui => &ui[i],
+    };
+    let (password, first): (Vec<_>, Vec<_>) = jobs
+        .into_iter()
+        .partition(|(ch, i, _, _)| row(*ch, *i).path.ends_with("/password"));
+    let (api_password, ui_password): (Vec<_>, Vec<_>) = password
+        .into_iter()
+        .partition(|(ch, _, _, _)| *ch == Channel::Api);
+    let mut results = Results::new();
+    for phase in [first, ui_password, api_password] {
+        let got: Vec<_> = stream::iter(phase)
+            .map(|(ch, i, fx, who)| async move {
+                let got = match ch {
+                    Channel::Api => match api_request(&api[i], fx, who) {
+                        Some(r) => send_api(fx, who, r).await,
+                        None => unbuilt("api_request"),
+                    },
+                    Channel::Ui => match ui_request(&ui[i], fx, who) {
+                        Some(r) => send_ui(fx, http, who, r).await,
+                        None => unbuilt("ui_request"),
+                    },
+                };
+                ((ch, i, fx.side, who), got)
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        results.extend(got);
+    }
+    results
 }
 /// The grid of what every caller got ('!' where it is not what the table says), and a
 /// line for every mismatch.

@@ -82,12 +82,24 @@ impl crate::UserStore for SqlStore {
         .transpose()
     }
 
-    async fn set_password_hash(&self, user_id: UserId, hash: &str) -> Result<()> {
+    async fn set_password_hash(
+        &self,
+        user_id: UserId,
+        hash: &str,
+        keep_session: Option<&str>,
+    ) -> Result<()> {
+        let (_writer, mut tx) = self.begin_write().await?;
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash.to_owned())
             .bind(user_id.get())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user_id.get())
+            .bind(keep_session.unwrap_or_default().to_owned())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

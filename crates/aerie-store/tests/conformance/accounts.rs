@@ -19,7 +19,7 @@ pub(super) async fn users_sessions_and_keys(store: Arc<dyn Store>) {
     let (found, hash) = store.user_credentials(&name).await.unwrap().unwrap();
     assert_eq!((found.id, hash.as_str()), (user.id, "$argon2id$hash"));
     store
-        .set_password_hash(user.id, "$argon2id$new")
+        .set_password_hash(user.id, "$argon2id$new", None)
         .await
         .unwrap();
     assert_eq!(
@@ -52,6 +52,31 @@ pub(super) async fn users_sessions_and_keys(store: Arc<dyn Store>) {
     );
     store.delete_session("s1").await.unwrap();
     assert!(store.session_user("s1", now).await.unwrap().is_none());
+
+    // A new password ends every session of the user but the one kept.
+    for s in ["s2", "s3", "s4"] {
+        store
+            .create_session(s, user.id, now + TimeDelta::hours(1))
+            .await
+            .unwrap();
+    }
+    store
+        .set_password_hash(user.id, "$argon2id$newer", Some("s3"))
+        .await
+        .unwrap();
+    let alive = |s: &'static str| {
+        let store = store.clone();
+        async move { store.session_user(s, now).await.unwrap().is_some() }
+    };
+    assert_eq!(
+        (alive("s2").await, alive("s3").await, alive("s4").await),
+        (false, true, false)
+    );
+    store
+        .set_password_hash(user.id, "$argon2id$newest", None)
+        .await
+        .unwrap();
+    assert!(!alive("s3").await, "a reset ends every session");
 
     let key = store
         .create_api_key(user.id, &text("siem"), "h1", "ak_1234", t0())
