@@ -200,6 +200,14 @@ fn execute(
         }
         Command::ResyncMcm => done(s, w, AdminRequest::ResyncMcm)?,
         Command::RemoveMcm => {
+            let on_mcm = s.refresh()?.role == "mcm";
+            if on_mcm && !p.has_word("confirm") {
+                let question = "This appliance is the MCM: removing its configuration deletes                                 every CM's incidents from it, deregisters every CM and makes it                                 a CM again. Continue? [y/N] ";
+                if !ask.confirm(question)? {
+                    out(w, "MCM configuration unchanged.")?;
+                    return Ok(Flow::Continue);
+                }
+            }
             done(s, w, AdminRequest::RemoveMcm)?;
             s.refresh()?;
         }

@@ -303,7 +303,12 @@ pub static CM: &[Node] = &[
                     "remove",
                     "Remove entire MCM config",
                     Some(Command::RemoveMcm),
-                    &[],
+                    &[key(
+                        "confirm",
+                        "On the MCM: delete every CM's incidents without asking",
+                        Some(Command::RemoveMcm),
+                        &[],
+                    )],
                 ),
             ],
         )],

@@ -111,7 +111,11 @@ impl McmAddress {
 
     /// `127.0.0.1` or `::1` without a port: "this box is the MCM".
     pub fn is_this_box(&self) -> bool {
-        matches!(self.host, McmHost::Ip(ip) if ip.is_loopback()) && !self.explicit_port
+        let this_box = [
+            IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ];
+        matches!(self.host, McmHost::Ip(ip) if this_box.contains(&ip)) && !self.explicit_port
     }
 
     /// The `https://host:port` base URL of the MCM.
@@ -143,6 +147,19 @@ impl fmt::Display for McmAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_loopback_address_itself_means_this_box() {
+        let this_box = |s: &str| McmAddress::parse(s).unwrap().is_this_box();
+        assert!(this_box("127.0.0.1"));
+        assert!(this_box("::1"));
+        assert!(
+            !this_box("127.0.0.2"),
+            "another loopback address is another daemon"
+        );
+        assert!(!this_box("127.0.0.1:8443"), "a port names another daemon");
+        assert!(!this_box("mcm.example"));
+    }
 
     #[test]
     fn fingerprints_are_32_hex_bytes() {

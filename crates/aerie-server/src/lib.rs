@@ -15,11 +15,11 @@ pub mod config;
 mod error;
 pub mod federation;
 mod json;
-mod login_limit;
 pub mod ops;
 pub mod rights;
 pub mod secret;
 mod state;
+mod throttle;
 pub mod tls;
 mod ui;
 
@@ -182,7 +182,7 @@ pub async fn start_with_admin(
         store,
         config: Arc::new(config),
         appliance,
-        login_limiter: Arc::default(),
+        login_throttle: Arc::new(throttle::Throttle::new(throttle::LOGINS)),
     };
 
     let handle = axum_server::Handle::new();

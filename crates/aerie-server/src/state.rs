@@ -12,5 +12,5 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub appliance: Arc<Appliance>,
     pub federation: Arc<Federation>,
-    pub login_limiter: Arc<crate::login_limit::LoginLimiter>,
+    pub login_throttle: Arc<crate::throttle::Throttle>,
 }

@@ -22,8 +22,8 @@ use crate::{
     auth::{Caller, SESSION_COOKIE},
     error::OpError,
     json::ApiJson,
-    login_limit::TooMany,
     state::AppState,
+    throttle::TooMany,
 };
 
 fn bad_login() -> OpError {
@@ -60,13 +60,14 @@ pub async fn login(
 
 /// Why a login was refused.
 pub enum Refused {
-    /// Too many failures from this address lately.
+    /// Too many failures from this address, or for this user name, lately.
     TooMany(TooMany),
     /// Wrong user name or password (or a disabled user): nothing more is said.
     Wrong,
 }
 
-/// A login from `ip`, for the API and the login page alike: rate-limited per address,
+/// A login from `ip`, for the API and the login page alike: throttled per address and per
+/// user name,
 /// audited; opens a session and returns the user, its secret and expiry.
 pub async fn log_in(
     state: &AppState,
@@ -74,14 +75,18 @@ pub async fn log_in(
     username: &str,
     password: &str,
 ) -> Result<Result<(User, String, chrono::DateTime<Utc>), Refused>, OpError> {
-    if let Err(wait) = state.login_limiter.check(ip) {
-        return Ok(Err(Refused::TooMany(wait)));
-    }
+    let attempt = match state.login_throttle.attempt(ip, username) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            tracing::warn!(%ip, user = username, "login refused: too many failures");
+            return Ok(Err(Refused::TooMany(wait)));
+        }
+    };
     let Some(user) = authenticate(state, username, password).await? else {
-        state.login_limiter.failed(ip);
+        state.login_throttle.failed(attempt);
         return Ok(Err(Refused::Wrong));
     };
-    state.login_limiter.succeeded(ip);
+    state.login_throttle.succeeded(attempt);
     let (token, expires) = open_session(state, &user).await?;
     Ok(Ok((user, token, expires)))
 }

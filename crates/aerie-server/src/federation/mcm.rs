@@ -51,6 +51,9 @@ pub struct McmSide {
     /// Bumped after every applied sync batch: the web UI's live updates wait on it, as
     /// they wait on the store's change sequence on a CM.
     pub changes: tokio::sync::watch::Sender<i64>,
+    /// Failed registrations per source address and claimed user (online guessing of the
+    /// passphrase).
+    registrations: crate::throttle::Throttle,
 }
 
 /// How long a cached CM credential is trusted before it is looked up again.
@@ -275,12 +278,13 @@ pub async fn challenge(fed: &Federation) -> Result<Challenge, OpError> {
     })
 }
 
-pub async fn register(
+/// The nonce, the key derivation, the proof of the passphrase, and only then the MCM
+/// user: who is an enabled admin here is said only to a CM that proved the passphrase.
+async fn check_registration(
     fed: &Federation,
     req: &RegisterRequest,
     peer_ip: std::net::IpAddr,
-) -> Result<RegisterResponse, OpError> {
-    require_mcm(fed).await?;
+) -> Result<(Kdf, DeviceKey), OpError> {
     let (kdf, key) = device_key(fed).await?;
     if !fed.mcm.take_nonce(&req.nonce) {
         return Err(OpError::federation(
@@ -294,23 +298,9 @@ pub async fn register(
             fips_mismatch(kdf.is_fips()),
         ));
     }
-    let admin = match Username::parse(&req.username) {
-        Ok(name) => fed.store.user_credentials(&name).await?.map(|(u, _)| u),
-        Err(_) => None,
-    };
-    if !admin.is_some_and(|u| u.can(aerie_domain::user::Permission::Administer) && !u.disabled) {
-        return Err(OpError::federation(
-            FederationCode::UnknownUsername,
-            format!(
-                "unknown username {:?}: it is not an enabled admin user of the MCM",
-                req.username
-            ),
-        ));
-    }
-    let fingerprint = fed.appliance.identity.fingerprint.clone();
     let message = register_message(
         &req.nonce,
-        &fingerprint,
+        &fed.appliance.identity.fingerprint,
         &req.username,
         &req.cm_uid,
         &req.cm_fingerprint,
@@ -323,6 +313,51 @@ pub async fn register(
              altered the connection)",
         ));
     }
+    let user = match Username::parse(&req.username) {
+        Ok(name) => fed.store.user_credentials(&name).await?.map(|(u, _)| u),
+        Err(_) => None,
+    };
+    let why = match user {
+        None => "is not a user of the MCM",
+        Some(u) if u.disabled => "is disabled on the MCM",
+        Some(u) if !u.can(aerie_domain::user::Permission::Administer) => {
+            "is not an admin of the MCM (its role may not administer)"
+        }
+        Some(_) => return Ok((kdf, key)),
+    };
+    Err(OpError::federation(
+        FederationCode::UnknownUsername,
+        format!(
+            "username {:?} {why}: give an enabled admin user of the MCM",
+            req.username
+        ),
+    ))
+}
+
+pub async fn register(
+    fed: &Federation,
+    req: &RegisterRequest,
+    peer_ip: std::net::IpAddr,
+) -> Result<RegisterResponse, OpError> {
+    require_mcm(fed).await?;
+    let attempt = fed
+        .mcm
+        .registrations
+        .attempt(peer_ip, &req.username)
+        .inspect_err(|_| {
+            tracing::warn!(ip = %peer_ip, user = req.username, "registration refused: too many failures");
+        })?;
+    let (kdf, key) = match check_registration(fed, req, peer_ip).await {
+        Ok(checked) => {
+            fed.mcm.registrations.succeeded(attempt);
+            checked
+        }
+        Err(e) => {
+            fed.mcm.registrations.failed(attempt);
+            return Err(e);
+        }
+    };
+    let fingerprint = fed.appliance.identity.fingerprint.clone();
     let check = |field: &str, value: &str, max: usize| -> Result<String, OpError> {
         Ok(Text::parse(field, value, max)?.as_str().to_owned())
     };

@@ -79,8 +79,8 @@ pub async fn submit(
         Ok(Err(Refused::TooMany(wait))) => refused(
             StatusCode::TOO_MANY_REQUESTS,
             &format!(
-                "Too many failed logins from your address; try again in {} s.",
-                wait.0.as_secs().max(1)
+                "Too many failed logins from your address or for this user; try again in {} s.",
+                wait.wait.as_secs().max(1)
             ),
         ),
         Ok(Err(Refused::Wrong)) => {

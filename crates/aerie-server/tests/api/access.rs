@@ -227,3 +227,39 @@ async fn a_new_password_ends_the_users_other_sessions() {
     );
     assert!(s.anon.login("pat", "third-password").await.is_ok());
 }
+
+#[tokio::test]
+async fn login_guesses_are_counted_when_they_start_and_per_account() {
+    let s = start().await;
+    // A hundred wrong logins at once: ten are weighed, the rest wait.
+    let guesses = (0..100).map(|_| s.anon.login("admin", "wrong-password"));
+    let answers = futures::future::join_all(guesses).await;
+    let weighed = answers
+        .iter()
+        .filter(|a| matches!(a, Err(e) if e.status() == Some(StatusCode::UNAUTHORIZED)))
+        .count();
+    assert_eq!(weighed, 10, "only the limit's worth is evaluated");
+
+    // On a fresh daemon: another account's good login buys the first no more guesses.
+    let other = start().await;
+    let _: serde_json::Value = other
+        .admin
+        .post(
+            "/api/v1/users",
+            &serde_json::json!({"username": "vic", "password": "viewer-password", "role": "viewer"}),
+        )
+        .await
+        .unwrap();
+    for _ in 0..9 {
+        assert!(other.anon.login("admin", "wrong-password").await.is_err());
+    }
+    other.anon.login("vic", "viewer-password").await.unwrap();
+    let (status, _) = api_error(other.anon.login("admin", "wrong-password").await);
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the tenth guess is weighed"
+    );
+    let (status, body) = api_error(other.anon.login("admin", "wrong-password").await);
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{}", body.error);
+}

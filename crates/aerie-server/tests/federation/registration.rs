@@ -137,7 +137,36 @@ async fn registration_errors_are_distinct() {
         ],
     )
     .await;
-    assert!(!ok && out.contains("unknown username \"nobody\""), "{out}");
+    assert!(
+        !ok && out.contains("username \"nobody\" is not a user of the MCM"),
+        "{out}"
+    );
+    assert!(!out.contains("error: error"), "one prefix: {out}");
+
+    // Which user names are enabled admins is said only after the passphrase is proved.
+    let viewer = serde_json::json!({"username": "watcher", "password": "watcher-password", "role": "viewer"});
+    let _: serde_json::Value = mcm.admin.post("/api/v1/users", &viewer).await.unwrap();
+    let (ok, out) = cli(
+        &cm,
+        &[
+            "cm",
+            &format!("set mcm ip {addr} passphrase {PASSPHRASE} username watcher"),
+        ],
+    )
+    .await;
+    assert!(!ok && out.contains("is not an admin of the MCM"), "{out}");
+    let (ok, out) = cli(
+        &cm,
+        &[
+            "cm",
+            &format!("set mcm ip {addr} passphrase wrongpass1 username nobody"),
+        ],
+    )
+    .await;
+    assert!(
+        !ok && out.contains("wrong passphrase") && !out.contains("nobody"),
+        "a wrong passphrase says nothing of the user: {out}"
+    );
 
     let (ok, out) = cli(
         &cm,
@@ -257,4 +286,50 @@ async fn a_changed_mcm_certificate_is_refused() {
             .items
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn guessing_the_passphrase_is_throttled() {
+    use aerie_proto::{
+        device_key::Kdf,
+        federation::{Challenge, RegisterRequest},
+    };
+    let mcm = node("mcm-guess", 1).await;
+    convert(&mcm).await;
+    let guess = |username: &'static str| {
+        let client = mcm.anon.clone();
+        async move {
+            let challenge: Challenge = client
+                .post("/api/v1/federation/challenge", &serde_json::json!({}))
+                .await
+                .unwrap();
+            let request = RegisterRequest {
+                username: username.into(),
+                cm_uid: "guesser".into(),
+                cm_name: "guesser".into(),
+                cm_url: "https://127.0.0.1:9".into(),
+                cm_fingerprint: ["00"; 32].join(":"),
+                version: "0".into(),
+                kdf: Kdf::Argon2idV1.id().into(),
+                nonce: challenge.nonce,
+                proof: "AAAA".into(),
+            };
+            let answer: Result<serde_json::Value, _> =
+                client.post("/api/v1/federation/register", &request).await;
+            answer.unwrap_err().status().unwrap()
+        }
+    };
+    // Ten guesses in flight at once, then more: only ten are weighed.
+    let first: Vec<StatusCode> = futures::future::join_all((0..14).map(|_| guess("admin"))).await;
+    let weighed = first
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let throttled = first
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((weighed, throttled), (10, 4), "{first:?}");
+    // Another claimed user from the same address is refused too.
+    assert_eq!(guess("someone").await, StatusCode::TOO_MANY_REQUESTS);
 }

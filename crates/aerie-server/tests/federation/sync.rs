@@ -137,7 +137,17 @@ async fn removes_and_deregistration() {
         .await
         .unwrap()
         .unwrap();
+    // On the MCM it asks first; with -c the word `confirm` answers.
     let (ok, out) = cli(&mcm, &["cm", "set mcm remove"]).await;
+    assert!(!ok && out.contains("add the word 'confirm'"), "{out}");
+    assert_eq!(
+        mcm.anon.health().await.unwrap().role,
+        "mcm",
+        "nothing removed"
+    );
+    let cms = mcm.running.state.store.cms().await.unwrap();
+    assert!(cms.iter().all(|c| c.deregistered.is_none()), "{cms:?}");
+    let (ok, out) = cli(&mcm, &["cm", "set mcm remove confirm"]).await;
     assert!(
         ok && out.contains("2 incidents deleted, 2 CMs deregistered"),
         "{out}"

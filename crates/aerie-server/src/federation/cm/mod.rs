@@ -134,7 +134,11 @@ impl CmSide {
             Ok(Ok(Ok(message))) => Ok(message),
             Ok(Ok(Err(state))) => Err(OpError::Peer {
                 status: None,
-                message: state.to_string(),
+                // The operator sees it after the CLI's own "error: ".
+                message: match state {
+                    SyncState::Failed(why) => why,
+                    other => other.to_string(),
+                },
                 field: None,
             }),
             Ok(Err(_)) => Err(OpError::internal("the sync worker stopped")),

@@ -52,8 +52,8 @@ pub fn describe(e: &ClientError, config: &McmConfig) -> Failure {
     let message = match e.code() {
         Some(FederationCode::Deregistered) => return Failure::Deregistered,
         Some(FederationCode::UnknownUsername) => format!(
-            "unknown username {:?} on the MCM — create that admin user on the MCM or give another with 'username'",
-            config.username
+            "the MCM refused {} — create that admin user on the MCM or give another with 'username'",
+            api_message(e)
         ),
         Some(FederationCode::WrongPassphrase) => {
             "wrong passphrase — the MCM derived a different device key; set the same passphrase on both".to_owned()
@@ -74,7 +74,18 @@ pub fn describe(e: &ClientError, config: &McmConfig) -> Failure {
         _ if e.status().is_none() => {
             format!("MCM unreachable at {}: {}", config.address.base_url(), e.root_cause())
         }
-        Some(FederationCode::BadNonce) | None => format!("the MCM refused: {}", api_message(e)),
+        Some(FederationCode::BadNonce) | None => {
+            let why = api_message(e);
+            let status = e.status().map_or(0, |s| s.as_u16());
+            if why.trim().is_empty() || (status == 404 && e.code().is_none()) {
+                format!(
+                    "{} answered HTTP {status} to the federation API without an Aerie error: it is                      not an Aerie MCM — check the address and the port",
+                    config.address
+                )
+            } else {
+                format!("the MCM refused (HTTP {status}): {why}")
+            }
+        }
     };
     Failure::Error(message)
 }
