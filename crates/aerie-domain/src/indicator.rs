@@ -62,11 +62,22 @@ impl SourceName {
     }
 }
 
-/// `name` as a lower-case host name with at least one dot, or `None`.
+/// `name` as a lower-case host name with at least one dot, or `None`. A name whose last
+/// label is a number (`127.1`, `010.0.0.1`, `0x7f.0.0.1`, `999.1.1.1`) is refused: no
+/// top-level domain is numeric, and resolvers read such names as IPv4 addresses, so a feed
+/// line for one would block an address.
 pub fn normal_domain(name: &str) -> Option<String> {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    (name.contains('.') && name.parse::<IpAddr>().is_err() && HostName::parse("d", &name).is_ok())
-        .then_some(name)
+    let last = name.rsplit('.').next().unwrap_or("");
+    let numeric = last.bytes().all(|b| b.is_ascii_digit())
+        || last
+            .strip_prefix("0x")
+            .is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()));
+    (name.contains('.')
+        && !numeric
+        && name.parse::<IpAddr>().is_err()
+        && HostName::parse("d", &name).is_ok())
+    .then_some(name)
 }
 
 /// Whether `host` is `domain` or one of its subdomains.
@@ -87,11 +98,11 @@ pub enum CncHost {
 impl CncHost {
     pub fn parse(entry: &str) -> Option<CncHost> {
         let entry = entry.trim();
-        if let Ok(ip) = entry.parse::<IpAddr>() {
+        if let Some(ip) = crate::net::parse_ip(entry) {
             return Some(CncHost::Ip(ip));
         }
         if let Ok(sock) = entry.parse::<std::net::SocketAddr>() {
-            return Some(CncHost::Ip(sock.ip()));
+            return Some(CncHost::Ip(crate::net::canonical_ip(sock.ip())));
         }
         let host = match entry.rsplit_once(':') {
             Some((host, port)) if port.parse::<u16>().is_ok() => host,
@@ -131,6 +142,31 @@ mod tests {
             SourceName::Other
         );
         assert_eq!(SourceName::classify("10.0.0.1"), SourceName::Other);
+    }
+
+    #[test]
+    fn numeric_names_are_not_domains() {
+        for name in [
+            "127.1",
+            "0x7f.0.0.1",
+            "010.0.0.1",
+            "1.2.3",
+            "999.1.1.1",
+            "10.0.0.0x1",
+        ] {
+            assert_eq!(normal_domain(name), None, "{name}");
+            assert_eq!(SourceName::classify(name), SourceName::Other, "{name}");
+            assert_eq!(CncHost::parse(name), None, "{name}");
+        }
+        assert_eq!(
+            normal_domain("1password.com").as_deref(),
+            Some("1password.com")
+        );
+        assert_eq!(normal_domain("a.b2").as_deref(), Some("a.b2"));
+        assert_eq!(
+            CncHost::parse("::ffff:10.0.0.1"),
+            Some(CncHost::Ip("10.0.0.1".parse().unwrap()))
+        );
     }
 
     #[test]

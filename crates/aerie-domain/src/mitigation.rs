@@ -40,9 +40,9 @@ impl MitigationKind {
     pub fn normalize(self, raw: &str) -> String {
         let raw = raw.trim();
         match self {
-            MitigationKind::BlockIp | MitigationKind::QuarantineEndpoint => raw
-                .parse::<IpAddr>()
-                .map_or_else(|_| raw.to_owned(), |ip| ip.to_string()),
+            MitigationKind::BlockIp | MitigationKind::QuarantineEndpoint => {
+                crate::net::parse_ip(raw).map_or_else(|| raw.to_owned(), |ip| ip.to_string())
+            }
             MitigationKind::BlockDomain | MitigationKind::BlockHash => {
                 raw.trim_end_matches('.').to_ascii_lowercase()
             }

@@ -7,6 +7,20 @@ use std::{
 
 use crate::DomainError;
 
+/// `ip` in its one canonical form: an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) is the
+/// IPv4 address it maps, so that whitelists, feeds and grouping see one address.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    }
+}
+
+/// Parses an IPv4 or IPv6 address into its canonical form ([`canonical_ip`]).
+pub fn parse_ip(raw: &str) -> Option<IpAddr> {
+    raw.parse().ok().map(canonical_ip)
+}
+
 /// An RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct HostName(String);
@@ -147,6 +161,14 @@ impl fmt::Display for McmAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mapped_addresses_are_their_ipv4() {
+        assert_eq!(parse_ip("::ffff:127.0.0.1"), parse_ip("127.0.0.1"));
+        assert_eq!(parse_ip("::FFFF:10.0.0.1").unwrap().to_string(), "10.0.0.1");
+        assert_eq!(parse_ip("2001:db8::1").unwrap().to_string(), "2001:db8::1");
+        assert_eq!(parse_ip("10.0.0"), None);
+    }
 
     #[test]
     fn only_the_loopback_address_itself_means_this_box() {

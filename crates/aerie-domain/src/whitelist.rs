@@ -1,8 +1,6 @@
 //! The whitelist: indicators an analyst declared harmless. Events that match an entry are
 //! benign; incidents that match are re-evaluated to benign (and so leave the MCM).
 
-use std::net::IpAddr;
-
 use chrono::{DateTime, Utc};
 
 use crate::{
@@ -37,10 +35,9 @@ impl WhitelistKind {
                 SourceName::Url { url, .. } if url.len() <= Text::LONG => Ok(url),
                 _ => Err(bad("an http:// or https:// URL")),
             },
-            WhitelistKind::SourceIp | WhitelistKind::Endpoint => raw
-                .parse::<IpAddr>()
+            WhitelistKind::SourceIp | WhitelistKind::Endpoint => crate::net::parse_ip(raw.trim())
                 .map(|ip| ip.to_string())
-                .map_err(|_| bad("an IPv4 or IPv6 address")),
+                .ok_or_else(|| bad("an IPv4 or IPv6 address")),
             WhitelistKind::EmailSender => match SourceName::classify(raw) {
                 SourceName::Email { sender, .. } => Ok(sender),
                 _ => Err(bad("an email address")),

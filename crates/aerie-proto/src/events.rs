@@ -181,9 +181,8 @@ impl From<&Behaviour> for BehaviourJson {
 pub const MAX_ARTIFACTS: usize = 32;
 
 fn ip(field: &str, value: &str) -> Result<IpAddr, DomainError> {
-    value
-        .parse()
-        .map_err(|_| DomainError::new(field, format!("{value:?} is not an IPv4 or IPv6 address")))
+    aerie_domain::net::parse_ip(value)
+        .ok_or_else(|| DomainError::new(field, format!("{value:?} is not an IPv4 or IPv6 address")))
 }
 
 impl EventIn {

@@ -14,6 +14,22 @@ use aerie_domain::{
 
 use crate::incidents::IncidentOut;
 
+/// The largest counter (id, version, sequence number, count) the protocol carries: the
+/// largest integer JSON numbers hold exactly. Anything above is refused as input.
+pub const MAX_COUNTER: i64 = 1 << 53;
+
+/// `value` as a counter in `min..=MAX_COUNTER`, or an error naming `field`.
+fn counter(field: impl Into<String>, value: i64, min: i64) -> Result<i64, DomainError> {
+    if (min..=MAX_COUNTER).contains(&value) {
+        Ok(value)
+    } else {
+        Err(DomainError::new(
+            field,
+            format!("{value} is out of range: expected {min} to {MAX_COUNTER}"),
+        ))
+    }
+}
+
 /// Most incidents one sync request carries.
 pub const MAX_SYNC_ROWS: usize = 1000;
 /// Most bytes of incidents one sync request carries, well under the default body cap.
@@ -215,8 +231,8 @@ impl SyncedIncident {
                 .transpose()
         };
         let ip = |name: &str, v: &str| {
-            v.parse::<std::net::IpAddr>()
-                .map_err(|_| DomainError::new(f(name), format!("{v:?} is not an IP address")))
+            aerie_domain::net::parse_ip(v)
+                .ok_or_else(|| DomainError::new(f(name), format!("{v:?} is not an IP address")))
         };
         let facts = IncidentFacts {
             first_seen: crate::parse_time(&f("first_seen_time"), &i.first_seen_time)?,
@@ -255,14 +271,14 @@ impl SyncedIncident {
                 .as_deref()
                 .map(|v| Sha256Hex::parse(&f("file_sha256"), v))
                 .transpose()?,
-            event_count: i.event_count,
+            event_count: counter(f("event_count"), i.event_count, 1)?,
         };
         Ok(Incident {
-            id: IncidentId::new(i.incident_id),
+            id: IncidentId::new(counter(f("incident_id"), i.incident_id, 1)?),
             facts,
             status: parse(f("status"), &i.status)?,
-            version: i.version,
-            change_seq: self.change_seq,
+            version: counter(f("version"), i.version, 1)?,
+            change_seq: counter(f("change_seq"), self.change_seq, 0)?,
         })
     }
 }
@@ -291,15 +307,26 @@ impl SyncRequest {
                 "benign incidents are never sent to the MCM: send a removal",
             ));
         }
+        let removals = self
+            .removals
+            .iter()
+            .enumerate()
+            .map(|(n, r)| {
+                Ok((
+                    IncidentId::new(counter(
+                        format!("removals[{n}].incident_id"),
+                        r.incident_id,
+                        1,
+                    )?),
+                    counter(format!("removals[{n}].version"), r.version, 1)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, DomainError>>()?;
         Ok(SyncBatch {
             upserts,
-            removals: self
-                .removals
-                .iter()
-                .map(|r| (IncidentId::new(r.incident_id), r.version))
-                .collect(),
-            high_seq: self.high_seq,
-            backlog: self.backlog,
+            removals,
+            high_seq: counter("high_seq", self.high_seq, 0)?,
+            backlog: counter("backlog", self.backlog, 0)?,
         })
     }
 }
@@ -343,5 +370,72 @@ impl CmOut {
             backlog: cm.backlog,
             incident_count: cm.incident_count,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_range_counters_are_refused_with_their_field() {
+        let field = |r: SyncRequest| r.to_batch().unwrap_err().field;
+        let heartbeat = SyncRequest::default();
+        assert!(heartbeat.to_batch().is_ok());
+        assert_eq!(
+            field(SyncRequest {
+                high_seq: i64::MAX,
+                ..Default::default()
+            }),
+            "high_seq"
+        );
+        assert_eq!(
+            field(SyncRequest {
+                backlog: -1,
+                ..Default::default()
+            }),
+            "backlog"
+        );
+        let removal = |incident_id, version| SyncRequest {
+            removals: vec![Removal {
+                incident_id,
+                version,
+            }],
+            ..Default::default()
+        };
+        assert_eq!(field(removal(-5, 1)), "removals[0].incident_id");
+        assert_eq!(field(removal(5, 0)), "removals[0].version");
+        assert!(removal(5, 1).to_batch().is_ok());
+
+        let facts = IncidentFacts::open(&aerie_domain::event::NewEvent::sample(
+            "10.0.0.1".parse().unwrap(),
+            chrono::Utc::now(),
+            0.9,
+        ));
+        let incident = Incident {
+            id: IncidentId::new(7),
+            facts,
+            status: aerie_domain::status::Status::New,
+            version: 1,
+            change_seq: 3,
+        };
+        let upsert = |edit: fn(&mut SyncedIncident)| {
+            let mut u = SyncedIncident::of(&incident);
+            edit(&mut u);
+            SyncRequest {
+                upserts: vec![u],
+                high_seq: 3,
+                ..Default::default()
+            }
+        };
+        assert!(upsert(|_| {}).to_batch().is_ok());
+        assert_eq!(
+            field(upsert(|u| u.incident.incident_id = -1)),
+            "upserts[0].incident_id"
+        );
+        assert_eq!(
+            field(upsert(|u| u.change_seq = MAX_COUNTER + 1)),
+            "upserts[0].change_seq"
+        );
     }
 }
