@@ -48,6 +48,10 @@ crate::string_enum! {
     }
 }
 
+/// A CM sends at least a heartbeat every 10 s; silent for longer than this, its copy on
+/// the MCM may be behind.
+pub const SILENT_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(15);
+
 /// A CM that has not been heard from for this long is offline.
 pub const OFFLINE_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
@@ -60,13 +64,24 @@ impl Cm {
         }
     }
 
-    /// Seconds since the last applied batch while the CM reports a backlog; 0 when it is
-    /// caught up or has never synced.
+    /// How far behind the MCM's copy may be, in seconds: since the last applied batch while
+    /// the CM reports a backlog, and since the last contact while the CM is silent (it may
+    /// hold changes the MCM does not know of); 0 when it is caught up and heard from.
     pub fn sync_lag_seconds(&self, now: DateTime<Utc>) -> i64 {
-        match (self.backlog, self.last_sync) {
-            (0, _) | (_, None) => 0,
-            (_, Some(at)) => (now - at).num_seconds().max(0),
+        let since = |t: Option<DateTime<Utc>>| t.map_or(0, |t| (now - t).num_seconds().max(0));
+        let silent = self.last_seen.is_some_and(|seen| now - seen > SILENT_AFTER);
+        if silent {
+            since(self.last_seen)
+        } else if self.backlog > 0 {
+            since(self.last_sync)
+        } else {
+            0
         }
+    }
+
+    /// Whether the backlog is the last one the CM reported before it fell silent.
+    pub fn backlog_is_stale(&self, now: DateTime<Utc>) -> bool {
+        self.last_seen.is_some_and(|seen| now - seen > SILENT_AFTER)
     }
 }
 
@@ -94,6 +109,8 @@ pub struct SyncBatch {
     pub high_seq: i64,
     /// Changes the CM still holds after this batch.
     pub backlog: i64,
+    /// The CM's host name when it sent the batch, if it said.
+    pub cm_name: Option<HostName>,
 }
 
 /// The MCM's copy of a CM's incident.
@@ -115,6 +132,44 @@ pub struct RemotePage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lag_grows_while_a_cm_is_silent() {
+        let now = Utc::now();
+        let ago = |s| now - chrono::TimeDelta::seconds(s);
+        let mut cm = Cm {
+            id: crate::ids::CmId::new(1),
+            uid: "u".into(),
+            name: HostName::parse("name", "cm").unwrap(),
+            url: "https://x".into(),
+            ip: "10.0.0.1".parse().unwrap(),
+            version: "0.1.0".into(),
+            fips: false,
+            cert_fingerprint: CertFingerprint::parse("f", &["AB"; 32].join(":")).unwrap(),
+            proxy_token: None,
+            registered: ago(100),
+            last_seen: Some(ago(2)),
+            last_sync: Some(ago(2)),
+            acked_seq: 0,
+            backlog: 0,
+            incident_count: 0,
+            deregistered: None,
+        };
+        assert_eq!(cm.sync_lag_seconds(now), 0, "caught up and heard from");
+        cm.backlog = 5;
+        cm.last_sync = Some(ago(8));
+        assert_eq!(cm.sync_lag_seconds(now), 8, "behind: since the last batch");
+        assert!(!cm.backlog_is_stale(now));
+        cm.backlog = 0;
+        cm.last_seen = Some(ago(40));
+        cm.last_sync = Some(ago(40));
+        assert_eq!(
+            cm.sync_lag_seconds(now),
+            40,
+            "silent: since the last contact"
+        );
+        assert!(cm.backlog_is_stale(now));
+    }
 
     #[test]
     fn state_follows_heartbeats_and_deregistration() {

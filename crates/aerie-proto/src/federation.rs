@@ -176,6 +176,9 @@ pub struct SyncRequest {
     pub high_seq: i64,
     /// Changes still waiting on the CM.
     pub backlog: i64,
+    /// The CM's host name now: the MCM renames its CM when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cm_name: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -327,6 +330,11 @@ impl SyncRequest {
             removals,
             high_seq: counter("high_seq", self.high_seq, 0)?,
             backlog: counter("backlog", self.backlog, 0)?,
+            cm_name: self
+                .cm_name
+                .as_deref()
+                .map(|n| aerie_domain::net::HostName::parse("cm_name", n))
+                .transpose()?,
         })
     }
 }
@@ -346,10 +354,14 @@ pub struct CmOut {
     pub status: String,
     pub registered: String,
     pub last_sync: Option<String>,
-    /// Seconds since the last applied batch while the CM reports a backlog; 0 when caught up.
+    /// How far behind the MCM's copy may be: seconds since the last applied batch while
+    /// the CM reports a backlog, or since its last contact while it is silent; 0 when
+    /// caught up.
     pub sync_lag_seconds: i64,
     /// Changes the CM reported as not yet sent.
     pub backlog: i64,
+    /// True when the CM has been silent for a while: `backlog` is the last it reported.
+    pub backlog_stale: bool,
     pub incident_count: i64,
 }
 
@@ -368,6 +380,7 @@ impl CmOut {
             last_sync: cm.last_sync.map(crate::format_time),
             sync_lag_seconds: cm.sync_lag_seconds(now),
             backlog: cm.backlog,
+            backlog_stale: cm.backlog_is_stale(now),
             incident_count: cm.incident_count,
         }
     }

@@ -125,7 +125,10 @@ async fn run(state: &AppState, request: AdminRequest) -> Result<AdminReply, OpEr
         AdminRequest::Status => AdminReply::Status(state.appliance.status().await?),
         AdminRequest::SetHostname { hostname } => {
             let name = HostName::parse("hostname", &hostname)?;
-            done(state.appliance.set_hostname(&name).await?)
+            let said = state.appliance.set_hostname(&name).await?;
+            // A registered CM tells its MCM at once.
+            state.federation.cm.wake();
+            done(said)
         }
         AdminRequest::SetFips { enabled } => done(state.appliance.set_fips(enabled).await?),
         AdminRequest::Users => AdminReply::Users {

@@ -38,6 +38,8 @@ pub struct Appliance {
     /// The configured host name, used until one is set from the CLI.
     configured_hostname: String,
     role: RwLock<Option<ApplianceRole>>,
+    /// The host name, read from the store once (it changes only by `set hostname` here).
+    hostname: RwLock<Option<String>>,
     pub identity: Identity,
 }
 
@@ -73,6 +75,7 @@ impl Appliance {
             store,
             configured_hostname,
             role: RwLock::new(None),
+            hostname: RwLock::new(None),
             identity,
         }
     }
@@ -122,11 +125,16 @@ impl Appliance {
 
     /// The host name set from the CLI, else the configured one.
     pub async fn hostname(&self) -> Result<String, OpError> {
-        Ok(self
+        if let Some(name) = self.hostname.read().expect("hostname lock").clone() {
+            return Ok(name);
+        }
+        let name = self
             .store
             .setting(keys::HOSTNAME)
             .await?
-            .unwrap_or_else(|| self.configured_hostname.clone()))
+            .unwrap_or_else(|| self.configured_hostname.clone());
+        *self.hostname.write().expect("hostname lock") = Some(name.clone());
+        Ok(name)
     }
 
     pub async fn fips(&self) -> Result<bool, OpError> {
@@ -147,6 +155,7 @@ impl Appliance {
         self.store
             .set_setting(keys::HOSTNAME, name.as_str())
             .await?;
+        *self.hostname.write().expect("hostname lock") = Some(name.to_string());
         tracing::info!(hostname = %name, "host name changed");
         Ok(format!("Hostname set to {name}."))
     }

@@ -220,6 +220,9 @@ pub trait FederationStore: Send + Sync {
     /// Every CM ever registered, by name.
     async fn cms(&self) -> Result<Vec<Cm>>;
 
+    /// Gives a CM its new host name (the CM Name everywhere on the MCM).
+    async fn rename_cm(&self, cm_id: CmId, name: &aerie_domain::net::HostName) -> Result<()>;
+
     async fn set_cm_proxy_token(&self, cm_id: CmId, token: &str) -> Result<()>;
 
     /// Applies a CM's sync batch in one transaction: newer versions win, removals drop

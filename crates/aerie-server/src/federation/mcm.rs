@@ -437,6 +437,11 @@ pub async fn sync(fed: &Federation, cm: &Cm, req: &SyncRequest) -> Result<SyncAc
     let batch = req.to_batch()?;
     let lock = fed.mcm.apply_lock(cm.id);
     let _in_order = lock.lock().await;
+    if let Some(name) = batch.cm_name.as_ref().filter(|n| **n != cm.name) {
+        fed.store.rename_cm(cm.id, name).await?;
+        fed.mcm.forget_peers();
+        tracing::info!(cm = %cm.id, from = %cm.name, to = %name, "CM renamed");
+    }
     let acked = if batch.upserts.is_empty() && batch.removals.is_empty() && batch.high_seq == 0 {
         fed.store
             .cm_heartbeat(cm.id, batch.backlog, Utc::now())

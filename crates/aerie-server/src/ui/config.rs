@@ -539,7 +539,12 @@ pub async fn cms(
                         td { span class={ "cm-state cm-" (cm.status) } { (cm.status) } }
                         td { (cm.last_sync.as_deref().map(layout::time).unwrap_or_else(|| "never".into())) }
                         td.num { (cm.sync_lag_seconds) }
-                        td.num { (cm.backlog) }
+                        td.num {
+                            (cm.backlog)
+                            @if cm.backlog_stale {
+                                " " span.muted title="The CM has been silent; this is the last backlog it reported." { "(last known)" }
+                            }
+                        }
                         td.num { (cm.incident_count) }
                     }
                 }

@@ -353,3 +353,42 @@ async fn a_cm_keeps_working_while_the_mcm_is_down_and_catches_up() {
     );
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn a_renamed_cm_is_renamed_on_the_mcm_at_once() {
+    let mcm = node("mcm-rename", 1).await;
+    convert(&mcm).await;
+    let cm = node("cm-paris", 2).await;
+    let (ok, out) = register(&cm, &mcm).await;
+    assert!(ok, "{out}");
+    cm.admin
+        .post_events(&batch(vec![event("10.8.0.1", 100, 0.9)]))
+        .await
+        .unwrap();
+    assert!(
+        eventually(5, || async {
+            all(&mcm.admin, IncidentListParams::default())
+                .await
+                .items
+                .len()
+                == 1
+        })
+        .await
+    );
+
+    let (ok, out) = cli(&cm, &["set hostname cm-berlin"]).await;
+    assert!(ok, "{out}");
+    // Well within one heartbeat (10 s): the rename wakes the CM's worker.
+    let renamed = eventually(3, || async {
+        let cms = mcm.running.state.store.cms().await.unwrap();
+        cms.len() == 1 && cms[0].name.as_str() == "cm-berlin"
+    })
+    .await;
+    assert!(
+        renamed,
+        "{:?}",
+        mcm.running.state.store.cms().await.unwrap()
+    );
+    let rows = all(&mcm.admin, IncidentListParams::default()).await.items;
+    assert_eq!(rows[0].cm_name.as_deref(), Some("cm-berlin"));
+}

@@ -108,6 +108,15 @@ impl crate::FederationStore for SqlStore {
         rows.iter().map(rows::cm).collect()
     }
 
+    async fn rename_cm(&self, cm_id: CmId, name: &aerie_domain::net::HostName) -> Result<()> {
+        sqlx::query("UPDATE cms SET name = $1 WHERE id = $2")
+            .bind(name.as_str().to_owned())
+            .bind(cm_id.get())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn set_cm_proxy_token(&self, cm_id: CmId, token: &str) -> Result<()> {
         sqlx::query("UPDATE cms SET proxy_token = $1 WHERE id = $2 AND deregistered_ms IS NULL")
             .bind(token.to_owned())

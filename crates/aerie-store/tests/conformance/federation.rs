@@ -35,12 +35,16 @@ pub(super) async fn mcm_applies_sync_batches_idempotently(store: Arc<dyn Store>)
         cm.id
     );
     assert!(store.cm_by_credential("nope").await.unwrap().is_none());
+    let renamed = aerie_domain::net::HostName::parse("name", "cm-berlin").unwrap();
+    store.rename_cm(cm.id, &renamed).await.unwrap();
+    assert_eq!(store.cm(cm.id).await.unwrap().unwrap().name, renamed);
     let incidents = cm_incidents(5).await;
     let batch = SyncBatch {
         upserts: incidents.clone(),
         removals: vec![],
         high_seq: 5,
         backlog: 2,
+        cm_name: None,
     };
     store.apply_sync(cm.id, &batch, t0()).await.unwrap();
     store.apply_sync(cm.id, &batch, t0()).await.unwrap(); // re-sent: no effect
@@ -63,6 +67,7 @@ pub(super) async fn mcm_applies_sync_batches_idempotently(store: Arc<dyn Store>)
         removals: vec![],
         high_seq: 3,
         backlog: 0,
+        cm_name: None,
     };
     store.apply_sync(cm.id, &batch, t0()).await.unwrap();
     let one = store
@@ -96,6 +101,7 @@ pub(super) async fn mcm_applies_sync_batches_idempotently(store: Arc<dyn Store>)
         ],
         high_seq: 6,
         backlog: 0,
+        cm_name: None,
     };
     store.apply_sync(cm.id, &batch, t0()).await.unwrap();
     assert!(
@@ -140,6 +146,7 @@ pub(super) async fn mcm_pages_manifests_and_deregistration(store: Arc<dyn Store>
             removals: vec![],
             high_seq: 7,
             backlog: 0,
+            cm_name: None,
         };
         store.apply_sync(cm.id, &batch, t0()).await.unwrap();
     }

@@ -93,9 +93,16 @@ pub struct CmSide {
     /// The MCM configuration as last read from the store; every writer of the `mcm.*`
     /// settings in this daemon clears it ([`Federation::forget_config`]).
     config: Mutex<config::ConfigCache>,
+    /// The host name the MCM last acknowledged from this CM.
+    told_name: Mutex<Option<String>>,
 }
 
 impl CmSide {
+    /// Wakes the worker for a round now (the host name changed).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
     fn set_state(&self, state: SyncState) {
         let mut status = self.status.lock().expect("status lock");
         if status.state.as_ref() != Some(&state) {

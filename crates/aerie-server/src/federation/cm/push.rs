@@ -92,10 +92,17 @@ pub(super) async fn push(
         .changes_since(config.cursor, MAX_SYNC_ROWS as u32)
         .await?;
     let last = *fed.store.watch_changes().borrow();
+    let name = fed.appliance.hostname().await?;
+    let renamed = fed.cm.told_name.lock().expect("name lock").as_ref() != Some(&name);
     if changes.is_empty() {
-        if last_contact.elapsed() >= HEARTBEAT {
-            send(&client, &SyncRequest::default(), config).await?;
+        if renamed || last_contact.elapsed() >= HEARTBEAT {
+            let heartbeat = SyncRequest {
+                cm_name: Some(name.clone()),
+                ..SyncRequest::default()
+            };
+            send(&client, &heartbeat, config).await?;
             *last_contact = Instant::now();
+            *fed.cm.told_name.lock().expect("name lock") = Some(name);
             fed.cm.synced(Utc::now());
         }
         persist_cursor(fed, config.cursor).await?;
@@ -104,9 +111,11 @@ pub(super) async fn push(
     let request = to_request(&changes);
     let request = SyncRequest {
         backlog: last - request.high_seq,
+        cm_name: Some(name.clone()),
         ..request
     };
     let ack = send(&client, &request, config).await?;
+    *fed.cm.told_name.lock().expect("name lock") = Some(name);
     *last_contact = Instant::now();
     let cursor = ack.acked_seq.min(request.high_seq).max(config.cursor);
     config::remember_cursor(fed, cursor);
