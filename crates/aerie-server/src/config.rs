@@ -28,6 +28,13 @@ pub struct ConfigLayer {
     /// The URL the MCM reaches this CM at, e.g. `https://cm1.example:443`. Default: the
     /// listen address, or the host name when listening on all addresses.
     pub public_url: Option<String>,
+    /// Seconds a client has for the TLS handshake and for each request's headers (an
+    /// HTTP/1 keep-alive connection waiting for its next request closes after as long).
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a connection may pass without a byte either way before it is closed.
+    pub idle_timeout_secs: Option<u64>,
+    /// Open connections accepted at most; further ones are closed at once.
+    pub max_connections: Option<usize>,
 }
 
 impl ConfigLayer {
@@ -59,6 +66,9 @@ impl ConfigLayer {
             max_body_bytes: number("AERIE_MAX_BODY_BYTES")?.map(|n| n as usize),
             session_ttl_minutes: number("AERIE_SESSION_TTL_MINUTES")?,
             public_url: vars("AERIE_PUBLIC_URL"),
+            header_timeout_secs: number("AERIE_HEADER_TIMEOUT_SECS")?,
+            idle_timeout_secs: number("AERIE_IDLE_TIMEOUT_SECS")?,
+            max_connections: number("AERIE_MAX_CONNECTIONS")?.map(|n| n as usize),
         })
     }
 
@@ -72,6 +82,9 @@ impl ConfigLayer {
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
             session_ttl_minutes: self.session_ttl_minutes.or(lower.session_ttl_minutes),
             public_url: self.public_url.or(lower.public_url),
+            header_timeout_secs: self.header_timeout_secs.or(lower.header_timeout_secs),
+            idle_timeout_secs: self.idle_timeout_secs.or(lower.idle_timeout_secs),
+            max_connections: self.max_connections.or(lower.max_connections),
         }
     }
 }
@@ -127,12 +140,19 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub session_ttl_minutes: u64,
     pub public_url: Option<String>,
+    pub header_timeout: std::time::Duration,
+    pub idle_timeout: std::time::Duration,
+    pub max_connections: usize,
 }
 
 impl Config {
     pub const DEFAULT_LISTEN: &str = "0.0.0.0:443";
     pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
     pub const DEFAULT_SESSION_TTL_MINUTES: u64 = 12 * 60;
+    pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+    /// Above the live updates' 15 s keep-alive, so an open Incidents page stays connected.
+    pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
     /// Layers file, environment and flags over the defaults and validates the result.
     pub fn load(data_dir: &Path, flags: ConfigLayer) -> Result<Config, ConfigError> {
@@ -192,6 +212,30 @@ impl Config {
                 "session_ttl_minutes must be from 1 to 43200".to_owned(),
             ));
         }
+        let header_timeout_secs = layer
+            .header_timeout_secs
+            .unwrap_or(Self::DEFAULT_HEADER_TIMEOUT_SECS);
+        if !(1..=300).contains(&header_timeout_secs) {
+            return Err(ConfigError(
+                "header_timeout_secs must be from 1 to 300".to_owned(),
+            ));
+        }
+        let idle_timeout_secs = layer
+            .idle_timeout_secs
+            .unwrap_or(Self::DEFAULT_IDLE_TIMEOUT_SECS);
+        if !(1..=3600).contains(&idle_timeout_secs) {
+            return Err(ConfigError(
+                "idle_timeout_secs must be from 1 to 3600".to_owned(),
+            ));
+        }
+        let max_connections = layer
+            .max_connections
+            .unwrap_or(Self::DEFAULT_MAX_CONNECTIONS);
+        if !(1..=1_000_000).contains(&max_connections) {
+            return Err(ConfigError(
+                "max_connections must be from 1 to 1000000".to_owned(),
+            ));
+        }
         if let Some(url) = &layer.public_url
             && !url.starts_with("https://")
         {
@@ -207,6 +251,9 @@ impl Config {
             hostname,
             max_body_bytes,
             session_ttl_minutes,
+            header_timeout: std::time::Duration::from_secs(header_timeout_secs),
+            idle_timeout: std::time::Duration::from_secs(idle_timeout_secs),
+            max_connections,
         })
     }
 }

@@ -12,6 +12,7 @@ mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+mod connections;
 mod error;
 pub mod federation;
 mod json;
@@ -191,12 +192,22 @@ pub async fn start_with_admin(
         tracing::info!("FIPS mode: TLS restricted to FIPS-approved algorithms");
     }
     let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config(fips)?);
-    // Without TCP_NODELAY small responses wait out the peer's delayed ACK (~40 ms).
+    let deadline = state.config.header_timeout;
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
-        .acceptor(axum_server::accept::NoDelayAcceptor::new());
-    let server = axum_server::bind(state.config.listen)
+        .handshake_timeout(deadline)
+        .acceptor(connections::Limited::new(
+            state.config.max_connections,
+            state.config.idle_timeout,
+        ));
+    let mut server = axum_server::bind(state.config.listen)
         .acceptor(acceptor)
-        .handle(handle.clone());
+        .handle(handle.clone())
+        .first_request_timeout(deadline);
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(deadline);
     let app = app(state.clone());
     let task = tokio::spawn(async move {
         server

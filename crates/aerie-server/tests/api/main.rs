@@ -10,6 +10,7 @@ use common::{batch, event, start};
 use reqwest::{StatusCode, header};
 
 mod access;
+mod connections;
 mod incidents;
 mod input;
 
