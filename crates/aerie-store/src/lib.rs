@@ -204,6 +204,10 @@ pub trait UserStore: Send + Sync {
 
     /// The user owning a live key with this hash.
     async fn api_key_user(&self, key_hash: &str) -> Result<Option<User>>;
+
+    /// Forgets a revoked key with this hash, so that the same secret can be issued again
+    /// (the MCM's device key, derived from the passphrase); false if there is none.
+    async fn forget_revoked_api_key(&self, key_hash: &str) -> Result<bool>;
 }
 
 /// The MCM's CMs and their incident table; the CM's side of resync and backlog.

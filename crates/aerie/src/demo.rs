@@ -78,6 +78,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             chrono::Utc::now().format("%Y%m%d-%H%M%S")
         )),
     };
+    std::fs::create_dir_all(&base)
+        .with_context(|| format!("cannot create the demo's data dir {}", base.display()))?;
+    let log = base.join("aerie.log");
+    crate::logging::init_file(&log)
+        .with_context(|| format!("cannot open the demo's log {}", log.display()))?;
     let password = format!("demo-{}", &rand::random::<u64>().to_string()[..8]);
     let passphrase = format!("passphrase-{}", rand::random::<u32>());
     let shutdown = CancellationToken::new();
@@ -147,6 +152,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("  {name:13} https://{}", cm.addr);
     }
     println!("  data dirs:    {}", base.display());
+    println!("  logs:         {}", log.display());
     println!(
         "  CLI:          aerie cli --data-dir {}",
         base.join("mcm-hq").display()

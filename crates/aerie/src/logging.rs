@@ -1,15 +1,33 @@
-//! Log output: human-readable lines on stderr, filtered by `AERIE_LOG` (default `info`).
+//! Log output: human-readable lines on stderr (or, for the demo, in a file), filtered by
+//! `AERIE_LOG` (default `info`).
 
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_env("AERIE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rustls=warn"))
+}
+
 pub fn init() {
-    let filter = EnvFilter::try_from_env("AERIE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rustls=warn"));
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+/// Logs to `path` (appended), so that the console keeps a clean transcript.
+pub fn init_file(path: &std::path::Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .init();
+    Ok(())
 }

@@ -37,7 +37,9 @@ enum Command {
         #[arg(short = 'c')]
         commands: Vec<String>,
     },
-    /// Start a CM on loopback with simulated sensor traffic and print its URL and login.
+    /// Start an MCM and three CMs on loopback with simulated sensor traffic, configured
+    /// through the appliance CLI, and print their URLs and login (logs go to a file in the
+    /// demo's data dir).
     Demo(demo::DemoArgs),
     /// Send realistic sensor traffic to a CM's ingest API.
     Simulate(simulate::SimulateArgs),
@@ -49,7 +51,9 @@ fn main() -> ExitCode {
         // The shell runs without the async runtime and keeps its own output clean.
         return ExitCode::from(aerie_cli::run(data_dir, commands) as u8);
     }
-    logging::init();
+    if !matches!(cli.command, Command::Demo(_)) {
+        logging::init();
+    }
     let runtime = tokio::runtime::Runtime::new().expect("start the async runtime");
     let result = runtime.block_on(async {
         match cli.command {

@@ -128,17 +128,27 @@ async fn revoke_account_keys(
     let Some((user, _)) = fed.store.user_credentials(&name).await? else {
         return Ok(None);
     };
-    for key in fed.store.api_keys(user.id).await? {
-        if key.revoked.is_none() {
-            fed.store
-                .revoke_api_key(user.id, key.id, Utc::now())
-                .await?;
-        }
-    }
+    revoke_keys_except(fed, user.id, None).await?;
     Ok(Some(user.id))
 }
 
-/// Makes this appliance the MCM (or re-keys it).
+/// Revokes the account's live keys but the one with hash `keep`.
+async fn revoke_keys_except(
+    fed: &Federation,
+    user: aerie_domain::ids::UserId,
+    keep: Option<&str>,
+) -> Result<(), OpError> {
+    for key in fed.store.api_keys(user).await? {
+        if key.revoked.is_none() && Some(key.prefix.as_str()) != keep {
+            fed.store.revoke_api_key(user, key.id, Utc::now()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes this appliance the MCM, or re-keys it with a new passphrase. The device key's
+/// account key is issued first and the settings written after, so a failure leaves the
+/// previous configuration in force; the same passphrase again changes nothing.
 pub async fn convert(
     fed: &Federation,
     address: &McmAddress,
@@ -146,17 +156,10 @@ pub async fn convert(
     key: &DeviceKey,
 ) -> Result<String, OpError> {
     let store = &fed.store;
-    store
-        .set_setting(keys::MCM_ADDRESS, &address.to_string())
-        .await?;
-    store.set_setting(keys::MCM_KDF, kdf.id()).await?;
-    store
-        .set_setting(keys::MCM_DEVICE_KEY, &key.to_hex())
-        .await?;
-    let user_id = match revoke_account_keys(fed).await? {
-        Some(id) => id,
+    let name = Username::parse(MCM_ACCOUNT).expect("valid name");
+    let user_id = match store.user_credentials(&name).await? {
+        Some((user, _)) => user.id,
         None => {
-            let name = Username::parse(MCM_ACCOUNT).expect("valid name");
             let unusable = hash_password(&new_secret(SecretKind::Password));
             store
                 .create_user(&name, &unusable, &Role::Admin.name(), Utc::now())
@@ -165,10 +168,31 @@ pub async fn convert(
         }
     };
     let secret = account_api_key(key);
+    let hash = secret_hash(&secret);
     let prefix = SecretKind::ApiKey.display_prefix(&secret);
+    let already = fed.appliance.is_mcm().await?
+        && store
+            .api_key_user(&hash)
+            .await?
+            .is_some_and(|u| u.id == user_id);
+    if already {
+        return Ok(
+            "This appliance is already the MCM with this passphrase; nothing changed.".to_owned(),
+        );
+    }
+    // A key revoked by an earlier `set mcm remove` holds the same hash.
+    store.forget_revoked_api_key(&hash).await?;
     let label = Text::parse("name", "device key", 64)?;
     store
-        .create_api_key(user_id, &label, &secret_hash(&secret), &prefix, Utc::now())
+        .create_api_key(user_id, &label, &hash, &prefix, Utc::now())
+        .await?;
+    revoke_keys_except(fed, user_id, Some(&prefix)).await?;
+    store
+        .set_setting(keys::MCM_ADDRESS, &address.to_string())
+        .await?;
+    store.set_setting(keys::MCM_KDF, kdf.id()).await?;
+    store
+        .set_setting(keys::MCM_DEVICE_KEY, &key.to_hex())
         .await?;
     fed.appliance.set_role(ApplianceRole::Mcm).await?;
     tracing::info!(kdf = kdf.id(), "this appliance is now the MCM");

@@ -333,3 +333,57 @@ async fn guessing_the_passphrase_is_throttled() {
     // Another claimed user from the same address is refused too.
     assert_eq!(guess("someone").await, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn a_failed_set_mcm_ip_keeps_the_working_registration() {
+    let mcm = node("mcm-keep", 1).await;
+    convert(&mcm).await;
+    let cm = node("cm-keep", 2).await;
+    let (ok, out) = register(&cm, &mcm).await;
+    assert!(ok, "{out}");
+    let addr = mcm_address(&mcm);
+    for (line, says) in [
+        (
+            format!("set mcm ip {addr} passphrase wrongpass1 username admin"),
+            "wrong passphrase",
+        ),
+        (
+            format!("set mcm ip {addr} passphrase {PASSPHRASE} username nobody"),
+            "nobody",
+        ),
+        (
+            format!("set mcm ip 127.0.0.9:1 passphrase {PASSPHRASE}"),
+            "MCM unreachable",
+        ),
+    ] {
+        let (ok, out) = cli(&cm, &["cm", &line]).await;
+        assert!(!ok && out.contains(says), "{line}: {out}");
+        assert!(
+            out.contains("previous MCM configuration stays in force"),
+            "{out}"
+        );
+        let shown = show_mcm(&cm).await;
+        assert!(
+            shown.contains(&format!("MCM IP Address: {addr}")),
+            "{shown}"
+        );
+    }
+    // Still syncing to the MCM it was registered with.
+    cm.admin
+        .post_events(&batch(vec![event("10.9.0.1", 100, 0.9)]))
+        .await
+        .unwrap();
+    assert!(
+        eventually(5, || async {
+            all(&mcm.admin, IncidentListParams::default())
+                .await
+                .items
+                .len()
+                == 1
+        })
+        .await,
+        "{}",
+        show_mcm(&cm).await
+    );
+    assert!(show_mcm(&cm).await.contains("Sync state: connected"));
+}

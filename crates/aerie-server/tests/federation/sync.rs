@@ -191,6 +191,33 @@ async fn removes_and_deregistration() {
         ),
         other => panic!("the old credential must not work: {other:?}"),
     }
+
+    // Converting again with the same passphrase works (the revoked device key's hash is
+    // issued anew), and re-running it on the MCM changes nothing.
+    convert(&mcm).await;
+    let (ok, out) = cli(
+        &mcm,
+        &["cm", &format!("set mcm ip ::1 passphrase {PASSPHRASE}")],
+    )
+    .await;
+    assert!(
+        ok && out.contains("already the MCM with this passphrase"),
+        "{out}"
+    );
+    assert_eq!(
+        mcm.running
+            .state
+            .store
+            .setting("mcm.address")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("127.0.0.1"),
+        "the stored address stays"
+    );
+    // B registers again and syncs.
+    let (ok, out) = register(&b, &mcm).await;
+    assert!(ok, "{out}");
 }
 #[tokio::test]
 async fn live_proxy_acts_on_the_owning_cm_only() {

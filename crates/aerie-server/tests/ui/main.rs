@@ -8,7 +8,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-use std::{net::TcpListener, process::Child, time::Duration};
+use std::{net::TcpListener, os::unix::process::CommandExt, process::Child, time::Duration};
 
 use aerie_client::artifacts;
 use aerie_proto::events::{BehaviourJson, FileJson};
@@ -31,7 +31,13 @@ struct Browser {
 }
 
 impl Drop for Browser {
+    /// Ends chromedriver and every browser it started (its process group), also when the
+    /// test panicked, so that no Chromium outlives the test run.
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -52,6 +58,7 @@ async fn browser() -> Option<Browser> {
         .port();
     let driver = std::process::Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -346,4 +346,13 @@ impl crate::UserStore for SqlStore {
             .await?;
         row.map(|row| rows::user(&row)).transpose()
     }
+
+    async fn forget_revoked_api_key(&self, key_hash: &str) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM api_keys WHERE key_hash = $1 AND revoked_ms IS NOT NULL")
+                .bind(key_hash.to_owned())
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
 }

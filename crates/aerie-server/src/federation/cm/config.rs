@@ -136,6 +136,26 @@ pub async fn store_new(
     Ok(())
 }
 
+/// Points a registered CM at a new MCM it has just registered with: the address, user
+/// and key replace the old ones (the new credential is saved by the caller).
+pub async fn store_moved(
+    fed: &Federation,
+    address: &McmAddress,
+    username: &str,
+    kdf: Kdf,
+    key: &DeviceKey,
+) -> Result<(), OpError> {
+    let s = &fed.store;
+    s.set_setting(keys::MCM_USERNAME, username).await?;
+    s.set_setting(keys::MCM_KDF, kdf.id()).await?;
+    s.set_setting(keys::MCM_DEVICE_KEY, &key.to_hex()).await?;
+    s.set_setting(keys::MCM_ADDRESS, &address.to_string())
+        .await?;
+    s.delete_setting(keys::MCM_DEREGISTERED).await?;
+    fed.forget_config();
+    Ok(())
+}
+
 /// Forgets every `mcm.*` setting (the CM's uid stays).
 pub async fn erase(fed: &Federation) -> Result<(), OpError> {
     for name in keys::ALL_MCM {

@@ -159,7 +159,8 @@ impl CmSide {
 }
 
 /// `set mcm ip …` on a CM: stores the configuration and waits for the first
-/// registration attempt.
+/// registration attempt. A CM already registered registers with the new MCM first and
+/// keeps its working configuration when that fails.
 pub async fn configure(
     fed: &Federation,
     address: &McmAddress,
@@ -167,6 +168,48 @@ pub async fn configure(
     kdf: Kdf,
     key: &DeviceKey,
 ) -> Result<String, OpError> {
+    let working = config::load(fed)
+        .await?
+        .is_some_and(|c| c.credential.is_some() && !c.deregistered);
+    if working {
+        let candidate = config::McmConfig {
+            address: address.clone(),
+            username: username.as_str().to_owned(),
+            kdf,
+            key: key.clone(),
+            fingerprint: None,
+            credential: None,
+            cursor: 0,
+            deregistered: false,
+        };
+        let registered = register::register(fed, &candidate)
+            .await
+            .map_err(|f| OpError::Peer {
+                status: None,
+                message: format!(
+                    "{}; the previous MCM configuration stays in force",
+                    match f.state() {
+                        SyncState::Failed(why) => why,
+                        other => other.to_string(),
+                    }
+                ),
+                field: None,
+            })?;
+        // The new credential first, then the address: the worker never sees this CM
+        // unregistered in between (at worst one push goes to the old MCM and is refused).
+        register::save(fed, &registered)
+            .await
+            .map_err(|f| OpError::Peer {
+                status: None,
+                message: f.state().to_string(),
+                field: None,
+            })?;
+        config::store_moved(fed, address, username.as_str(), kdf, key).await?;
+        fed.cm.reset();
+        fed.cm.wake();
+        tracing::info!(mcm = %address, username = username.as_str(), "MCM configured");
+        return Ok(registered.message(&candidate));
+    }
     config::store_new(fed, address, username.as_str(), kdf, key).await?;
     fed.cm.reset();
     tracing::info!(mcm = %address, username = username.as_str(), "MCM configured");

@@ -21,7 +21,41 @@ use crate::{
     secret::{SecretKind, new_secret, secret_hash},
 };
 
-pub(super) async fn register(fed: &Federation, config: &McmConfig) -> Result<String, Failure> {
+/// What a registration brought back, to be saved with [`save`] (nothing is stored before:
+/// a failed registration leaves the configuration as it was).
+pub(super) struct Registered {
+    fingerprint: aerie_client::Fingerprint,
+    credential: String,
+    cm_id: i64,
+    proxy_hash: String,
+}
+
+impl Registered {
+    /// What the operator is told.
+    pub(super) fn message(&self, config: &McmConfig) -> String {
+        format!(
+            "Registered with the MCM at {} as {} (CM id {}); incidents are syncing.",
+            config.address, config.username, self.cm_id
+        )
+    }
+}
+
+/// Stores a registration's credential, pin and proxy token; the stream starts over.
+pub(super) async fn save(fed: &Federation, r: &Registered) -> Result<(), Failure> {
+    let s = &fed.store;
+    s.set_setting(keys::MCM_FINGERPRINT, &r.fingerprint.to_string())
+        .await?;
+    s.set_setting(keys::MCM_CREDENTIAL, &r.credential).await?;
+    s.set_setting(keys::MCM_CM_ID, &r.cm_id.to_string()).await?;
+    s.set_setting(keys::MCM_CURSOR, "0").await?;
+    s.set_setting(keys::MCM_PROXY_HASH, &r.proxy_hash).await?;
+    fed.forget_config();
+    *fed.cm.persisted.lock().expect("cursor lock") = Some((0, Instant::now()));
+    Ok(())
+}
+
+/// Registers with the MCM of `config`; stores nothing.
+pub(super) async fn register(fed: &Federation, config: &McmConfig) -> Result<Registered, Failure> {
     let fail = |e: ClientError| describe(&e, config);
     let base = config.address.base_url();
     let seen = aerie_client::Recorder::default();
@@ -88,21 +122,11 @@ pub(super) async fn register(fed: &Federation, config: &McmConfig) -> Result<Str
         )
         .await
         .map_err(fail)?;
-    let s = &fed.store;
-    s.set_setting(keys::MCM_FINGERPRINT, &mcm_fp.to_string())
-        .await?;
-    s.set_setting(keys::MCM_CREDENTIAL, &reply.credential)
-        .await?;
-    s.set_setting(keys::MCM_CM_ID, &reply.cm_id.to_string())
-        .await?;
-    s.set_setting(keys::MCM_CURSOR, "0").await?;
-    s.set_setting(keys::MCM_PROXY_HASH, &secret_hash(&token))
-        .await?;
-    fed.forget_config();
-    *fed.cm.persisted.lock().expect("cursor lock") = Some((0, Instant::now()));
     tracing::info!(mcm = %config.address, cm_id = reply.cm_id, "registered with the MCM");
-    Ok(format!(
-        "Registered with the MCM at {} as {} (CM id {}); incidents are syncing.",
-        config.address, config.username, reply.cm_id
-    ))
+    Ok(Registered {
+        fingerprint: mcm_fp,
+        credential: reply.credential,
+        cm_id: reply.cm_id,
+        proxy_hash: secret_hash(&token),
+    })
 }

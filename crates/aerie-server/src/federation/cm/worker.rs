@@ -48,7 +48,12 @@ async fn step(fed: &Federation, last_contact: &mut Instant) -> Result<Step, Fail
             .expect("request lock")
             .extend(resyncs.into_iter().map(Request::Resync));
         side.set_state(SyncState::Registering);
-        let outcome = register::register(fed, &config).await;
+        let outcome = match register::register(fed, &config).await {
+            Ok(registered) => register::save(fed, &registered)
+                .await
+                .map(|()| registered.message(&config)),
+            Err(failure) => Err(failure),
+        };
         let answer = outcome.as_ref().map(Clone::clone).map_err(Failure::state);
         for tx in registrations {
             let _ = tx.send(answer.clone());
