@@ -236,8 +236,13 @@ fn execute(
                         ),
                     )?;
                     for i in incidents {
+                        // Control characters dropped, invisible ones shown as <U+XXXX>.
                         let printable = |s: &str, n: usize| -> String {
-                            s.chars().filter(|c| !c.is_control()).take(n).collect()
+                            let shown: String = s.chars().filter(|c| !c.is_control()).collect();
+                            aerie_domain::text::visible(&shown)
+                                .chars()
+                                .take(n)
+                                .collect()
                         };
                         let cm = match &i.cm_name {
                             Some(name) => format!("{:16}  ", printable(name, 16)),

@@ -10,6 +10,32 @@ use crate::DomainError;
 #[serde(transparent)]
 pub struct Text(String);
 
+/// Whether `c` changes how text reads without showing itself: bidirectional controls
+/// (U+202E turns `invoice\u{202E}fdp.exe` into "invoiceexe.pdf"), zero-width characters,
+/// the byte-order mark, the soft hyphen. Such characters are stored as sent and shown
+/// by [`visible`].
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// `text` with every invisible character ([`is_invisible`]) written as `<U+XXXX>`.
+pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_invisible) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_invisible(c) {
+            out.push_str(&format!("<U+{:04X}>", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 impl Text {
     /// Longest name-like value (threat name, host name, user, OS).
     pub const SHORT: usize = 256;
@@ -133,6 +159,13 @@ impl serde::Serialize for CountryCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invisible_characters_are_shown() {
+        assert_eq!(visible("invoice\u{202E}fdp.exe"), "invoice<U+202E>fdp.exe");
+        assert_eq!(visible("a\u{200B}b\u{FEFF}"), "a<U+200B>b<U+FEFF>");
+        assert!(matches!(visible("plain é"), std::borrow::Cow::Borrowed(_)));
+    }
 
     #[test]
     fn text_rejects_empty_long_and_control() {

@@ -117,7 +117,7 @@ pub async fn remote_page(
 }
 
 fn summary(i: &IncidentOut) -> Markup {
-    let row = |label: &str, value: &str| html! { dt { (label) } dd { (value) } };
+    let row = |label: &str, value: &str| html! { dt { (label) } dd { (layout::shown(value)) } };
     html! {
         section.summary #summary aria-labelledby="summary-h" {
             h2 #summary-h { "Summary" }
@@ -291,20 +291,20 @@ fn details(frame: &Frame, d: &IncidentDetail, links: &Links) -> Markup {
                         div.event-head {
                             span.time { (layout::time(&e.time)) }
                             span.kind { (e.kind) }
-                            span.threat { (e.threat_name) }
+                            span.threat { (layout::shown(&e.threat_name)) }
                             span.muted { "severity " (layout::severity(e.severity)) }
-                            @if let Some(s) = e.source_name.as_ref().or(e.source_ip.as_ref()) { span.source { (s) } }
+                            @if let Some(s) = e.source_name.as_ref().or(e.source_ip.as_ref()) { span.source { (layout::shown(s)) } }
                         }
                         @if let Some(b) = &e.behaviour {
                             details.behaviour open {
                                 summary { "Behaviour" }
                                 dl {
-                                    @if !b.processes.is_empty() { dt { "Processes" } dd { ul { @for p in &b.processes { li.mono { (p) } } } } }
-                                    @if !b.files.is_empty() { dt { "Files written" } dd { ul { @for f in &b.files { li.mono { (f.path) @if let Some(h) = &f.sha256 { " " span.muted { (h) } } } } } } }
-                                    @if !b.registry_keys.is_empty() { dt { "Registry keys" } dd { ul { @for k in &b.registry_keys { li.mono { (k) } } } } }
-                                    @if !b.mutexes.is_empty() { dt { "Mutexes" } dd { ul { @for m in &b.mutexes { li.mono { (m) } } } } }
-                                    @if !b.cnc.is_empty() { dt { "CnC servers" } dd { ul { @for c in &b.cnc { li.mono { (c) } } } } }
-                                    @if !b.persistence.is_empty() { dt { "Persistence" } dd { ul { @for p in &b.persistence { li.mono { (p) } } } } }
+                                    @if !b.processes.is_empty() { dt { "Processes" } dd { ul { @for p in &b.processes { li.mono { (layout::shown(p)) } } } } }
+                                    @if !b.files.is_empty() { dt { "Files written" } dd { ul { @for f in &b.files { li.mono { (layout::shown(&f.path)) @if let Some(h) = &f.sha256 { " " span.muted { (h) } } } } } } }
+                                    @if !b.registry_keys.is_empty() { dt { "Registry keys" } dd { ul { @for k in &b.registry_keys { li.mono { (layout::shown(k)) } } } } }
+                                    @if !b.mutexes.is_empty() { dt { "Mutexes" } dd { ul { @for m in &b.mutexes { li.mono { (layout::shown(m)) } } } } }
+                                    @if !b.cnc.is_empty() { dt { "CnC servers" } dd { ul { @for c in &b.cnc { li.mono { (layout::shown(c)) } } } } }
+                                    @if !b.persistence.is_empty() { dt { "Persistence" } dd { ul { @for p in &b.persistence { li.mono { (layout::shown(p)) } } } } }
                                 }
                             }
                         }
@@ -364,7 +364,7 @@ fn page(
         p.crumbs { a href="/incidents" { "← Incidents" } }
         h1.incident-title {
             (layout::risk(&incident.risk)) " "
-            span #title { (incident.threat_name) }
+            span #title { (layout::shown(&incident.threat_name)) }
             span.muted { " · incident " (incident.incident_id) }
         }
         div.incident-grid {

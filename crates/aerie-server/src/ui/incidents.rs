@@ -188,14 +188,14 @@ fn live_part(mcm: bool, listing: &Listing) -> Markup {
                                     @if mcm { td.cm { (layout::opt(&i.cm_name)) } }
                                     td.time { (layout::time(&i.last_activity_time)) }
                                     td { (layout::risk(&i.risk)) }
-                                    td.threat { a href=(incident_href(i)) { (i.threat_name) } }
+                                    td.threat { a href=(incident_href(i)) { (layout::shown(&i.threat_name)) } }
                                     td { (i.category.replace('_', " ")) }
                                     td.target {
                                         (i.endpoint_ip)
-                                        @if let Some(n) = &i.endpoint_name { br; span.muted { (n) } }
+                                        @if let Some(n) = &i.endpoint_name { br; span.muted { (layout::shown(n)) } }
                                     }
                                     td.source {
-                                        (i.source_name.as_deref().or(i.source_ip.as_deref()).unwrap_or("—"))
+                                        (layout::shown(i.source_name.as_deref().or(i.source_ip.as_deref()).unwrap_or("—")))
                                     }
                                     td { (layout::stages(&i.progression)) }
                                     td { (layout::status(&i.status)) }

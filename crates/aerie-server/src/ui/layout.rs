@@ -150,6 +150,23 @@ pub fn stages(stages: &[String]) -> Markup {
     }
 }
 
+/// Attacker-controlled text, escaped, with every invisible character (a right-to-left
+/// override, a zero-width space) shown and marked as `<U+XXXX>`.
+pub fn shown(text: &str) -> Markup {
+    if !text.chars().any(aerie_domain::text::is_invisible) {
+        return html! { (text) };
+    }
+    html! {
+        @for c in text.chars() {
+            @if aerie_domain::text::is_invisible(c) {
+                span.invisible title="An invisible character, shown" { "<U+" (format!("{:04X}", c as u32)) ">" }
+            } @else {
+                (c)
+            }
+        }
+    }
+}
+
 pub fn opt(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("—")
 }

@@ -225,3 +225,37 @@ async fn a_viewer_gets_no_action_forms() {
         assert!(!page.contains(form), "a viewer sees {form}");
     }
 }
+
+#[tokio::test]
+async fn invisible_characters_in_incident_text_are_shown() {
+    let s = start().await;
+    let mut e = event("10.66.0.1", 100, 0.9);
+    e.threat_name = "invoice\u{202E}fdp.exe".into();
+    let placed = s.admin.post_events(&batch(vec![e])).await.unwrap();
+    let id = placed.placements[0].incident_id;
+    let http = raw_client();
+    let cookie = form_login(&s, &http, "admin", &s.admin_password).await;
+    for page in ["/incidents".to_owned(), format!("/incidents/{id}")] {
+        let html = http
+            .get(s.url(&page))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            html.contains(r#"invoice<span class="invisible" title="An invisible character, shown">&lt;U+202E&gt;</span>fdp.exe"#),
+            "{page} shows the override"
+        );
+        assert!(!html.contains('\u{202E}'), "{page} carries no raw override");
+    }
+    // Stored as sent: the API returns it verbatim.
+    let detail: serde_json::Value = s
+        .admin
+        .get(&format!("/api/v1/incidents/{id}"))
+        .await
+        .unwrap();
+    assert_eq!(detail["incident"]["threat_name"], "invoice\u{202E}fdp.exe");
+}
