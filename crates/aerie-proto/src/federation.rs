@@ -87,7 +87,7 @@ pub mod acting {
 }
 
 /// `POST /api/v1/federation/challenge`: a single-use nonce and the MCM's KDF.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 pub struct Challenge {
     pub nonce: String,
     /// The MCM's device-key KDF id: it tells the CM whether the MCM is in FIPS mode.
@@ -95,7 +95,7 @@ pub struct Challenge {
 }
 
 /// `POST /api/v1/federation/register`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub username: String,
@@ -111,7 +111,7 @@ pub struct RegisterRequest {
     pub proof: String,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 pub struct RegisterResponse {
     pub cm_id: i64,
     /// This CM's own credential for the sync calls; the MCM keeps only its hash.
@@ -144,14 +144,14 @@ pub fn registered_message(
 }
 
 /// `POST /api/v1/federation/proxy-token`: the secret the MCM presents for live actions.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyToken {
     pub token: String,
 }
 
 /// An incident of the change stream.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 pub struct SyncedIncident {
     #[serde(flatten)]
     pub incident: IncidentOut,
@@ -159,7 +159,7 @@ pub struct SyncedIncident {
 }
 
 /// A removal: the incident turned benign (or is gone) at this version.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Removal {
     pub incident_id: i64,
@@ -168,7 +168,7 @@ pub struct Removal {
 
 /// `POST /api/v1/federation/sync`: one batch of the change stream, or a heartbeat when
 /// empty.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, utoipa::ToSchema)]
 pub struct SyncRequest {
     pub upserts: Vec<SyncedIncident>,
     pub removals: Vec<Removal>,
@@ -181,14 +181,14 @@ pub struct SyncRequest {
     pub cm_name: Option<String>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 pub struct SyncAck {
     /// The highest change sequence number of this CM applied on the MCM.
     pub acked_seq: i64,
 }
 
 /// `GET /api/v1/federation/manifest`: the MCM's (incident id, version) pairs of this CM.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 pub struct Manifest {
     pub items: Vec<(i64, i64)>,
     /// Pass as `after` for the next page.

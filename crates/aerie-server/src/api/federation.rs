@@ -8,6 +8,7 @@ use axum::{
 };
 use serde::Deserialize;
 
+use aerie_proto::ErrorBody;
 use aerie_proto::federation::{
     Challenge, MAX_MANIFEST_ROWS, Manifest, ProxyToken, RegisterRequest, RegisterResponse, SyncAck,
     SyncRequest,
@@ -15,10 +16,28 @@ use aerie_proto::federation::{
 
 use crate::{auth::CmPeer, error::OpError, federation::mcm, json::ApiJson, state::AppState};
 
-pub async fn challenge(State(state): State<AppState>) -> Result<Json<Challenge>, OpError> {
-    Ok(Json(mcm::challenge(&state.federation).await?))
+/// On the MCM: a registration nonce and the key derivation in use (no credential; at
+/// most 32 pending per address).
+#[utoipa::path(post, path = "/api/v1/federation/challenge", tag = "federation protocol",
+    responses((status = 200, body = Challenge),
+        (status = 404, description = "Not an MCM", body = ErrorBody),
+        (status = 429, description = "Too many pending registrations", body = ErrorBody)))]
+pub async fn challenge(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Result<Json<Challenge>, OpError> {
+    Ok(Json(mcm::challenge(&state.federation, peer.ip()).await?))
 }
 
+/// On the MCM: registers a CM that proves the shared passphrase (throttled per address
+/// and claimed user).
+#[utoipa::path(post, path = "/api/v1/federation/register", tag = "federation protocol",
+    request_body = RegisterRequest,
+    responses((status = 200, body = RegisterResponse),
+        (status = 401, description = "Wrong passphrase or nonce", body = ErrorBody),
+        (status = 403, description = "Not an enabled admin of the MCM", body = ErrorBody),
+        (status = 409, description = "FIPS mode differs", body = ErrorBody),
+        (status = 429, description = "Too many failures", body = ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -29,6 +48,11 @@ pub async fn register(
     ))
 }
 
+/// On the MCM, from a registered CM: the token the MCM presents for live actions.
+#[utoipa::path(post, path = "/api/v1/federation/proxy-token", tag = "federation protocol",
+    request_body = ProxyToken,
+    responses((status = 200, description = "Stored"),
+        (status = 401, description = "No CM credential", body = ErrorBody)))]
 pub async fn proxy_token(
     State(state): State<AppState>,
     CmPeer(cm): CmPeer,
@@ -41,6 +65,12 @@ pub async fn proxy_token(
     Ok(Json(serde_json::json!({"status": "ok"})))
 }
 
+/// On the MCM, from a registered CM: one batch of its change stream, or a heartbeat.
+#[utoipa::path(post, path = "/api/v1/federation/sync", tag = "federation protocol",
+    request_body = SyncRequest,
+    responses((status = 200, body = SyncAck),
+        (status = 400, description = "A bad batch; `field` names it", body = ErrorBody),
+        (status = 401, description = "No CM credential, or deregistered", body = ErrorBody)))]
 pub async fn sync(
     State(state): State<AppState>,
     CmPeer(cm): CmPeer,
@@ -49,12 +79,20 @@ pub async fn sync(
     Ok(Json(mcm::sync(&state.federation, &cm, &req).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestParams {
+    /// Incidents with a greater id than this (paging).
     after: Option<i64>,
 }
 
+/// On the MCM, from a registered CM: the (incident id, version) pairs the MCM holds of
+/// it, a page at a time (for `set mcm resync`).
+#[utoipa::path(get, path = "/api/v1/federation/manifest", tag = "federation protocol",
+    params(ManifestParams),
+    responses((status = 200, body = Manifest),
+        (status = 401, description = "No CM credential", body = ErrorBody)))]
 pub async fn manifest(
     State(state): State<AppState>,
     CmPeer(cm): CmPeer,

@@ -50,6 +50,11 @@ use utoipa::{
         super::audit_log::list,
         super::audit_log::verify,
         super::cms::list,
+        super::federation::challenge,
+        super::federation::register,
+        super::federation::proxy_token,
+        super::federation::sync,
+        super::federation::manifest,
     ),
     modifiers(&Security, &Described),
     security(("bearer" = []), ("raw_api_key" = []), ("session_cookie" = []))

@@ -34,6 +34,8 @@ use crate::{
 
 /// Most registrations that may be pending at once.
 const MAX_PENDING_NONCES: usize = 10_000;
+/// Most registrations that may be pending from one address.
+const MAX_PENDING_PER_ADDRESS: usize = 32;
 /// How long a registration nonce stays valid.
 const NONCE_TTL: Duration = Duration::from_secs(60);
 /// The web UI account that holds the device key as its API key.
@@ -43,7 +45,8 @@ pub const MCM_ACCOUNT: &str = "mcm";
 /// CM's batches are applied in the order they arrive.
 #[derive(Default)]
 pub struct McmSide {
-    nonces: Mutex<HashMap<String, Instant>>,
+    /// Outstanding registration nonces: when and to which address each was issued.
+    nonces: Mutex<HashMap<String, (Instant, std::net::IpAddr)>>,
     apply_locks: Mutex<HashMap<CmId, Arc<tokio::sync::Mutex<()>>>>,
     /// Recently seen CM credentials (by hash), to spare a lookup per sync request.
     /// Registration and `set mcm remove` clear it.
@@ -60,23 +63,25 @@ pub struct McmSide {
 const PEER_TTL: Duration = Duration::from_secs(10);
 
 impl McmSide {
-    /// A fresh nonce; `None` when too many registrations are pending (an unauthenticated
-    /// caller must not grow this map without bound).
-    fn issue_nonce(&self) -> Option<String> {
+    /// A fresh nonce for a CM at `ip`; `None` when too many registrations are pending, in
+    /// all or from that address (an unauthenticated caller must neither grow this map
+    /// without bound nor fill it for everyone else).
+    fn issue_nonce(&self, ip: std::net::IpAddr) -> Option<String> {
         let nonce = new_secret(SecretKind::Nonce);
         let mut nonces = self.nonces.lock().expect("nonce lock");
-        nonces.retain(|_, issued| issued.elapsed() < NONCE_TTL);
-        if nonces.len() >= MAX_PENDING_NONCES {
+        nonces.retain(|_, (issued, _)| issued.elapsed() < NONCE_TTL);
+        let from_ip = nonces.values().filter(|(_, from)| *from == ip).count();
+        if nonces.len() >= MAX_PENDING_NONCES || from_ip >= MAX_PENDING_PER_ADDRESS {
             return None;
         }
-        nonces.insert(nonce.clone(), Instant::now());
+        nonces.insert(nonce.clone(), (Instant::now(), ip));
         Some(nonce)
     }
 
     /// Consumes a nonce; false if unknown, used or expired.
     fn take_nonce(&self, nonce: &str) -> bool {
         let issued = self.nonces.lock().expect("nonce lock").remove(nonce);
-        issued.is_some_and(|at| at.elapsed() < NONCE_TTL)
+        issued.is_some_and(|(at, _)| at.elapsed() < NONCE_TTL)
     }
 
     /// The CM holding the credential with this hash, from the cache if fresh.
@@ -289,13 +294,16 @@ async fn device_key(fed: &Federation) -> Result<(Kdf, DeviceKey), OpError> {
     }
 }
 
-pub async fn challenge(fed: &Federation) -> Result<Challenge, OpError> {
+pub async fn challenge(fed: &Federation, ip: std::net::IpAddr) -> Result<Challenge, OpError> {
     require_mcm(fed).await?;
     let (kdf, _) = device_key(fed).await?;
-    let nonce = fed
-        .mcm
-        .issue_nonce()
-        .ok_or_else(|| OpError::unavailable("too many registrations pending: retry in a minute"))?;
+    let nonce = fed.mcm.issue_nonce(ip).ok_or_else(|| {
+        tracing::warn!(%ip, "registration challenge refused: too many pending");
+        OpError::Throttled {
+            message: "too many registrations pending: retry in a minute".to_owned(),
+            retry_after: NONCE_TTL.as_secs(),
+        }
+    })?;
     Ok(Challenge {
         nonce,
         kdf: kdf.id().to_owned(),
@@ -499,9 +507,24 @@ mod tests {
     #[test]
     fn nonces_are_single_use() {
         let side = McmSide::default();
-        let n = side.issue_nonce().unwrap();
+        let ip = std::net::IpAddr::from([192, 0, 2, 1]);
+        let n = side.issue_nonce(ip).unwrap();
         assert!(side.take_nonce(&n));
         assert!(!side.take_nonce(&n));
         assert!(!side.take_nonce("n_forged"));
+    }
+
+    #[test]
+    fn one_address_cannot_take_every_nonce() {
+        let side = McmSide::default();
+        let greedy = std::net::IpAddr::from([192, 0, 2, 1]);
+        for _ in 0..MAX_PENDING_PER_ADDRESS {
+            assert!(side.issue_nonce(greedy).is_some());
+        }
+        assert!(side.issue_nonce(greedy).is_none());
+        assert!(
+            side.issue_nonce(std::net::IpAddr::from([192, 0, 2, 2]))
+                .is_some()
+        );
     }
 }

@@ -79,6 +79,16 @@ pub(super) fn api_routes() -> Vec<Row> {
         r("POST /api/v1/incidents/{cm}/{id}/{action}",              Mcm,  Can(Triage)).variant("comments").elsewhere(THEN_404),
         r("POST /api/v1/incidents/{cm}/{id}/{action}",              Mcm,  Can(Mitigate)).variant("mitigations").elsewhere(THEN_404),
         r("POST /api/v1/incidents/{cm}/{id}/{action}",              Mcm,  Can(Whitelist)).variant("whitelist").elsewhere(THEN_404),
+        // Federation, called by CMs (docs/protocol.md): no user credential opens these.
+        // Their positive path is federation.rs's. The challenge, the registration's first
+        // step, hands a nonce to anyone; the registration is refused (401) without a
+        // nonce and proof. A CM answers 404 to both before looking at anything.
+        r("POST /api/v1/federation/challenge",                           Mcm,  Public).elsewhere(ONLY_404),
+        r("POST /api/v1/federation/register",                            Mcm,  CmProof).elsewhere(ONLY_404),
+        // The CM credential is checked first, on either side (a CM knows no CM credential).
+        r("POST /api/v1/federation/proxy-token",                         Mcm,  CmCredential).elsewhere(THEN_401),
+        r("POST /api/v1/federation/sync",                                Mcm,  CmCredential).elsewhere(THEN_401),
+        r("GET /api/v1/federation/manifest",                             Mcm,  CmCredential).elsewhere(THEN_401),
     ]
 }
 /// NOT IN THE DOCUMENT: routes `crates/aerie-server/src/api/mod.rs` serves that the
@@ -95,16 +105,6 @@ pub(super) fn undocumented_routes() -> Vec<Row> {
         r("DELETE /api/v1/incidents/{cm}/{id}/mitigations/{mitigation}", Mcm,  Can(Mitigate)).elsewhere(THEN_404),
         r("GET /api/v1/incidents/{cm}/{id}/artifacts/{sha256}",          Mcm,  Can(View)).elsewhere(THEN_404), // login only
         r("GET /api/v1/incidents/{cm}/{id}/ivp/{platform}",              Mcm,  Can(View)).elsewhere(THEN_404), // login only
-        // Federation, called by CMs (docs/protocol.md): no user credential opens these.
-        // Their positive path is federation.rs's. The challenge, the registration's first
-        // step, hands a nonce to anyone; the registration is refused (401) without a
-        // nonce and proof. A CM answers 404 to both before looking at anything.
-        r("POST /api/v1/federation/challenge",                           Mcm,  Public).elsewhere(ONLY_404),
-        r("POST /api/v1/federation/register",                            Mcm,  CmProof).elsewhere(ONLY_404),
-        // The CM credential is checked first, on either side (a CM knows no CM credential).
-        r("POST /api/v1/federation/proxy-token",                         Mcm,  CmCredential).elsewhere(THEN_401),
-        r("POST /api/v1/federation/sync",                                Mcm,  CmCredential).elsewhere(THEN_401),
-        r("GET /api/v1/federation/manifest",                             Mcm,  CmCredential).elsewhere(THEN_401),
     ]
 }
 /// Every form of the web UI that changes something (`POST` routes of
