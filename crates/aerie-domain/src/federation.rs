@@ -111,6 +111,8 @@ pub struct SyncBatch {
     pub backlog: i64,
     /// The CM's host name when it sent the batch, if it said.
     pub cm_name: Option<HostName>,
+    /// Whether the CM was in FIPS mode when it sent the batch, if it said.
+    pub fips: Option<bool>,
 }
 
 /// The MCM's copy of a CM's incident.

@@ -70,9 +70,13 @@ pub mod paths {
 /// "FIPS mode differs: MCM is in FIPS mode, this CM is not" (or the reverse).
 pub fn fips_mismatch(mcm_fips: bool) -> String {
     if mcm_fips {
-        "FIPS mode differs: MCM is in FIPS mode, this CM is not".to_owned()
+        "FIPS mode differs: MCM is in FIPS mode, this CM is not — put every system in one \
+         mode (set fips enable or disable), then set mcm ip … again"
+            .to_owned()
     } else {
-        "FIPS mode differs: this CM is in FIPS mode, the MCM is not".to_owned()
+        "FIPS mode differs: this CM is in FIPS mode, the MCM is not — put every system in one \
+         mode (set fips enable or disable), then set mcm ip … again"
+            .to_owned()
     }
 }
 
@@ -179,6 +183,9 @@ pub struct SyncRequest {
     /// The CM's host name now: the MCM renames its CM when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cm_name: Option<String>,
+    /// Whether the CM is in FIPS mode now: the MCM refuses a CM in the other mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fips: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
@@ -335,6 +342,7 @@ impl SyncRequest {
                 .as_deref()
                 .map(|n| aerie_domain::net::HostName::parse("cm_name", n))
                 .transpose()?,
+            fips: self.fips,
         })
     }
 }

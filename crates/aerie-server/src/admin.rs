@@ -130,7 +130,12 @@ async fn run(state: &AppState, request: AdminRequest) -> Result<AdminReply, OpEr
             state.federation.cm.wake();
             done(said)
         }
-        AdminRequest::SetFips { enabled } => done(state.appliance.set_fips(enabled).await?),
+        AdminRequest::SetFips { enabled } => {
+            let said = state.appliance.set_fips(enabled).await?;
+            // A registered CM re-checks its mode against its key and its MCM at once.
+            state.federation.cm.wake();
+            done(said)
+        }
         AdminRequest::Users => AdminReply::Users {
             users: ops::appliance::user_rows(state).await?,
         },

@@ -224,6 +224,9 @@ pub trait FederationStore: Send + Sync {
     /// Every CM ever registered, by name.
     async fn cms(&self) -> Result<Vec<Cm>>;
 
+    /// Records the FIPS mode a CM reports.
+    async fn set_cm_fips(&self, cm_id: CmId, fips: bool) -> Result<()>;
+
     /// Gives a CM its new host name (the CM Name everywhere on the MCM).
     async fn rename_cm(&self, cm_id: CmId, name: &aerie_domain::net::HostName) -> Result<()>;
 

@@ -324,10 +324,18 @@ async fn check_registration(
             "the registration nonce is unknown or expired: retry",
         ));
     }
+    let mcm_fips = fed.appliance.fips().await?;
+    if kdf.is_fips() != mcm_fips {
+        return Err(OpError::federation(
+            FederationCode::FipsMismatch,
+            "the MCM's FIPS mode changed since it was converted: run set mcm ip 127.0.0.1 \
+             passphrase … on the MCM again to derive its device key in the new mode",
+        ));
+    }
     if req.kdf != kdf.id() {
         return Err(OpError::federation(
             FederationCode::FipsMismatch,
-            fips_mismatch(kdf.is_fips()),
+            fips_mismatch(mcm_fips),
         ));
     }
     let message = register_message(
@@ -469,6 +477,20 @@ pub async fn sync(fed: &Federation, cm: &Cm, req: &SyncRequest) -> Result<SyncAc
     let batch = req.to_batch()?;
     let lock = fed.mcm.apply_lock(cm.id);
     let _in_order = lock.lock().await;
+    if let Some(fips) = batch.fips {
+        if fips != cm.fips {
+            fed.store.set_cm_fips(cm.id, fips).await?;
+            fed.mcm.forget_peers();
+        }
+        let mcm_fips = fed.appliance.fips().await?;
+        if fips != mcm_fips {
+            tracing::warn!(cm = %cm.name, cm_fips = fips, mcm_fips, "sync refused: FIPS mode differs");
+            return Err(OpError::federation(
+                FederationCode::FipsMismatch,
+                fips_mismatch(mcm_fips),
+            ));
+        }
+    }
     if let Some(name) = batch.cm_name.as_ref().filter(|n| **n != cm.name) {
         fed.store.rename_cm(cm.id, name).await?;
         fed.mcm.forget_peers();

@@ -146,3 +146,64 @@ async fn fips_mode_restricts_tls_to_approved_suites() {
     );
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn a_fips_switch_after_registration_stops_the_sync_with_a_reason() {
+    let mcm = node("mcm-fips-later", 1).await;
+    convert(&mcm).await;
+    let cm = node("cm-fips-later", 2).await;
+    let (ok, out) = register(&cm, &mcm).await;
+    assert!(ok, "{out}");
+
+    // The CM switches: its key no longer matches its mode, and it says so.
+    let (ok, _) = cli(&cm, &["set fips enable confirm"]).await;
+    assert!(ok);
+    assert!(
+        eventually(5, || async {
+            show_mcm(&cm)
+                .await
+                .contains("FIPS mode was enabled since set mcm ip")
+        })
+        .await,
+        "{}",
+        show_mcm(&cm).await
+    );
+    // Switching back resumes the sync.
+    let (ok, _) = cli(&cm, &["set fips disable confirm"]).await;
+    assert!(ok);
+    cm.admin
+        .post_events(&batch(vec![event("10.7.0.1", 100, 0.9)]))
+        .await
+        .unwrap();
+    assert!(
+        eventually(10, || async {
+            mcm.running.state.store.cms().await.unwrap()[0].incident_count == 1
+        })
+        .await,
+        "{}",
+        show_mcm(&cm).await
+    );
+
+    // The MCM switches: it refuses the CM that is still in the other mode.
+    let (ok, _) = cli(&mcm, &["set fips enable confirm"]).await;
+    assert!(ok);
+    cm.admin
+        .post_events(&batch(vec![event("10.7.0.2", 100, 0.9)]))
+        .await
+        .unwrap();
+    assert!(
+        eventually(10, || async {
+            show_mcm(&cm)
+                .await
+                .contains("MCM is in FIPS mode, this CM is not")
+        })
+        .await,
+        "{}",
+        show_mcm(&cm).await
+    );
+    assert_eq!(
+        mcm.running.state.store.cms().await.unwrap()[0].incident_count,
+        1,
+        "nothing accepted from a CM in the other mode"
+    );
+}

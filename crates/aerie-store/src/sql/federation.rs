@@ -108,6 +108,15 @@ impl crate::FederationStore for SqlStore {
         rows.iter().map(rows::cm).collect()
     }
 
+    async fn set_cm_fips(&self, cm_id: CmId, fips: bool) -> Result<()> {
+        sqlx::query("UPDATE cms SET fips = $1 WHERE id = $2")
+            .bind(i64::from(fips))
+            .bind(cm_id.get())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn rename_cm(&self, cm_id: CmId, name: &aerie_domain::net::HostName) -> Result<()> {
         sqlx::query("UPDATE cms SET name = $1 WHERE id = $2")
             .bind(name.as_str().to_owned())

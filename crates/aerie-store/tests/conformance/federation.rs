@@ -45,6 +45,7 @@ pub(super) async fn mcm_applies_sync_batches_idempotently(store: Arc<dyn Store>)
         high_seq: 5,
         backlog: 2,
         cm_name: None,
+        fips: None,
     };
     store.apply_sync(cm.id, &batch, t0()).await.unwrap();
     store.apply_sync(cm.id, &batch, t0()).await.unwrap(); // re-sent: no effect
@@ -68,6 +69,7 @@ pub(super) async fn mcm_applies_sync_batches_idempotently(store: Arc<dyn Store>)
         high_seq: 3,
         backlog: 0,
         cm_name: None,
+        fips: None,
     };
     store.apply_sync(cm.id, &batch, t0()).await.unwrap();
     let one = store
@@ -102,6 +104,7 @@ pub(super) async fn mcm_applies_sync_batches_idempotently(store: Arc<dyn Store>)
         high_seq: 6,
         backlog: 0,
         cm_name: None,
+        fips: None,
     };
     store.apply_sync(cm.id, &batch, t0()).await.unwrap();
     assert!(
@@ -147,6 +150,7 @@ pub(super) async fn mcm_pages_manifests_and_deregistration(store: Arc<dyn Store>
             high_seq: 7,
             backlog: 0,
             cm_name: None,
+            fips: None,
         };
         store.apply_sync(cm.id, &batch, t0()).await.unwrap();
     }

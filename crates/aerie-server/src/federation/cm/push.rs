@@ -98,6 +98,7 @@ pub(super) async fn push(
         if renamed || last_contact.elapsed() >= HEARTBEAT {
             let heartbeat = SyncRequest {
                 cm_name: Some(name.clone()),
+                fips: Some(config.kdf.is_fips()),
                 ..SyncRequest::default()
             };
             send(&client, &heartbeat, config).await?;
@@ -112,6 +113,7 @@ pub(super) async fn push(
     let request = SyncRequest {
         backlog: last - request.high_seq,
         cm_name: Some(name.clone()),
+        fips: Some(config.kdf.is_fips()),
         ..request
     };
     let ack = send(&client, &request, config).await?;

@@ -27,6 +27,19 @@ async fn step(fed: &Federation, last_contact: &mut Instant) -> Result<Step, Fail
             return Ok(Step::Off);
         }
     };
+    if config.kdf.is_fips() != fed.appliance.fips().await? {
+        let why = if config.kdf.is_fips() {
+            "FIPS mode was disabled since set mcm ip: the device key was derived in FIPS mode — \
+             enable it again, or run set mcm ip … again (and the same on the MCM)"
+        } else {
+            "FIPS mode was enabled since set mcm ip: the device key was derived without it — \
+             disable it again, or run set mcm ip … again (and the same on the MCM)"
+        };
+        for request in side.take_requests() {
+            request.answer(Err(SyncState::Failed(why.to_owned())));
+        }
+        return Err(Failure::Error(why.to_owned()));
+    }
     if config.deregistered {
         for request in side.take_requests() {
             request.answer(Err(SyncState::Deregistered));
