@@ -180,8 +180,14 @@ impl From<&StatusChange> for StatusChangeOut {
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
 pub struct IncidentDetail {
     pub incident: IncidentOut,
-    /// Oldest first.
+    /// One page of the incident's events, newest first (`events_limit`, default 100).
     pub events: Vec<EventOut>,
+    /// How many events the incident has in all.
+    #[serde(default)]
+    pub events_total: i64,
+    /// The `events_before` cursor of the next (older) page, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_next: Option<String>,
     /// Status changes and comments, oldest first.
     pub status_history: Vec<StatusChangeOut>,
     /// The screenshots and traces of the incident's events.
@@ -193,6 +199,10 @@ pub struct IncidentDetail {
     /// Every mitigation applied to the incident, revoked ones included.
     #[serde(default)]
     pub mitigations: Vec<MitigationOut>,
+    /// True when the incident has more artifacts or mitigation options than the 500 of
+    /// each listed here.
+    #[serde(default)]
+    pub more_indicators: bool,
 }
 
 /// `POST /api/v1/incidents/{id}/status`.
@@ -206,6 +216,61 @@ pub struct StatusRequest {
 }
 
 /// The query string of `GET /api/v1/incidents`. Lists are comma-separated.
+/// `GET /api/v1/incidents/{id}` query: which page of the events.
+#[derive(Serialize, Deserialize, IntoParams, Debug, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventPageParams {
+    /// The `events_next` of the previous page.
+    pub events_before: Option<String>,
+    /// Events per page, 1 to 500 (default 100).
+    pub events_limit: Option<u32>,
+}
+
+/// Most events one page of an incident's details carries.
+pub const MAX_EVENTS_PAGE: u32 = 500;
+
+impl EventPageParams {
+    /// The checked cursor and page size.
+    pub fn to_page(&self) -> Result<(Option<(i64, i64)>, u32), DomainError> {
+        let limit = self.events_limit.unwrap_or(100);
+        if !(1..=MAX_EVENTS_PAGE).contains(&limit) {
+            return Err(DomainError::new(
+                "events_limit",
+                format!("events_limit must be from 1 to {MAX_EVENTS_PAGE}"),
+            ));
+        }
+        let before = self
+            .events_before
+            .as_deref()
+            .map(|c| {
+                c.split_once('.')
+                    .and_then(|(t, i)| Some((t.parse().ok()?, i.parse().ok()?)))
+                    .ok_or_else(|| {
+                        DomainError::new(
+                            "events_before",
+                            "events_before is not a cursor: pass the events_next of a page",
+                        )
+                    })
+            })
+            .transpose()?;
+        Ok((before, limit))
+    }
+
+    /// The cursor after `event` (time in ms and id), as `events_next` carries it.
+    pub fn cursor(time_ms: i64, event_id: i64) -> String {
+        format!("{time_ms}.{event_id}")
+    }
+
+    /// A checked page as the query string of the CM's API.
+    pub fn query((before, limit): (Option<(i64, i64)>, u32)) -> String {
+        match before {
+            Some((t, i)) => format!("?events_limit={limit}&events_before={t}.{i}"),
+            None => format!("?events_limit={limit}"),
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, IntoParams, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]

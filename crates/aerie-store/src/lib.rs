@@ -75,6 +75,15 @@ pub trait IncidentStore: Send + Sync {
     /// The incident's events, oldest first.
     async fn events_of(&self, id: IncidentId) -> Result<Vec<Event>>;
 
+    /// A page of the incident's events, newest first: at most `limit`, older than the
+    /// `(time in ms, event id)` cursor when given.
+    async fn events_page(
+        &self,
+        id: IncidentId,
+        before: Option<(i64, i64)>,
+        limit: u32,
+    ) -> Result<Vec<Event>>;
+
     /// One page of incidents in the query's order.
     async fn incidents(&self, query: &IncidentQuery) -> Result<IncidentPage>;
 

@@ -9,8 +9,8 @@ use axum::{
 use aerie_proto::{
     ErrorBody,
     incidents::{
-        IncidentDetail, IncidentList, IncidentListParams, IncidentOut, StatusChangeOut,
-        StatusRequest,
+        EventPageParams, IncidentDetail, IncidentList, IncidentListParams, IncidentOut,
+        StatusChangeOut, StatusRequest,
     },
     investigation::CommentRequest,
 };
@@ -33,18 +33,29 @@ pub async fn list(
     Ok(Json(ops::list(&state, &can, &params).await?))
 }
 
-/// An incident with its events and status history.
+/// An incident with one page of its events (newest first; follow `events_next`) and
+/// its status history.
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents",
-    params(("id" = i64, Path, description = "Incident id")),
+    params(("id" = i64, Path, description = "Incident id"), EventPageParams),
     responses((status = 200, body = IncidentDetail), (status = 404, body = ErrorBody)))]
 pub async fn detail(
     State(state): State<AppState>,
     can: Can<View>,
     Path(id): Path<String>,
+    page: Result<Query<EventPageParams>, QueryRejection>,
 ) -> Result<Json<IncidentDetail>, OpError> {
-    Ok(Json(
-        ops::detail(&state, &can, super::path_id("id", &id)?).await?,
-    ))
+    let id = super::path_id("id", &id)?;
+    let page = event_page(page)?;
+    Ok(Json(ops::detail(&state, &can, id, page).await?))
+}
+
+/// The checked page of events a query asks for.
+pub(crate) fn event_page(
+    page: Result<Query<EventPageParams>, QueryRejection>,
+) -> Result<(Option<(i64, i64)>, u32), OpError> {
+    let Query(page) = page
+        .map_err(|e| OpError::invalid("query", format!("bad query string: {}", e.body_text())))?;
+    Ok(page.to_page()?)
 }
 
 /// Adds a comment to the incident's history.
@@ -87,16 +98,18 @@ pub async fn change_status(
 /// On the MCM: an incident's details, live from the CM that owns it (502 naming the CM
 /// when it cannot be reached).
 #[utoipa::path(get, path = "/api/v1/incidents/{cm}/{id}", tag = "federation",
-    params(("cm" = i64, Path, description = "CM id"), ("id" = i64, Path, description = "Incident id on that CM")),
+    params(("cm" = i64, Path, description = "CM id"), ("id" = i64, Path, description = "Incident id on that CM"), EventPageParams),
     responses((status = 200, body = IncidentDetail), (status = 404, body = ErrorBody),
         (status = 502, description = "The CM is unreachable", body = ErrorBody)))]
 pub async fn remote_detail(
     State(state): State<AppState>,
     can: Can<View>,
     Path((cm, id)): Path<(String, String)>,
+    page: Result<Query<EventPageParams>, QueryRejection>,
 ) -> Result<Json<IncidentDetail>, OpError> {
     let (cm, id) = super::remote::ids(&cm, &id)?;
+    let page = event_page(page)?;
     Ok(Json(
-        crate::ops::remote::detail(&state, &can, cm, id).await?,
+        crate::ops::remote::detail(&state, &can, cm, id, page).await?,
     ))
 }

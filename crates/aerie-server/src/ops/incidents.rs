@@ -12,7 +12,8 @@ use aerie_domain::{
 };
 use aerie_proto::{
     incidents::{
-        EventOut, IncidentDetail, IncidentList, IncidentListParams, IncidentOut, StatusChangeOut,
+        EventOut, EventPageParams, IncidentDetail, IncidentList, IncidentListParams, IncidentOut,
+        StatusChangeOut,
     },
     investigation::{ArtifactOut, MitigationOptionOut, MitigationOut},
 };
@@ -101,27 +102,41 @@ pub async fn count(
         .await?)
 }
 
-/// An incident with its events, status history, artifacts and mitigations.
+/// Most artifacts and most mitigation options one incident's details list.
+pub const MAX_INDICATORS: usize = 500;
+
+/// An incident with one page of its events (newest first), its status history,
+/// artifacts and mitigations.
 pub async fn detail(
     state: &AppState,
     _can: &Can<View>,
     id: IncidentId,
+    (before, limit): (Option<(i64, i64)>, u32),
 ) -> Result<IncidentDetail, OpError> {
     let incident = local(state, id).await?;
-    let events = state.store.events_of(id).await?;
+    let all = state.store.events_of(id).await?;
+    let page = state.store.events_page(id, before, limit).await?;
+    let events_next = (page.len() == limit as usize)
+        .then(|| page.last())
+        .flatten()
+        .map(|e| EventPageParams::cursor(e.event.time.timestamp_millis(), e.id));
     let history = state.store.status_history(id).await?;
-    let mut shas: Vec<Sha256Hex> = events
-        .iter()
-        .flat_map(|e| e.event.artifacts.clone())
-        .collect();
+    let mut shas: Vec<Sha256Hex> = all.iter().flat_map(|e| e.event.artifacts.clone()).collect();
     shas.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     shas.dedup();
+    let more_indicators = shas.len() > MAX_INDICATORS;
+    shas.truncate(MAX_INDICATORS);
     let artifacts = state.store.artifact_infos(&shas).await?;
     let applied = state.store.mitigations_of(id).await?;
-    let options = mitigation::options(&incident.facts, &events);
+    let mut options = mitigation::options(&incident.facts, &all);
+    let more_indicators = more_indicators || options.len() > MAX_INDICATORS;
+    options.truncate(MAX_INDICATORS);
     Ok(IncidentDetail {
         incident: IncidentOut::from(&incident),
-        events: events.iter().map(EventOut::from).collect(),
+        events: page.iter().map(EventOut::from).collect(),
+        events_total: incident.facts.event_count,
+        events_next,
+        more_indicators,
         status_history: history.iter().map(StatusChangeOut::from).collect(),
         artifacts: artifacts.iter().map(ArtifactOut::from).collect(),
         mitigation_options: options

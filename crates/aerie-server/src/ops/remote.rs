@@ -10,7 +10,7 @@ use axum::{
 };
 
 use aerie_domain::{federation::Cm, ids::CmId, incident::IncidentId, user::Permission};
-use aerie_proto::incidents::IncidentDetail;
+use aerie_proto::incidents::{EventPageParams, IncidentDetail};
 
 use crate::rights::{Can, View};
 use crate::{
@@ -39,13 +39,14 @@ pub async fn detail(
     can: &Can<View>,
     cm: CmId,
     id: IncidentId,
+    page: (Option<(i64, i64)>, u32),
 ) -> Result<IncidentDetail, OpError> {
     let cm = owned(state, cm, id).await?;
     let mut detail: IncidentDetail = proxy::call(
         &cm,
         can.caller(),
         Method::GET,
-        &format!("/api/v1/incidents/{id}"),
+        &format!("/api/v1/incidents/{id}{}", EventPageParams::query(page)),
         None,
     )
     .await?;

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use axum::{
     Form,
     body::Bytes,
-    extract::{Path, State},
+    extract::{Path, Query, State, rejection::QueryRejection},
     http::{HeaderMap, HeaderValue, Method, StatusCode},
     response::Response,
 };
@@ -23,7 +23,7 @@ use aerie_domain::{
     text::Text,
 };
 use aerie_proto::{
-    incidents::{IncidentDetail, IncidentOut, StatusRequest},
+    incidents::{EventPageParams, IncidentDetail, IncidentOut, StatusRequest},
     investigation::{CommentRequest, MitigationRequest, WhitelistRequest},
 };
 
@@ -63,15 +63,24 @@ impl Links {
     }
 }
 
+/// The page of events a query string asks for (the first when absent).
+fn event_page(
+    q: Result<Query<EventPageParams>, QueryRejection>,
+) -> Result<(Option<(i64, i64)>, u32), UiError> {
+    Ok(api::incidents::event_page(q)?)
+}
+
 pub async fn local_page(
     State(state): State<AppState>,
     session: Session,
     headers: HeaderMap,
     Path(id): Path<String>,
+    q: Result<Query<EventPageParams>, QueryRejection>,
 ) -> Result<Response, UiError> {
     let frame = Frame::new(&state, &session, &headers).await?;
     let id = parse_id("id", &id)?;
-    let detail = incidents::detail(&state, &Can::check(session.caller.clone())?, id).await?;
+    let can = Can::check(session.caller.clone())?;
+    let detail = incidents::detail(&state, &can, id, event_page(q)?).await?;
     let links = Links::local(detail.incident.incident_id);
     let title = format!("Incident {}", detail.incident.incident_id);
     Ok(frame.render(
@@ -87,19 +96,16 @@ pub async fn remote_page(
     session: Session,
     headers: HeaderMap,
     Path((cm, id)): Path<(String, String)>,
+    q: Result<Query<EventPageParams>, QueryRejection>,
 ) -> Result<Response, UiError> {
     let frame = Frame::new(&state, &session, &headers).await?;
     let (cm, incident_id) = api::remote::ids(&cm, &id)?;
+    let page_asked = event_page(q)?;
     let cm_row = remote::owned(&state, cm, incident_id).await?;
     let links = Links::remote(cm.get(), incident_id.get());
     let title = format!("Incident {incident_id} · {}", cm_row.name);
-    let live = remote::detail(
-        &state,
-        &Can::check(session.caller.clone())?,
-        cm,
-        incident_id,
-    )
-    .await;
+    let can = Can::check(session.caller.clone())?;
+    let live = remote::detail(&state, &can, cm, incident_id, page_asked).await;
     let body = match live {
         Ok(detail) => page(&frame, &detail.incident, Ok(&detail), &links),
         Err(e) if e.status() == StatusCode::BAD_GATEWAY => {
@@ -285,6 +291,15 @@ fn details(frame: &Frame, d: &IncidentDetail, links: &Links) -> Markup {
             }
 
             h3 { "Events" }
+            p.muted #events-shown {
+                "Newest first: " (d.events.len()) " of " (d.events_total) " events"
+                @if let Some(next) = &d.events_next {
+                    " · " a #older-events href={ (links.page) "?events_before=" (next) } { "Older events →" }
+                }
+            }
+            @if d.more_indicators {
+                p.muted { "More artifacts or indicators than the 500 of each listed here; the API lists the same." }
+            }
             ol.timeline #events {
                 @for e in &d.events {
                     li {

@@ -23,6 +23,7 @@ mod accounts;
 mod blocking;
 mod evidence;
 mod from_mcm;
+mod paging;
 
 fn api_error(result: Result<impl std::fmt::Debug, ClientError>) -> (StatusCode, ErrorBody) {
     match result {

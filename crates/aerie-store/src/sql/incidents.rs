@@ -327,6 +327,29 @@ impl crate::IncidentStore for SqlStore {
         rows.iter().map(rows::event).collect()
     }
 
+    async fn events_page(
+        &self,
+        id: IncidentId,
+        before: Option<(i64, i64)>,
+        limit: u32,
+    ) -> Result<Vec<aerie_domain::event::Event>> {
+        let (time_ms, event_id) = before.unwrap_or((i64::MAX, i64::MAX));
+        let sql = format!(
+            "SELECT {} FROM events WHERE incident_id = $1 \
+             AND (time_ms < $2 OR (time_ms = $2 AND id < $3)) \
+             ORDER BY time_ms DESC, id DESC LIMIT $4",
+            rows::EVENT_COLUMNS
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.get())
+            .bind(time_ms)
+            .bind(event_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::event).collect()
+    }
+
     async fn status_history(
         &self,
         id: IncidentId,
