@@ -51,6 +51,7 @@ async fn slow_and_idle_connections_close_and_open_ones_are_capped() {
         .await
         .unwrap();
     let cut = closed_after(&mut slow, Duration::from_secs(5)).await;
+    eprintln!("slow headers cut after {cut:?} (header_timeout_secs 1)");
     assert!(cut.is_some_and(|d| d < Duration::from_secs(3)), "{cut:?}");
 
     // A keep-alive connection that goes idle after an answer is closed too.
@@ -62,6 +63,7 @@ async fn slow_and_idle_connections_close_and_open_ones_are_capped() {
     idle.read_exact(&mut answer).await.unwrap();
     assert_eq!(&answer, b"HTTP/1.1 200");
     let cut = closed_after(&mut idle, Duration::from_secs(5)).await;
+    eprintln!("idle keep-alive closed after {cut:?}");
     assert!(cut.is_some_and(|d| d < Duration::from_secs(3)), "{cut:?}");
 
     // An HTTP/2 connection (the harness's pooled client) that goes idle is closed too,
