@@ -55,6 +55,12 @@ pub enum OpError {
     /// Not ready to do it now (a store being reconfigured).
     #[error("{0}")]
     Unavailable(String),
+    /// The disk holding the data is full: nothing was written.
+    #[error(
+        "the disk holding this appliance's data is full, so nothing was written: free space \
+         on the data dir's disk (or the PostgreSQL server's); writing resumes by itself"
+    )]
+    StorageFull,
     /// The MCM refused a CM for a reason the CM acts on.
     #[error("{message}")]
     Federation {
@@ -180,6 +186,7 @@ impl OpError {
             OpError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             OpError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             OpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            OpError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             OpError::Federation { code, .. } => match code {
                 FederationCode::NotMcm => StatusCode::NOT_FOUND,
                 FederationCode::UnknownUsername => StatusCode::FORBIDDEN,
@@ -239,6 +246,10 @@ impl From<StoreError> for OpError {
             StoreError::NotFound(what) => Self::not_found(what),
             StoreError::Conflict(message) => Self::conflict(message),
             StoreError::Config(message) => Self::malformed(message),
+            StoreError::Full => {
+                tracing::error!("write refused: the database's disk is full");
+                OpError::StorageFull
+            }
             // A rule the stored state forbids, such as a status moving backwards.
             StoreError::Rule(rule) => OpError::Conflict {
                 message: format!("{}: {}", rule.field, rule.message),

@@ -15,8 +15,27 @@ pub enum StoreError {
     Config(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The disk holding the database is full; writes succeed again once there is room.
+    #[error("the database's disk is full")]
+    Full,
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        // SQLITE_FULL (13, also extended) and PostgreSQL's disk_full (53100).
+        let full = e.as_database_error().is_some_and(|d| {
+            let code = d.code();
+            let code = code.as_deref().unwrap_or("");
+            code == "13" || code == "53100" || d.message().contains("disk is full")
+        });
+        if full {
+            StoreError::Full
+        } else {
+            StoreError::Database(e)
+        }
+    }
 }

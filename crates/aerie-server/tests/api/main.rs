@@ -11,6 +11,7 @@ use reqwest::{StatusCode, header};
 
 mod access;
 mod connections;
+mod disk;
 mod incidents;
 mod input;
 

@@ -34,7 +34,11 @@ pub async fn start() -> TestServer {
 }
 
 pub async fn start_with(layer: ConfigLayer) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
+    start_in(tempfile::tempdir().unwrap(), layer).await
+}
+
+/// [`start_with`] with the data dir in `dir`.
+pub async fn start_in(dir: tempfile::TempDir, layer: ConfigLayer) -> TestServer {
     let layer = ConfigLayer {
         listen: layer.listen.or(Some("127.0.0.1:0".into())),
         hostname: layer.hostname.or(Some("cm-test".into())),

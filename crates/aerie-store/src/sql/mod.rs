@@ -93,6 +93,12 @@ impl SqlStore {
                 };
                 AnyPoolOptions::new()
                     .max_connections(8)
+                    // A transaction that failed to commit (a full disk) can leave its
+                    // connection inside it; such a connection is closed rather than
+                    // handed out again (where every BEGIN would fail).
+                    .after_release(|conn, _| {
+                        Box::pin(async move { Ok(conn.execute("ROLLBACK").await.is_err()) })
+                    })
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute(
