@@ -130,7 +130,8 @@ impl Throttle {
     /// Starts an attempt from `address` on `account` (as claimed; compared
     /// case-insensitively), or refuses it when either is over its limit.
     pub fn attempt(&self, address: IpAddr, account: &str) -> Result<Attempt, TooMany> {
-        let account = account.to_lowercase();
+        // Keys are bounded: no account name is longer than 64 characters.
+        let account: String = account.chars().take(64).collect::<String>().to_lowercase();
         let mut counts = self.counts.lock().expect("throttle lock");
         let refused = |w: &Window| TooMany {
             wait: WINDOW.saturating_sub(w.since.elapsed()),
