@@ -135,11 +135,9 @@ pub struct RemotePage {
 mod tests {
     use super::*;
 
-    #[test]
-    fn lag_grows_while_a_cm_is_silent() {
-        let now = Utc::now();
-        let ago = |s| now - chrono::TimeDelta::seconds(s);
-        let mut cm = Cm {
+    /// A registered CM last heard from at `now`, caught up.
+    fn cm_seen_at(now: DateTime<Utc>) -> Cm {
+        Cm {
             id: crate::ids::CmId::new(1),
             uid: "u".into(),
             name: HostName::parse("name", "cm").unwrap(),
@@ -149,13 +147,25 @@ mod tests {
             fips: false,
             cert_fingerprint: CertFingerprint::parse("f", &["AB"; 32].join(":")).unwrap(),
             proxy_token: None,
-            registered: ago(100),
-            last_seen: Some(ago(2)),
-            last_sync: Some(ago(2)),
+            registered: now,
+            last_seen: Some(now),
+            last_sync: None,
             acked_seq: 0,
             backlog: 0,
             incident_count: 0,
             deregistered: None,
+        }
+    }
+
+    #[test]
+    fn lag_grows_while_a_cm_is_silent() {
+        let now = Utc::now();
+        let ago = |s| now - chrono::TimeDelta::seconds(s);
+        let mut cm = Cm {
+            registered: ago(100),
+            last_seen: Some(ago(2)),
+            last_sync: Some(ago(2)),
+            ..cm_seen_at(now)
         };
         assert_eq!(cm.sync_lag_seconds(now), 0, "caught up and heard from");
         cm.backlog = 5;
@@ -176,24 +186,7 @@ mod tests {
     #[test]
     fn state_follows_heartbeats_and_deregistration() {
         let now = Utc::now();
-        let mut cm = Cm {
-            id: crate::ids::CmId::new(1),
-            uid: "u".into(),
-            name: HostName::parse("name", "cm").unwrap(),
-            url: "https://x".into(),
-            ip: "10.0.0.1".parse().unwrap(),
-            version: "0.1.0".into(),
-            fips: false,
-            cert_fingerprint: CertFingerprint::parse("f", &["AB"; 32].join(":")).unwrap(),
-            proxy_token: None,
-            registered: now,
-            last_seen: Some(now),
-            last_sync: None,
-            acked_seq: 0,
-            backlog: 0,
-            incident_count: 0,
-            deregistered: None,
-        };
+        let mut cm = cm_seen_at(now);
         assert_eq!(cm.state(now), CmState::Online);
         assert_eq!(
             cm.state(now + OFFLINE_AFTER + chrono::TimeDelta::seconds(1)),

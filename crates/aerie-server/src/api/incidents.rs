@@ -109,7 +109,6 @@ pub async fn remote_detail(
 ) -> Result<Json<IncidentDetail>, OpError> {
     let (cm, id) = super::remote::ids(&cm, &id)?;
     let page = event_page(page)?;
-    Ok(Json(
-        crate::ops::remote::detail(&state, &can, cm, id, page).await?,
-    ))
+    let cm = crate::ops::remote::owned(&state, cm, id).await?;
+    Ok(Json(crate::ops::remote::detail(&can, &cm, id, page).await?))
 }

@@ -33,24 +33,22 @@ pub async fn owned(state: &AppState, cm: CmId, id: IncidentId) -> Result<Cm, OpE
     Ok(cm)
 }
 
-/// An incident's details, live from the CM that owns it.
+/// An incident's details, live from the CM that owns it (checked with [`owned`]).
 pub async fn detail(
-    state: &AppState,
     can: &Can<View>,
-    cm: CmId,
+    cm: &Cm,
     id: IncidentId,
     page: (Option<(i64, i64)>, u32),
 ) -> Result<IncidentDetail, OpError> {
-    let cm = owned(state, cm, id).await?;
     let mut detail: IncidentDetail = proxy::call(
-        &cm,
+        cm,
         can.caller(),
         Method::GET,
         &format!("/api/v1/incidents/{id}{}", EventPageParams::query(page)),
         None,
     )
     .await?;
-    detail.incident = mcm::with_cm(detail.incident, &cm);
+    detail.incident = mcm::with_cm(detail.incident, cm);
     Ok(detail)
 }
 

@@ -9,6 +9,7 @@
 mod config;
 mod flash;
 mod incident;
+mod incident_action;
 mod incidents;
 mod layout;
 mod login;
@@ -43,11 +44,11 @@ pub fn router() -> Router<AppState> {
         .route("/incidents/{id}", get(incident::local_page))
         .route(
             "/incidents/{id}/{second}",
-            get(incident::remote_page).post(incident::local_action),
+            get(incident::remote_page).post(incident_action::local_action),
         )
         .route(
             "/incidents/{id}/{second}/{action}",
-            axum::routing::post(incident::remote_action),
+            axum::routing::post(incident_action::remote_action),
         )
         .route("/config", get(config::index))
         .route(

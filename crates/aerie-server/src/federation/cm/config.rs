@@ -123,17 +123,8 @@ pub async fn store_new(
     kdf: Kdf,
     key: &DeviceKey,
 ) -> Result<(), OpError> {
-    let s = &fed.store;
-    for name in keys::ALL_MCM {
-        s.delete_setting(name).await?;
-    }
-    s.set_setting(keys::MCM_USERNAME, username).await?;
-    s.set_setting(keys::MCM_KDF, kdf.id()).await?;
-    s.set_setting(keys::MCM_DEVICE_KEY, &key.to_hex()).await?;
-    s.set_setting(keys::MCM_ADDRESS, &address.to_string())
-        .await?;
-    fed.forget_config();
-    Ok(())
+    erase(fed).await?;
+    store_moved(fed, address, username, kdf, key).await
 }
 
 /// Points a registered CM at a new MCM it has just registered with: the address, user
