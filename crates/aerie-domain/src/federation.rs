@@ -31,7 +31,9 @@ pub struct Cm {
     pub registered: DateTime<Utc>,
     pub last_seen: Option<DateTime<Utc>>,
     pub last_sync: Option<DateTime<Utc>>,
-    /// The CM's highest change sequence number applied here.
+    /// The CM's resync epoch this copy is in.
+    pub epoch: i64,
+    /// The CM's highest change sequence number applied here, in `epoch`.
     pub acked_seq: i64,
     /// Changes the CM reported as not yet sent.
     pub backlog: i64,
@@ -113,6 +115,64 @@ pub struct SyncBatch {
     pub cm_name: Option<HostName>,
     /// Whether the CM was in FIPS mode when it sent the batch, if it said.
     pub fips: Option<bool>,
+    /// The CM's resync epoch: versions compare only within one epoch, and a resync starts
+    /// a new one that replaces whatever the MCM held.
+    pub epoch: i64,
+    /// The acknowledged sequence number the CM sent this batch after (its cursor); the
+    /// MCM refuses a batch that starts beyond what it acknowledged (it lost changes).
+    pub after_seq: Option<i64>,
+    /// Which part of a resync this batch is, if it is one.
+    pub resync: Option<ResyncStep>,
+}
+
+crate::string_enum! {
+    /// The parts of a resync: its first request opens the epoch, its last drops every row
+    /// of the CM that the resync did not send.
+    pub enum ResyncStep {
+        Start = "start",
+        Part = "part",
+        End = "end",
+    }
+}
+
+/// What the MCM does with a batch, given its copy of the CM.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Admission {
+    /// Apply it to the current epoch.
+    Apply,
+    /// Open the batch's (newer) epoch, then apply it.
+    Adopt,
+    /// Apply nothing: the CM must resync (its epoch is older than the MCM's, or the MCM's
+    /// copy is older than the CM's cursor).
+    Refuse,
+}
+
+impl SyncBatch {
+    /// Whether the MCM's copy of the CM, at `epoch` with `acked_seq`, can take this batch.
+    pub fn admission(&self, epoch: i64, acked_seq: i64) -> Admission {
+        use std::cmp::Ordering::*;
+        match (self.epoch.cmp(&epoch), self.resync) {
+            (Greater, Some(ResyncStep::Start)) => Admission::Adopt,
+            (Equal, Some(_)) => Admission::Apply,
+            (Equal, None) if self.after_seq.is_none_or(|after| after <= acked_seq) => {
+                Admission::Apply
+            }
+            _ => Admission::Refuse,
+        }
+    }
+}
+
+/// What applying a batch came to, as the MCM answers it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SyncOutcome {
+    /// The highest change sequence number of this CM applied on the MCM, in `epoch`.
+    pub acked_seq: i64,
+    /// The MCM's resync epoch of this CM after the batch.
+    pub epoch: i64,
+    /// False when nothing was applied ([`Admission::Refuse`]): the CM must resync.
+    pub applied: bool,
+    /// Rows dropped by the end of a resync.
+    pub swept: u64,
 }
 
 /// The MCM's copy of a CM's incident.
@@ -150,6 +210,7 @@ mod tests {
             registered: now,
             last_seen: Some(now),
             last_sync: None,
+            epoch: 0,
             acked_seq: 0,
             backlog: 0,
             incident_count: 0,
@@ -181,6 +242,34 @@ mod tests {
             "silent: since the last contact"
         );
         assert!(cm.backlog_is_stale(now));
+    }
+
+    #[test]
+    fn batches_apply_within_an_epoch_and_a_resync_opens_the_next() {
+        let batch = |epoch, after_seq, resync| SyncBatch {
+            epoch,
+            after_seq,
+            resync,
+            ..SyncBatch::default()
+        };
+        use Admission::*;
+        use ResyncStep::*;
+        // The stream: in the MCM's epoch, starting at or before what it acknowledged.
+        assert_eq!(batch(2, Some(40), None).admission(2, 40), Apply);
+        assert_eq!(batch(2, Some(10), None).admission(2, 40), Apply, "re-sent");
+        assert_eq!(batch(2, None, None).admission(2, 40), Apply);
+        // The MCM lost what it acknowledged (restored from an older copy).
+        assert_eq!(batch(2, Some(41), None).admission(2, 40), Refuse);
+        // The CM is in an older epoch (restored from an older copy), or in a newer one the
+        // MCM never opened (the MCM restored): either way, a resync.
+        assert_eq!(batch(1, Some(0), None).admission(2, 40), Refuse);
+        assert_eq!(batch(3, Some(0), None).admission(2, 40), Refuse);
+        assert_eq!(batch(3, None, Some(Part)).admission(2, 40), Refuse);
+        assert_eq!(batch(1, None, Some(Start)).admission(2, 40), Refuse);
+        // Only a resync's start opens a newer epoch; its parts apply whatever the cursor.
+        assert_eq!(batch(3, None, Some(Start)).admission(2, 40), Adopt);
+        assert_eq!(batch(3, None, Some(Start)).admission(3, 0), Apply);
+        assert_eq!(batch(3, Some(99), Some(Part)).admission(3, 0), Apply);
     }
 
     #[test]

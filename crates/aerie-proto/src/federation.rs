@@ -1,12 +1,12 @@
 //! The CM ↔ MCM wire protocol (see `docs/protocol.md`): registration by proof of the
-//! device key bound to the MCM's certificate, the ordered change stream, manifests for
-//! resync, and the proxy token.
+//! device key bound to the MCM's certificate, the ordered change stream in resync
+//! epochs, and the proxy token.
 
 use serde::{Deserialize, Serialize};
 
 use aerie_domain::{
     DomainError,
-    federation::SyncBatch,
+    federation::{ResyncStep, SyncBatch, SyncOutcome},
     incident::{Incident, IncidentFacts, IncidentId},
     risk::Severity,
     text::{CountryCode, Sha256Hex, Text},
@@ -34,8 +34,6 @@ fn counter(field: impl Into<String>, value: i64, min: i64) -> Result<i64, Domain
 pub const MAX_SYNC_ROWS: usize = 1000;
 /// Most bytes of incidents one sync request carries, well under the default body cap.
 pub const MAX_SYNC_BYTES: usize = 1 << 20;
-/// Most manifest entries one response carries.
-pub const MAX_MANIFEST_ROWS: u32 = 50_000;
 
 aerie_domain::string_enum! {
     /// Why the MCM refused a CM, as `ErrorBody.code`, so the CM can say exactly what is
@@ -64,7 +62,6 @@ pub mod paths {
     pub const REGISTER: &str = "/api/v1/federation/register";
     pub const PROXY_TOKEN: &str = "/api/v1/federation/proxy-token";
     pub const SYNC: &str = "/api/v1/federation/sync";
-    pub const MANIFEST: &str = "/api/v1/federation/manifest";
 }
 
 /// "FIPS mode differs: MCM is in FIPS mode, this CM is not" (or the reverse).
@@ -186,20 +183,48 @@ pub struct SyncRequest {
     /// Whether the CM is in FIPS mode now: the MCM refuses a CM in the other mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fips: Option<bool>,
+    /// The CM's resync epoch (see `docs/protocol.md`).
+    #[serde(default)]
+    pub epoch: i64,
+    /// The acknowledged sequence number this request follows (the CM's cursor); absent
+    /// in a resync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_seq: Option<i64>,
+    /// `start`, `part` or `end` in a resync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub resync: Option<ResyncStep>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 pub struct SyncAck {
-    /// The highest change sequence number of this CM applied on the MCM.
+    /// The highest change sequence number of this CM applied on the MCM, in `epoch`.
     pub acked_seq: i64,
+    /// The MCM's resync epoch of this CM.
+    #[serde(default)]
+    pub epoch: i64,
+    /// False when the MCM applied nothing: the CM's epoch or cursor does not match the
+    /// MCM's copy (one of them was restored from an older copy), and the CM resyncs.
+    #[serde(default = "yes")]
+    pub applied: bool,
+    /// Rows the end of a resync dropped.
+    #[serde(default)]
+    pub swept: u64,
 }
 
-/// `GET /api/v1/federation/manifest`: the MCM's (incident id, version) pairs of this CM.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
-pub struct Manifest {
-    pub items: Vec<(i64, i64)>,
-    /// Pass as `after` for the next page.
-    pub next: Option<i64>,
+fn yes() -> bool {
+    true
+}
+
+impl From<SyncOutcome> for SyncAck {
+    fn from(o: SyncOutcome) -> Self {
+        SyncAck {
+            acked_seq: o.acked_seq,
+            epoch: o.epoch,
+            applied: o.applied,
+            swept: o.swept,
+        }
+    }
 }
 
 impl SyncedIncident {
@@ -343,6 +368,12 @@ impl SyncRequest {
                 .map(|n| aerie_domain::net::HostName::parse("cm_name", n))
                 .transpose()?,
             fips: self.fips,
+            epoch: counter("epoch", self.epoch, 0)?,
+            after_seq: self
+                .after_seq
+                .map(|a| counter("after_seq", a, 0))
+                .transpose()?,
+            resync: self.resync,
         })
     }
 }

@@ -186,6 +186,11 @@ pub async fn start_with_admin(
         login_throttle: Arc::new(throttle::Throttle::new(throttle::LOGINS)),
     };
 
+    // Read before anything can change it: see `CmSide::started_at_seq`.
+    state
+        .federation
+        .cm
+        .started_at_seq(state.store.last_change_seq().await?);
     let handle = axum_server::Handle::new();
     let fips = state.appliance.fips().await?;
     if fips {

@@ -17,7 +17,7 @@ use aerie_domain::{
     artifact::{ArtifactInfo, ArtifactKind},
     audit::{AuditEntry, AuditRecord},
     event::{Event, NewEvent},
-    federation::{Cm, CmRegistration, RemoteIncident, RemotePage, SyncBatch},
+    federation::{Cm, CmRegistration, RemoteIncident, RemotePage, SyncBatch, SyncOutcome},
     ids::{ApiKeyId, CmId, MitigationId, UserId, WhitelistId},
     incident::{Incident, IncidentId, Placement, StatusChange},
     mitigation::{Mitigation, MitigationKind, MitigationOption},
@@ -241,17 +241,18 @@ pub trait FederationStore: Send + Sync {
 
     async fn set_cm_proxy_token(&self, cm_id: CmId, token: &str) -> Result<()>;
 
-    /// Applies a CM's sync batch in one transaction: newer versions win, removals drop
-    /// rows no newer than themselves, and the CM's acknowledged sequence only grows.
-    /// Returns the CM's acknowledged sequence number after the batch.
-    async fn apply_sync(&self, cm_id: CmId, batch: &SyncBatch, at: DateTime<Utc>) -> Result<i64>;
-
-    /// Records that a CM was heard from, with its reported backlog.
-    async fn cm_heartbeat(&self, cm_id: CmId, backlog: i64, at: DateTime<Utc>) -> Result<()>;
-
-    /// (incident id, version) of a CM's incidents held here, by id, after `after`.
-    async fn manifest(&self, cm_id: CmId, after: i64, limit: u32)
-    -> Result<Vec<(IncidentId, i64)>>;
+    /// Applies one sync batch of a CM in one transaction, if the CM's copy here admits it
+    /// ([`SyncBatch::admission`]): newer versions replace rows (a row of an older epoch
+    /// whatever its version), removals drop rows no newer than themselves and leave a
+    /// version floor that older upserts cannot pass, the end of a resync drops the rows
+    /// of older epochs, and the CM's acknowledged sequence only grows within an epoch.
+    /// An empty batch is a heartbeat: it records the contact and the backlog.
+    async fn apply_sync(
+        &self,
+        cm_id: CmId,
+        batch: &SyncBatch,
+        at: DateTime<Utc>,
+    ) -> Result<SyncOutcome>;
 
     /// One page of the MCM's incident table, optionally of some CMs only.
     async fn remote_incidents(&self, query: &IncidentQuery, cms: &[CmId]) -> Result<RemotePage>;

@@ -1,7 +1,10 @@
 //! The duel: CMs produce incidents while the MCM and the CMs are killed with SIGKILL and
 //! restarted, and a TCP proxy between them cuts and refuses connections. After every
 //! round the MCM's table must equal the union of the CMs' non-benign incidents: same
-//! ids, same versions, nothing missing, nothing extra.
+//! ids, same versions, nothing missing, nothing extra. In every round one node (a CM in
+//! even rounds, the MCM in odd ones) is copied early and restored from that older copy
+//! later, as an operator restoring a backup would: the copy must become exact again by
+//! itself, with no `set mcm resync`.
 //!
 //! `AERIE_DUEL_SEED` replays a run; `AERIE_DUEL_ROUNDS` sets how many rounds (default 6).
 
@@ -115,6 +118,35 @@ impl Node {
         );
         assert!(out.status.success(), "{}: {text}", self.name);
         text
+    }
+
+    /// Kills the node and copies its data dir (a crash-consistent backup).
+    fn snapshot(&mut self, to: &Path) {
+        self.kill9();
+        copy_dir(&self.dir, to);
+        self.start();
+    }
+
+    /// Kills the node and replaces its data dir by an older copy.
+    fn restore(&mut self, from: &Path) {
+        self.kill9();
+        std::fs::remove_dir_all(&self.dir).unwrap();
+        copy_dir(from, &self.dir);
+        self.start();
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), target).unwrap();
+        } // not the CLI's socket: the daemon makes it anew
     }
 }
 
@@ -292,7 +324,28 @@ async fn duel_with_kills_and_cuts() {
         for cm in &cms {
             admins.push(Some(cm.admin().await));
         }
+        // The node restored from an older copy this round: a CM, or the MCM (None).
+        let restored = (round % 2 == 0).then_some((round / 2) % cms.len());
+        let backup = base.path().join(format!("backup-{round}"));
         for step in 0..steps {
+            if step == 5 || step == 30 {
+                let node = match restored {
+                    Some(i) => &mut cms[i],
+                    None => &mut mcm,
+                };
+                if step == 5 {
+                    node.snapshot(&backup);
+                } else {
+                    println!(
+                        "round {round}: {} restored from its copy of step 5",
+                        node.name
+                    );
+                    node.restore(&backup);
+                }
+                if let Some(i) = restored {
+                    admins[i] = Some(cms[i].admin().await);
+                }
+            }
             let action = rng.random_range(0..100);
             let target = rng.random_range(0..cms.len());
             match action {

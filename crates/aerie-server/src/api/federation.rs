@@ -4,14 +4,12 @@ use std::net::SocketAddr;
 
 use axum::{
     Json,
-    extract::{ConnectInfo, Query, State},
+    extract::{ConnectInfo, State},
 };
-use serde::Deserialize;
 
 use aerie_proto::ErrorBody;
 use aerie_proto::federation::{
-    Challenge, MAX_MANIFEST_ROWS, Manifest, ProxyToken, RegisterRequest, RegisterResponse, SyncAck,
-    SyncRequest,
+    Challenge, ProxyToken, RegisterRequest, RegisterResponse, SyncAck, SyncRequest,
 };
 
 use crate::{auth::CmPeer, error::OpError, federation::mcm, json::ApiJson, state::AppState};
@@ -77,37 +75,4 @@ pub async fn sync(
     ApiJson(req): ApiJson<SyncRequest>,
 ) -> Result<Json<SyncAck>, OpError> {
     Ok(Json(mcm::sync(&state.federation, &cm, &req).await?))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ManifestParams {
-    /// Incidents with a greater id than this (paging).
-    after: Option<i64>,
-}
-
-/// On the MCM, from a registered CM: the (incident id, version) pairs the MCM holds of
-/// it, a page at a time (for `set mcm resync`).
-#[utoipa::path(get, path = "/api/v1/federation/manifest", tag = "federation protocol",
-    params(ManifestParams),
-    responses((status = 200, body = Manifest),
-        (status = 401, description = "No CM credential", body = ErrorBody)))]
-pub async fn manifest(
-    State(state): State<AppState>,
-    CmPeer(cm): CmPeer,
-    Query(params): Query<ManifestParams>,
-) -> Result<Json<Manifest>, OpError> {
-    let after = params.after.unwrap_or(0);
-    let items = state
-        .store
-        .manifest(cm.id, after, MAX_MANIFEST_ROWS)
-        .await?;
-    let next = (items.len() == MAX_MANIFEST_ROWS as usize)
-        .then(|| items.last().map(|(id, _)| id.get()))
-        .flatten();
-    Ok(Json(Manifest {
-        items: items.into_iter().map(|(id, v)| (id.get(), v)).collect(),
-        next,
-    }))
 }

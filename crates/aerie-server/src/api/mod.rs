@@ -109,7 +109,6 @@ pub fn router() -> Router<AppState> {
             post(federation::proxy_token),
         )
         .route("/api/v1/federation/sync", post(federation::sync))
-        .route("/api/v1/federation/manifest", get(federation::manifest))
         .fallback(|| async { OpError::missing("no such endpoint") })
         .method_not_allowed_fallback(|| async { OpError::MethodNotAllowed })
 }

@@ -54,7 +54,6 @@ use utoipa::{
         super::federation::register,
         super::federation::proxy_token,
         super::federation::sync,
-        super::federation::manifest,
     ),
     modifiers(&Security, &Described),
     security(("bearer" = []), ("raw_api_key" = []), ("session_cookie" = []))

@@ -14,6 +14,10 @@ pub const MCM_CREDENTIAL: &str = "mcm.credential";
 pub const MCM_CM_ID: &str = "mcm.cm_id";
 /// CM: the highest change sequence number the MCM acknowledged.
 pub const MCM_CURSOR: &str = "mcm.cursor";
+/// CM: the resync epoch this CM's stream is in.
+pub const MCM_EPOCH: &str = "mcm.epoch";
+/// CM: set while a resync of the current epoch has not completed.
+pub const MCM_RESYNC_PENDING: &str = "mcm.resync_pending";
 /// CM: set when the MCM said this CM is deregistered.
 pub const MCM_DEREGISTERED: &str = "mcm.deregistered";
 /// CM: the hash of the token the MCM presents for live actions.
@@ -31,6 +35,8 @@ pub const ALL_MCM: &[&str] = &[
     MCM_CREDENTIAL,
     MCM_CM_ID,
     MCM_CURSOR,
+    MCM_EPOCH,
+    MCM_RESYNC_PENDING,
     MCM_DEREGISTERED,
     MCM_PROXY_HASH,
 ];

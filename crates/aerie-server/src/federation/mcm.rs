@@ -1,5 +1,5 @@
-//! The MCM's side: conversion, registration of CMs, applying their change streams,
-//! manifests, and `set mcm remove`.
+//! The MCM's side: conversion, registration of CMs, applying their change streams in
+//! resync epochs, and `set mcm remove`.
 
 use std::{
     collections::HashMap,
@@ -496,17 +496,21 @@ pub async fn sync(fed: &Federation, cm: &Cm, req: &SyncRequest) -> Result<SyncAc
         fed.mcm.forget_peers();
         tracing::info!(cm = %cm.id, from = %cm.name, to = %name, "CM renamed");
     }
-    let acked = if batch.upserts.is_empty() && batch.removals.is_empty() && batch.high_seq == 0 {
-        fed.store
-            .cm_heartbeat(cm.id, batch.backlog, Utc::now())
-            .await?;
-        cm.acked_seq
-    } else {
-        let acked = fed.store.apply_sync(cm.id, &batch, Utc::now()).await?;
+    let outcome = fed.store.apply_sync(cm.id, &batch, Utc::now()).await?;
+    if !outcome.applied {
+        tracing::warn!(
+            cm = %cm.name,
+            cm_epoch = batch.epoch,
+            cm_after = batch.after_seq,
+            epoch = outcome.epoch,
+            acked = outcome.acked_seq,
+            "sync refused: this copy and the CM disagree (one was restored from an older copy); \
+             the CM resyncs"
+        );
+    } else if !(batch.upserts.is_empty() && batch.removals.is_empty() && outcome.swept == 0) {
         fed.mcm.changes.send_modify(|n| *n += 1);
-        acked
-    };
-    Ok(SyncAck { acked_seq: acked })
+    }
+    Ok(outcome.into())
 }
 
 #[cfg(test)]

@@ -179,7 +179,6 @@ pub(super) fn api_request(row: &Row, fx: &Fx, who: Who) -> Option<Req> {
             post(row.path, json!({"token": "px_not-a-token"}))
         }
         ("POST", "/api/v1/federation/sync", _) => post(row.path, json!({})),
-        ("GET", "/api/v1/federation/manifest", _) => get(row.path),
         _ => return None,
     })
 }

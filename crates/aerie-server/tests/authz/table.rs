@@ -88,7 +88,6 @@ pub(super) fn api_routes() -> Vec<Row> {
         // The CM credential is checked first, on either side (a CM knows no CM credential).
         r("POST /api/v1/federation/proxy-token",                         Mcm,  CmCredential).elsewhere(THEN_401),
         r("POST /api/v1/federation/sync",                                Mcm,  CmCredential).elsewhere(THEN_401),
-        r("GET /api/v1/federation/manifest",                             Mcm,  CmCredential).elsewhere(THEN_401),
     ]
 }
 /// NOT IN THE DOCUMENT: routes `crates/aerie-server/src/api/mod.rs` serves that the

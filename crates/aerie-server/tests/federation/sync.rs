@@ -3,7 +3,7 @@
 use super::*;
 
 #[tokio::test]
-async fn resync_repairs_a_damaged_copy_without_resending_what_matches() {
+async fn resync_makes_the_copy_exact_whatever_the_versions() {
     let mcm = node("mcm-resync", 1).await;
     convert(&mcm).await;
     let cm = node("cm-resync", 2).await;
@@ -21,11 +21,12 @@ async fn resync_repairs_a_damaged_copy_without_resending_what_matches() {
     let cm_id = cm_id_of(&mcm, "cm-resync").await;
     assert!(eventually(5, || converged(&mcm, &cm, cm_id)).await);
 
-    // Damage the MCM's copy: drop two rows, age one, add one the CM never had.
+    // Damage the MCM's copy: drop two rows, hold one at a newer version than the CM's
+    // (as after the CM was restored from an older copy), add one the CM never had.
     let truth = cm_truth(&cm).await;
     let ids: Vec<i64> = truth.keys().copied().collect();
     let store = &mcm.running.state.store;
-    let mut stale = store
+    let mut newer = store
         .remote_incident(
             aerie_domain::ids::CmId::new(cm_id),
             aerie_domain::incident::IncidentId::new(ids[2]),
@@ -34,29 +35,18 @@ async fn resync_repairs_a_damaged_copy_without_resending_what_matches() {
         .unwrap()
         .unwrap()
         .incident;
-    let mut ghost = stale.clone();
+    let mut ghost = newer.clone();
     ghost.id = aerie_domain::incident::IncidentId::new(999_999);
+    newer.version = 100;
     store
         .apply_sync(
             aerie_domain::ids::CmId::new(cm_id),
             &aerie_domain::federation::SyncBatch {
+                upserts: vec![newer, ghost],
                 removals: vec![
                     (aerie_domain::incident::IncidentId::new(ids[0]), 100),
                     (aerie_domain::incident::IncidentId::new(ids[1]), 100),
-                    (stale.id, 100),
                 ],
-                ..Default::default()
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
-    stale.version = 0;
-    store
-        .apply_sync(
-            aerie_domain::ids::CmId::new(cm_id),
-            &aerie_domain::federation::SyncBatch {
-                upserts: vec![stale, ghost],
                 ..Default::default()
             },
             chrono::Utc::now(),
@@ -68,7 +58,7 @@ async fn resync_repairs_a_damaged_copy_without_resending_what_matches() {
     let (ok, out) = cli(&cm, &["cm", "set mcm resync"]).await;
     assert!(ok, "{out}");
     assert!(
-        out.contains("3 incidents sent, 1 removed from the MCM, 33 already up to date"),
+        out.contains("36 incidents sent, 1 removed from the MCM."),
         "{out}"
     );
     assert_eq!(
@@ -78,6 +68,12 @@ async fn resync_repairs_a_damaged_copy_without_resending_what_matches() {
     );
     let cms: Vec<serde_json::Value> = mcm.admin.get("/api/v1/cms").await.unwrap();
     assert_eq!(cms[0]["incident_count"], 36);
+    // Later changes on the CM follow through the stream, in the new epoch.
+    cm.admin
+        .change_status(ids[2], "acknowledged", "after the resync")
+        .await
+        .unwrap();
+    assert!(eventually(5, || converged(&mcm, &cm, cm_id)).await);
 }
 #[tokio::test]
 async fn removes_and_deregistration() {

@@ -1,16 +1,19 @@
 //! Federation storage. On an MCM: registered CMs, the idempotent apply of their sync
-//! batches, manifests, and the copy of their incidents. On a CM: what the sync worker
+//! batches within resync epochs, and the copy of their incidents. On a CM: what the sync worker
 //! reads.
 
 use aerie_domain::ids::CmId;
 use async_trait::async_trait;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, Row};
 
 use aerie_domain::{
-    federation::{Cm, CmRegistration, RemoteIncident, RemotePage, SyncBatch},
+    federation::{
+        Admission, Cm, CmRegistration, RemoteIncident, RemotePage, ResyncStep, SyncBatch,
+        SyncOutcome,
+    },
     incident::{Incident, IncidentId},
     query::{Cursor, IncidentQuery},
 };
@@ -24,15 +27,16 @@ use super::{
 use crate::{Result, StoreError};
 
 const CM_COLUMNS: &str = "id, uid, name, url, ip, version, fips, cert_fingerprint, proxy_token, \
-    registered_ms, last_seen_ms, last_sync_ms, acked_seq, backlog, incident_count, deregistered_ms";
+    registered_ms, last_seen_ms, last_sync_ms, epoch, acked_seq, backlog, incident_count, deregistered_ms";
 
 /// The upsert of one chunk of a CM's incidents: a newer version wins, an older or equal
-/// one changes nothing (re-sent batches are harmless).
+/// one changes nothing (re-sent batches are harmless); a row of an older epoch is
+/// replaced whatever its version.
 fn upsert_sql(backend: super::Backend, rows: usize) -> String {
     let data_cols: Vec<&str> = SHARED_COLUMNS
         .split(", ")
         .chain(FACT_COLUMNS)
-        .chain(["status", "version", "change_seq"])
+        .chain(["status", "version", "change_seq", "epoch"])
         .collect();
     let per_row = data_cols.len() + 2;
     let values = values(backend, rows, per_row, |s| s.join(", "));
@@ -43,13 +47,90 @@ fn upsert_sql(backend: super::Backend, rows: usize) -> String {
     format!(
         "INSERT INTO remote_incidents ({}, cm_id, incident_id) VALUES {values} \
          ON CONFLICT (cm_id, incident_id) DO UPDATE SET {} \
-         WHERE excluded.version > remote_incidents.version",
+         WHERE excluded.epoch > remote_incidents.epoch \
+         OR excluded.version > remote_incidents.version",
         data_cols.join(", "),
         updates.join(", ")
     )
 }
 
 impl SqlStore {
+    /// `sql` (its `CM` the first parameter) followed by `(ids…)`, bound with the CM first
+    /// and then the ids.
+    fn in_ids<'q>(
+        &self,
+        sql: &str,
+        cm_id: CmId,
+        ids: &[i64],
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        let slots: Vec<String> = (2..ids.len() + 2)
+            .map(|i| self.backend.placeholder(i))
+            .collect();
+        let sql = format!(
+            "{} ({})",
+            sql.replace("CM", &self.backend.placeholder(1)),
+            slots.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(cm_id.get());
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query
+    }
+
+    /// The incidents of `chunk` newer than the CM's removal of them, if any; refuses a
+    /// chunk that names an incident twice. The removal records they pass are dropped.
+    async fn above_removals<'a>(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        cm_id: CmId,
+        chunk: &'a [Incident],
+    ) -> Result<Vec<&'a Incident>> {
+        let ids: Vec<i64> = chunk.iter().map(|i| i.id.get()).collect();
+        if ids.iter().collect::<HashSet<_>>().len() != ids.len() {
+            return Err(StoreError::Conflict(
+                "a sync batch names an incident twice".into(),
+            ));
+        }
+        let floors: HashMap<i64, i64> = self
+            .in_ids(
+                "SELECT incident_id, version FROM remote_removals WHERE cm_id = CM AND incident_id IN",
+                cm_id,
+                &ids,
+            )
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<std::result::Result<_, sqlx::Error>>()?;
+        if floors.is_empty() {
+            return Ok(chunk.iter().collect());
+        }
+        let passing: Vec<&Incident> = chunk
+            .iter()
+            .filter(|i| {
+                floors
+                    .get(&i.id.get())
+                    .is_none_or(|floor| i.version > *floor)
+            })
+            .collect();
+        let lifted: Vec<i64> = passing
+            .iter()
+            .map(|i| i.id.get())
+            .filter(|id| floors.contains_key(id))
+            .collect();
+        if !lifted.is_empty() {
+            self.in_ids(
+                "DELETE FROM remote_removals WHERE cm_id = CM AND incident_id IN",
+                cm_id,
+                &lifted,
+            )
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(passing)
+    }
+
     async fn cm_where(
         &self,
         cond: &str,
@@ -135,38 +216,74 @@ impl crate::FederationStore for SqlStore {
         Ok(())
     }
 
-    async fn apply_sync(&self, cm_id: CmId, batch: &SyncBatch, at: DateTime<Utc>) -> Result<i64> {
+    async fn apply_sync(
+        &self,
+        cm_id: CmId,
+        batch: &SyncBatch,
+        at: DateTime<Utc>,
+    ) -> Result<SyncOutcome> {
         let (_writer, mut tx) = self.begin_write().await?;
+        let now = at.timestamp_millis();
+        let row = sqlx::query("SELECT epoch, acked_seq FROM cms WHERE id = $1")
+            .bind(cm_id.get())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("CM {cm_id}")))?;
+        let (epoch, acked): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let admission = batch.admission(epoch, acked);
+        if admission == Admission::Refuse {
+            sqlx::query("UPDATE cms SET last_seen_ms = $1, backlog = $2 WHERE id = $3")
+                .bind(now)
+                .bind(batch.backlog)
+                .bind(cm_id.get())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(SyncOutcome {
+                acked_seq: acked,
+                epoch,
+                applied: false,
+                swept: 0,
+            });
+        }
+        if admission == Admission::Adopt {
+            // A new epoch: what the MCM held is replaced by what the resync sends, and
+            // the old removal records give no floor any more.
+            sqlx::query("UPDATE cms SET epoch = $1, acked_seq = 0 WHERE id = $2")
+                .bind(batch.epoch)
+                .bind(cm_id.get())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM remote_removals WHERE cm_id = $1")
+                .bind(cm_id.get())
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut added = 0i64;
         for chunk in batch.upserts.chunks(INSERT_CHUNK) {
+            let chunk = self.above_removals(&mut tx, cm_id, chunk).await?;
+            if chunk.is_empty() {
+                continue;
+            }
             let ids: Vec<i64> = chunk.iter().map(|i| i.id.get()).collect();
-            let distinct: HashSet<i64> = ids.iter().copied().collect();
-            if distinct.len() != ids.len() {
-                return Err(StoreError::Conflict(
-                    "a sync batch names an incident twice".into(),
-                ));
-            }
-            let slots: Vec<String> = (2..ids.len() + 2)
-                .map(|i| self.backend.placeholder(i))
-                .collect();
-            let sql = format!(
-                "SELECT COUNT(*) FROM remote_incidents WHERE cm_id = {} AND incident_id IN ({})",
-                self.backend.placeholder(1),
-                slots.join(", ")
-            );
-            let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(cm_id.get());
-            for id in &ids {
-                count = count.bind(*id);
-            }
-            let existing: i64 = count.fetch_one(&mut *tx).await?;
+            let existing: i64 = self
+                .in_ids(
+                    "SELECT COUNT(*) FROM remote_incidents WHERE cm_id = CM AND incident_id IN",
+                    cm_id,
+                    &ids,
+                )
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
             added += ids.len() as i64 - existing;
 
             let mut query = sqlx::query(AssertSqlSafe(upsert_sql(self.backend, chunk.len())));
-            for i in chunk {
+            for i in &chunk {
                 query = bind_facts(query, &i.facts)
                     .bind(i.status.as_str())
                     .bind(i.version)
                     .bind(i.change_seq)
+                    .bind(batch.epoch)
                     .bind(cm_id.get())
                     .bind(i.id.get());
             }
@@ -174,51 +291,63 @@ impl crate::FederationStore for SqlStore {
         }
         for (id, version) in &batch.removals {
             let gone = sqlx::query(
-                "DELETE FROM remote_incidents WHERE cm_id = $1 AND incident_id = $2 AND version <= $3",
+                "DELETE FROM remote_incidents WHERE cm_id = $1 AND incident_id = $2 \
+                 AND (version <= $3 OR epoch < $4)",
+            )
+            .bind(cm_id.get())
+            .bind(id.get())
+            .bind(*version)
+            .bind(batch.epoch)
+            .execute(&mut *tx)
+            .await?;
+            added -= gone.rows_affected() as i64;
+            sqlx::query(
+                "INSERT INTO remote_removals (cm_id, incident_id, version) VALUES ($1, $2, $3) \
+                 ON CONFLICT (cm_id, incident_id) DO UPDATE SET version = excluded.version \
+                 WHERE excluded.version > remote_removals.version",
             )
             .bind(cm_id.get())
             .bind(id.get())
             .bind(*version)
             .execute(&mut *tx)
             .await?;
-            added -= gone.rows_affected() as i64;
         }
-        let now = at.timestamp_millis();
-        let acked = sqlx::query(
+        let mut swept = 0;
+        if batch.resync == Some(ResyncStep::End) {
+            swept = sqlx::query("DELETE FROM remote_incidents WHERE cm_id = $1 AND epoch < $2")
+                .bind(cm_id.get())
+                .bind(batch.epoch)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            added -= swept as i64;
+        }
+        let changed = !(batch.upserts.is_empty()
+            && batch.removals.is_empty()
+            && batch.resync.is_none()
+            && batch.high_seq == 0);
+        let sync_ms = changed.then_some(now);
+        let outcome = sqlx::query(
             "UPDATE cms SET incident_count = incident_count + $1, backlog = $2, last_seen_ms = $3, \
-             last_sync_ms = $3, acked_seq = CASE WHEN acked_seq > $4 THEN acked_seq ELSE $4 END \
-             WHERE id = $5 RETURNING acked_seq",
+             last_sync_ms = COALESCE($4, last_sync_ms), \
+             acked_seq = CASE WHEN acked_seq > $5 THEN acked_seq ELSE $5 END \
+             WHERE id = $6 RETURNING acked_seq, epoch",
         )
         .bind(added)
         .bind(batch.backlog)
         .bind(now)
+        .bind(sync_ms)
         .bind(batch.high_seq)
         .bind(cm_id.get())
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(acked.try_get(0)?)
-    }
-
-    async fn manifest(
-        &self,
-        cm_id: CmId,
-        after: i64,
-        limit: u32,
-    ) -> Result<Vec<(IncidentId, i64)>> {
-        let rows = sqlx::query(
-            "SELECT incident_id, version FROM remote_incidents WHERE cm_id = $1 AND incident_id > $2 \
-             ORDER BY incident_id LIMIT $3",
-        )
-        .bind(cm_id.get())
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((IncidentId::new(r.try_get(0)?), r.try_get(1)?)))
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        Ok(SyncOutcome {
+            acked_seq: outcome.try_get(0)?,
+            epoch: outcome.try_get(1)?,
+            applied: true,
+            swept,
+        })
     }
 
     async fn remote_incidents(&self, q: &IncidentQuery, cms: &[CmId]) -> Result<RemotePage> {
@@ -257,6 +386,9 @@ impl crate::FederationStore for SqlStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        sqlx::query("DELETE FROM remote_removals")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "UPDATE cms SET proxy_token = NULL, incident_count = 0, \
              deregistered_ms = $1 WHERE deregistered_ms IS NULL",
@@ -266,16 +398,6 @@ impl crate::FederationStore for SqlStore {
         .await?;
         tx.commit().await?;
         Ok(removed)
-    }
-
-    async fn cm_heartbeat(&self, cm_id: CmId, backlog: i64, at: DateTime<Utc>) -> Result<()> {
-        sqlx::query("UPDATE cms SET last_seen_ms = $1, backlog = $2 WHERE id = $3")
-            .bind(at.timestamp_millis())
-            .bind(backlog)
-            .bind(cm_id.get())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     async fn incidents_after(&self, after: IncidentId, limit: u32) -> Result<Vec<Incident>> {
@@ -308,8 +430,11 @@ mod tests {
     #[test]
     fn upsert_keeps_newer_versions_only() {
         let sql = upsert_sql(super::super::Backend::Postgres, 2);
-        assert!(sql.contains("$24), ($25,"), "{sql}");
-        assert!(sql.ends_with("WHERE excluded.version > remote_incidents.version"));
-        assert_eq!(super::super::ingest::FACTS_COUNT + 5, 24);
+        assert!(sql.contains("$25), ($26,"), "{sql}");
+        assert!(sql.ends_with(
+            "WHERE excluded.epoch > remote_incidents.epoch \
+             OR excluded.version > remote_incidents.version"
+        ));
+        assert_eq!(super::super::ingest::FACTS_COUNT + 6, 25);
     }
 }

@@ -218,6 +218,7 @@ pub fn cm(row: &AnyRow) -> Result<aerie_domain::federation::Cm> {
         registered: time(row.try_get("registered_ms")?)?,
         last_seen: opt_time("last_seen_ms")?,
         last_sync: opt_time("last_sync_ms")?,
+        epoch: row.try_get("epoch")?,
         acked_seq: row.try_get("acked_seq")?,
         backlog: row.try_get("backlog")?,
         incident_count: row.try_get("incident_count")?,

@@ -44,8 +44,7 @@ pub(super) async fn mcm_applies_sync_batches_idempotently(store: Arc<dyn Store>)
         removals: vec![],
         high_seq: 5,
         backlog: 2,
-        cm_name: None,
-        fips: None,
+        ..Default::default()
     };
     store.apply_sync(cm.id, &batch, t0()).await.unwrap();
     store.apply_sync(cm.id, &batch, t0()).await.unwrap(); // re-sent: no effect
@@ -68,8 +67,7 @@ pub(super) async fn mcm_applies_sync_batches_idempotently(store: Arc<dyn Store>)
         removals: vec![],
         high_seq: 3,
         backlog: 0,
-        cm_name: None,
-        fips: None,
+        ..Default::default()
     };
     store.apply_sync(cm.id, &batch, t0()).await.unwrap();
     let one = store
@@ -103,8 +101,7 @@ pub(super) async fn mcm_applies_sync_batches_idempotently(store: Arc<dyn Store>)
         ],
         high_seq: 6,
         backlog: 0,
-        cm_name: None,
-        fips: None,
+        ..Default::default()
     };
     store.apply_sync(cm.id, &batch, t0()).await.unwrap();
     assert!(
@@ -133,7 +130,157 @@ pub(super) async fn mcm_applies_sync_batches_idempotently(store: Arc<dyn Store>)
         Err(StoreError::Conflict(_))
     ));
 }
-pub(super) async fn mcm_pages_manifests_and_deregistration(store: Arc<dyn Store>) {
+/// The MCM's copy of one CM as (incident id, version).
+async fn copy_of(store: &Arc<dyn Store>, cm: CmId) -> Vec<(i64, i64)> {
+    let page = store
+        .remote_incidents(&IncidentQuery::default(), &[cm])
+        .await
+        .unwrap();
+    let mut rows: Vec<(i64, i64)> = page
+        .items
+        .iter()
+        .map(|r| (r.incident.id.get(), r.incident.version))
+        .collect();
+    rows.sort();
+    rows
+}
+
+pub(super) async fn mcm_keeps_removals_against_older_batches(store: Arc<dyn Store>) {
+    let cm = store
+        .register_cm(&registration("floor", "cfloor"), t0())
+        .await
+        .unwrap();
+    let incidents = cm_incidents(3).await;
+    let at = |version: i64| {
+        let mut i = incidents[0].clone();
+        i.version = version;
+        i
+    };
+    let apply = |batch: SyncBatch| {
+        let store = store.clone();
+        async move { store.apply_sync(cm.id, &batch, t0()).await.unwrap() }
+    };
+    apply(SyncBatch {
+        upserts: incidents.clone(),
+        high_seq: 3,
+        ..Default::default()
+    })
+    .await;
+    // Applied out of order: the removal at v3 first, then an older batch with v2.
+    apply(SyncBatch {
+        removals: vec![(incidents[0].id, 3)],
+        high_seq: 5,
+        ..Default::default()
+    })
+    .await;
+    apply(SyncBatch {
+        upserts: vec![at(2)],
+        high_seq: 4,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        copy_of(&store, cm.id).await,
+        [(2, 1), (3, 1)],
+        "an older upsert does not bring a removed incident back"
+    );
+    // A version after the removal does (the incident turned non-benign again).
+    apply(SyncBatch {
+        upserts: vec![at(4)],
+        high_seq: 6,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(copy_of(&store, cm.id).await, [(1, 4), (2, 1), (3, 1)]);
+    assert_eq!(store.cm(cm.id).await.unwrap().unwrap().incident_count, 3);
+}
+
+pub(super) async fn mcm_resync_epochs_replace_the_copy(store: Arc<dyn Store>) {
+    let cm = store
+        .register_cm(&registration("epoch", "cepoch"), t0())
+        .await
+        .unwrap();
+    let incidents = cm_incidents(4).await;
+    let apply = |batch: SyncBatch| {
+        let store = store.clone();
+        async move { store.apply_sync(cm.id, &batch, t0()).await.unwrap() }
+    };
+    // The MCM holds v9 of incident 2 and a removal floor for incident 4.
+    let mut newer = incidents[1].clone();
+    newer.version = 9;
+    apply(SyncBatch {
+        upserts: vec![incidents[0].clone(), newer, incidents[2].clone()],
+        removals: vec![(incidents[3].id, 7)],
+        high_seq: 40,
+        ..Default::default()
+    })
+    .await;
+
+    // A CM in the old epoch that starts beyond the ack, or in an epoch not yet opened,
+    // gets nothing applied and learns the MCM's epoch.
+    let refused = |epoch, after_seq, resync| SyncBatch {
+        upserts: vec![incidents[0].clone()],
+        epoch,
+        after_seq,
+        resync,
+        high_seq: 50,
+        ..Default::default()
+    };
+    let out = apply(refused(0, Some(41), None)).await;
+    assert_eq!((out.applied, out.epoch, out.acked_seq), (false, 0, 40));
+    let out = apply(refused(1, None, Some(ResyncStep::Part))).await;
+    assert!(!out.applied, "a resync part cannot open an epoch");
+
+    // A resync in epoch 1: its start opens the epoch, versions from before do not
+    // count, and its end drops what it did not send.
+    let out = apply(SyncBatch {
+        epoch: 1,
+        resync: Some(ResyncStep::Start),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!((out.applied, out.epoch, out.acked_seq), (true, 1, 0));
+    apply(SyncBatch {
+        upserts: vec![incidents[1].clone(), incidents[3].clone()],
+        epoch: 1,
+        resync: Some(ResyncStep::Part),
+        ..Default::default()
+    })
+    .await;
+    let out = apply(SyncBatch {
+        epoch: 1,
+        resync: Some(ResyncStep::End),
+        high_seq: 4,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!((out.applied, out.acked_seq, out.swept), (true, 4, 2));
+    assert_eq!(
+        copy_of(&store, cm.id).await,
+        [(2, 1), (4, 1)],
+        "exactly what the resync sent, at the CM's versions"
+    );
+    let after = store.cm(cm.id).await.unwrap().unwrap();
+    assert_eq!((after.epoch, after.incident_count), (1, 2));
+
+    // The old epoch is refused from now on; the new one goes on from its ack.
+    let out = apply(refused(0, Some(4), None)).await;
+    assert!(!out.applied);
+    let mut changed = incidents[1].clone();
+    changed.version = 2;
+    let out = apply(SyncBatch {
+        upserts: vec![changed],
+        epoch: 1,
+        after_seq: Some(4),
+        high_seq: 5,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!((out.applied, out.acked_seq), (true, 5));
+    assert_eq!(copy_of(&store, cm.id).await, [(2, 2), (4, 1)]);
+}
+
+pub(super) async fn mcm_pages_and_deregistration(store: Arc<dyn Store>) {
     let a = store
         .register_cm(&registration("a", "ca"), t0())
         .await
@@ -149,20 +296,10 @@ pub(super) async fn mcm_pages_manifests_and_deregistration(store: Arc<dyn Store>
             removals: vec![],
             high_seq: 7,
             backlog: 0,
-            cm_name: None,
-            fips: None,
+            ..Default::default()
         };
         store.apply_sync(cm.id, &batch, t0()).await.unwrap();
     }
-    let manifest = store.manifest(a.id, 0, 4).await.unwrap();
-    assert_eq!(manifest.len(), 4);
-    let rest = store
-        .manifest(a.id, manifest[3].0.get(), 100)
-        .await
-        .unwrap();
-    assert_eq!(rest.len(), 3);
-    assert!(rest.iter().all(|(_, v)| *v == 1));
-
     let mut seen = Vec::new();
     let mut q = IncidentQuery {
         limit: 5,

@@ -4,7 +4,8 @@ use std::{collections::HashSet, sync::Arc};
 
 use aerie_domain::{
     event::{Category, EventKind, NewEvent, Source, Stage},
-    federation::{CmRegistration, SyncBatch},
+    federation::{CmRegistration, ResyncStep, SyncBatch},
+    ids::CmId,
     incident::IncidentId,
     query::{Cursor, IncidentFilter, IncidentQuery, IncidentSort},
     risk::Risk,
@@ -60,7 +61,9 @@ conformance!(
     users_sessions_and_keys,
     settings_round_trip,
     mcm_applies_sync_batches_idempotently,
-    mcm_pages_manifests_and_deregistration,
+    mcm_pages_and_deregistration,
+    mcm_keeps_removals_against_older_batches,
+    mcm_resync_epochs_replace_the_copy,
     cm_side_reads_for_the_sync_worker,
     writes_of_every_kind_run_concurrently,
     artifacts_are_kept_once_per_content,

@@ -23,8 +23,13 @@ pub struct McmConfig {
     pub fingerprint: Option<aerie_client::Fingerprint>,
     /// The credential the MCM issued; `None` until registered.
     pub credential: Option<String>,
-    /// The highest change sequence number the MCM acknowledged.
+    /// The highest change sequence number the MCM acknowledged, in `epoch`.
     pub cursor: i64,
+    /// The resync epoch of this CM's stream.
+    pub epoch: i64,
+    /// A resync of `epoch` was started and has not completed: it runs before anything
+    /// else is sent.
+    pub resync_pending: bool,
     /// The MCM said this CM is deregistered.
     pub deregistered: bool,
 }
@@ -103,6 +108,10 @@ async fn read(fed: &Federation) -> Result<Option<McmConfig>, OpError> {
         cursor: get(keys::MCM_CURSOR)
             .and_then(|c| c.parse().ok())
             .unwrap_or(0),
+        epoch: get(keys::MCM_EPOCH)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+        resync_pending: get(keys::MCM_RESYNC_PENDING).is_some(),
         deregistered: get(keys::MCM_DEREGISTERED).is_some(),
     }))
 }
@@ -113,6 +122,24 @@ pub fn remember_cursor(fed: &Federation, cursor: i64) {
     if let Cached::Configured(config) = &mut cache.config {
         config.cursor = cursor;
     }
+}
+
+/// Records that the stream must resync in `epoch` before anything else is sent; it
+/// holds across restarts until [`resynced`].
+pub async fn begin_resync(fed: &Federation, epoch: i64) -> Result<(), OpError> {
+    fed.store
+        .set_setting(keys::MCM_EPOCH, &epoch.to_string())
+        .await?;
+    fed.store.set_setting(keys::MCM_RESYNC_PENDING, "1").await?;
+    fed.forget_config();
+    Ok(())
+}
+
+/// Records a completed resync (its cursor already written).
+pub async fn resynced(fed: &Federation) -> Result<(), OpError> {
+    fed.store.delete_setting(keys::MCM_RESYNC_PENDING).await?;
+    fed.forget_config();
+    Ok(())
 }
 
 /// Stores a new MCM configuration, replacing every `mcm.*` setting.

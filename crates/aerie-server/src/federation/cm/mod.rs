@@ -95,9 +95,34 @@ pub struct CmSide {
     config: Mutex<config::ConfigCache>,
     /// The host name the MCM last acknowledged from this CM.
     told_name: Mutex<Option<String>>,
+    /// The highest change sequence number the MCM can have acknowledged from this data:
+    /// the store's counter when the daemon started, raised by every request sent since.
+    /// An MCM acknowledging more holds changes this CM no longer has (its data dir was
+    /// restored from an older copy).
+    ceiling: Mutex<Option<i64>>,
 }
 
 impl CmSide {
+    /// Records the store's change counter at start-up, before anything can change it.
+    pub fn started_at_seq(&self, seq: i64) {
+        *self.ceiling.lock().expect("ceiling lock") = Some(seq);
+    }
+
+    /// Raises the ceiling to a sequence number about to be sent.
+    fn sending(&self, high_seq: i64) {
+        if let Some(c) = self.ceiling.lock().expect("ceiling lock").as_mut() {
+            *c = (*c).max(high_seq);
+        }
+    }
+
+    /// Whether the MCM acknowledged more than this CM ever sent from its data.
+    fn beyond_ceiling(&self, acked_seq: i64) -> bool {
+        self.ceiling
+            .lock()
+            .expect("ceiling lock")
+            .is_some_and(|c| acked_seq > c)
+    }
+
     /// Wakes the worker for a round now (the host name changed).
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -180,6 +205,8 @@ pub async fn configure(
             fingerprint: None,
             credential: None,
             cursor: 0,
+            epoch: 0,
+            resync_pending: false,
             deregistered: false,
         };
         let registered = register::register(fed, &candidate)

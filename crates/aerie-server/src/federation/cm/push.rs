@@ -99,12 +99,17 @@ pub(super) async fn push(
             let heartbeat = SyncRequest {
                 cm_name: Some(name.clone()),
                 fips: Some(config.kdf.is_fips()),
+                epoch: config.epoch,
+                after_seq: Some(config.cursor),
                 ..SyncRequest::default()
             };
-            send(&client, &heartbeat, config).await?;
+            let ack = send(&client, &heartbeat, config).await?;
             *last_contact = Instant::now();
             *fed.cm.told_name.lock().expect("name lock") = Some(name);
             fed.cm.synced(Utc::now());
+            if needs_resync(fed, config, &ack).await? {
+                return Ok(Step::Busy);
+            }
         }
         persist_cursor(fed, config.cursor).await?;
         return Ok(Step::Idle);
@@ -114,11 +119,17 @@ pub(super) async fn push(
         backlog: last - request.high_seq,
         cm_name: Some(name.clone()),
         fips: Some(config.kdf.is_fips()),
+        epoch: config.epoch,
+        after_seq: Some(config.cursor),
         ..request
     };
+    fed.cm.sending(request.high_seq);
     let ack = send(&client, &request, config).await?;
     *fed.cm.told_name.lock().expect("name lock") = Some(name);
     *last_contact = Instant::now();
+    if needs_resync(fed, config, &ack).await? {
+        return Ok(Step::Busy);
+    }
     let cursor = ack.acked_seq.min(request.high_seq).max(config.cursor);
     config::remember_cursor(fed, cursor);
     persist_cursor(fed, cursor).await?;
@@ -129,6 +140,37 @@ pub(super) async fn push(
     } else {
         Step::Idle
     })
+}
+
+/// Whether the MCM's answer shows that its copy of this CM and this CM's data have
+/// parted (either was restored from an older copy); if so, a resync in a new epoch is
+/// recorded, and the worker runs it next.
+async fn needs_resync(
+    fed: &Federation,
+    config: &McmConfig,
+    ack: &SyncAck,
+) -> Result<bool, Failure> {
+    let why = if !ack.applied {
+        if ack.epoch > config.epoch {
+            "this CM's data is older than the MCM's copy of it (restored from an older copy?)"
+        } else {
+            "the MCM lacks changes it had acknowledged (the MCM restored from an older copy?)"
+        }
+    } else if fed.cm.beyond_ceiling(ack.acked_seq) {
+        "the MCM holds changes this CM no longer has (its data restored from an older copy?)"
+    } else {
+        return Ok(false);
+    };
+    let epoch = config.epoch.max(ack.epoch) + 1;
+    tracing::warn!(
+        acked = ack.acked_seq,
+        cursor = config.cursor,
+        mcm_epoch = ack.epoch,
+        epoch,
+        "{why}: resyncing every incident"
+    );
+    config::begin_resync(fed, epoch).await?;
+    Ok(true)
 }
 
 /// Writes the acknowledged cursor to the store if it moved and the last write is older
