@@ -7,8 +7,35 @@ use aerie_domain::{DomainError, artifact::ArtifactKind, text::Sha256Hex};
 
 /// The largest artifact accepted (detonation screenshots and short traces fit easily).
 pub const MAX_ARTIFACT_BYTES: usize = 16 * 1024 * 1024;
+/// Artifact downloads served at once; more wait up to [`DOWNLOAD_WAIT`] for a turn.
+/// Each holds one stored chunk in memory at a time.
+pub const MAX_DOWNLOADS: usize = 16;
+/// How long a download waits for a turn before it is refused with 503.
+pub const DOWNLOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The largest screenshot in pixels per side.
 const MAX_SIDE: u32 = 8192;
+
+/// A kept artifact's content as a stream of its stored chunks, read one at a time; the
+/// download permit is held until the stream ends.
+pub fn stream(
+    store: std::sync::Arc<dyn aerie_store::Store>,
+    sha: Sha256Hex,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> impl futures::Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send {
+    futures::stream::try_unfold(0u32, move |n| {
+        let (store, sha, _permit) = (store.clone(), sha.clone(), &permit);
+        async move {
+            match store.artifact_chunk(&sha, n).await {
+                Ok(Some(data)) => Ok(Some((axum::body::Bytes::from(data), n + 1))),
+                Ok(None) => Ok(None),
+                Err(e) => {
+                    tracing::error!(%sha, chunk = n, "artifact download failed: {e}");
+                    Err(std::io::Error::other(e))
+                }
+            }
+        }
+    })
+}
 
 /// The SHA-256 an artifact is kept under.
 pub fn digest(bytes: &[u8]) -> Sha256Hex {

@@ -184,6 +184,7 @@ pub async fn start_with_admin(
         config: Arc::new(config),
         appliance,
         login_throttle: Arc::new(throttle::Throttle::new(throttle::LOGINS)),
+        downloads: Arc::new(tokio::sync::Semaphore::new(artifacts::MAX_DOWNLOADS)),
     };
 
     // Read before anything can change it: see `CmSide::started_at_seq`.

@@ -13,4 +13,6 @@ pub struct AppState {
     pub appliance: Arc<Appliance>,
     pub federation: Arc<Federation>,
     pub login_throttle: Arc<crate::throttle::Throttle>,
+    /// Permits for artifact downloads in progress ([`crate::artifacts::MAX_DOWNLOADS`]).
+    pub downloads: Arc<tokio::sync::Semaphore>,
 }

@@ -270,6 +270,9 @@ pub trait FederationStore: Send + Sync {
     async fn pending_changes(&self, after_seq: i64) -> Result<i64>;
 }
 
+/// The size of an artifact's stored chunks.
+pub const ARTIFACT_CHUNK_BYTES: usize = 256 * 1024;
+
 /// Artifacts, comments, mitigations and their feeds, and the whitelist.
 #[async_trait]
 pub trait InvestigationStore: Send + Sync {
@@ -285,7 +288,13 @@ pub trait InvestigationStore: Send + Sync {
     /// The records of those of `shas` that are kept.
     async fn artifact_infos(&self, shas: &[Sha256Hex]) -> Result<Vec<ArtifactInfo>>;
 
-    async fn artifact(&self, sha256: &Sha256Hex) -> Result<Option<(ArtifactInfo, Vec<u8>)>>;
+    /// Chunk `n` (from 0) of a kept artifact, of [`ARTIFACT_CHUNK_BYTES`] (the last one
+    /// shorter); `None` past its end or when it is not kept. Downloads stream an artifact
+    /// chunk by chunk.
+    async fn artifact_chunk(&self, sha256: &Sha256Hex, n: u32) -> Result<Option<Vec<u8>>>;
+
+    /// Whether one of the incident's events references the artifact.
+    async fn incident_has_artifact(&self, id: IncidentId, sha256: &Sha256Hex) -> Result<bool>;
 
     /// Adds a comment to an incident's history (a history entry whose status stays).
     async fn add_comment(

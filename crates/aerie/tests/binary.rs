@@ -209,3 +209,115 @@ fn bad_configuration_fails_with_a_clear_message() {
         "{err}"
     );
 }
+
+/// A packet capture of exactly 16 MiB (the artifact cap): records of about 64 KiB.
+fn big_trace() -> Vec<u8> {
+    const CAP: usize = 16 * 1024 * 1024;
+    let mut out = Vec::with_capacity(CAP);
+    // magic, version 2.4, zone, sigfigs, snaplen, link type
+    let mut header = Vec::new();
+    header.extend(0xa1b2_c3d4u32.to_le_bytes());
+    header.extend(2u16.to_le_bytes());
+    header.extend(4u16.to_le_bytes());
+    header.extend(0i32.to_le_bytes());
+    header.extend(0u32.to_le_bytes());
+    header.extend(65_535u32.to_le_bytes());
+    header.extend(1u32.to_le_bytes());
+    out.extend(header);
+    let mut i = 0u32;
+    while out.len() + 16 < CAP {
+        let len = (CAP - out.len() - 16).min(65_000) as u32;
+        for v in [1_764_000_000 + i, 0, len, len] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend((0..len).map(|b| (b as u8) ^ (i as u8)));
+        i += 1;
+    }
+    out
+}
+
+/// A kilobyte figure from `/proc/PID/status` (`VmRSS`, `VmHWM`).
+fn status_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_artifact_downloads_stream_from_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = serve(dir.path());
+    let pem = std::fs::read_to_string(dir.path().join("tls/cert.pem")).unwrap();
+    let client = Client::new(
+        &format!("https://{addr}"),
+        Fingerprint::of_pem(&pem).unwrap(),
+    )
+    .unwrap();
+    let mut admin = None;
+    for _ in 0..100 {
+        if let Ok((a, _)) = client.login("admin", "binary-test-password").await {
+            admin = Some(a);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let admin = admin.expect("the daemon answers");
+    let trace = std::sync::Arc::new(big_trace());
+    let stored = admin
+        .upload_artifact(trace.to_vec(), Some("trace"))
+        .await
+        .unwrap();
+    let mut event = aerie_client::traffic::Traffic::new(3, 1).next_event(chrono::Utc::now());
+    event.severity = 0.9;
+    event.artifacts = vec![stored.sha256.clone()];
+    admin
+        .post_events(&aerie_proto::events::EventBatch {
+            events: vec![event],
+        })
+        .await
+        .unwrap();
+    let incident = admin.incidents(&Default::default()).await.unwrap().items[0].incident_id;
+    let path = format!("/api/v1/incidents/{incident}/artifacts/{}", stored.sha256);
+
+    let pid = child.id();
+    let before = status_kb(pid, "VmRSS");
+    // From here on VmHWM is the peak of the downloads alone.
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+    let started = std::time::Instant::now();
+    let downloads: Vec<_> = (0..8)
+        .map(|_| {
+            let (admin, path, trace) = (admin.clone(), path.clone(), trace.clone());
+            tokio::spawn(async move {
+                let resp = admin
+                    .request(reqwest::Method::GET, &path)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), reqwest::StatusCode::OK);
+                let body = resp.bytes().await.unwrap();
+                assert!(body[..] == trace[..], "byte-identical");
+            })
+        })
+        .collect();
+    for d in downloads {
+        d.await.unwrap();
+    }
+    let took = started.elapsed();
+    let peak = status_kb(pid, "VmHWM");
+    let grown_mb = peak.saturating_sub(before) as f64 / 1024.0;
+    println!(
+        "8 concurrent 16 MiB downloads in {took:.2?}: resident {:.0} MB before, peak {:.0} MB \
+         (+{grown_mb:.1} MB)",
+        before as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    assert!(
+        grown_mb < 50.0,
+        "the CM's memory grew by {grown_mb:.1} MB serving 8 downloads"
+    );
+    sigterm(&child);
+    child.wait().unwrap();
+}

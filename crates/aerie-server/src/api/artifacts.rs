@@ -85,7 +85,8 @@ pub async fn upload(
     params(("id" = i64, Path, description = "Incident id"),
         ("sha256" = String, Path, description = "The artifact's SHA-256")),
     responses((status = 200, description = "image/png or application/vnd.tcpdump.pcap"),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody),
+        (status = 503, description = "Too many downloads in progress", body = ErrorBody)))]
 pub async fn download(
     State(state): State<AppState>,
     _can: Can<View>,
@@ -94,16 +95,32 @@ pub async fn download(
 ) -> Result<Response, OpError> {
     let incident = super::local_incident(&state, &id).await?;
     let sha = Sha256Hex::parse("sha256", &sha)?;
-    let events = state.store.events_of(incident.id).await?;
-    if !events.iter().any(|e| e.event.artifacts.contains(&sha)) {
+    if !state.store.incident_has_artifact(incident.id, &sha).await? {
         return Err(OpError::not_found(format!(
             "artifact {sha} of incident {}",
             incident.id
         )));
     }
-    let (info, data) = state.store.artifact(&sha).await?.ok_or_else(|| {
-        OpError::not_found(format!("artifact {sha} (referenced but never uploaded)"))
-    })?;
+    let info = state
+        .store
+        .artifact_infos(std::slice::from_ref(&sha))
+        .await?
+        .pop()
+        .ok_or_else(|| {
+            OpError::not_found(format!("artifact {sha} (referenced but never uploaded)"))
+        })?;
+    let permit = tokio::time::timeout(
+        artifacts::DOWNLOAD_WAIT,
+        state.downloads.clone().acquire_owned(),
+    )
+    .await
+    .map_err(|_| {
+        OpError::unavailable(format!(
+            "{} artifact downloads are in progress; try again shortly",
+            artifacts::MAX_DOWNLOADS
+        ))
+    })?
+    .map_err(OpError::internal)?;
     let inline =
         params.get("inline").is_some_and(|v| v == "true") && info.kind == ArtifactKind::Screenshot;
     // The name is ours, never the uploader's: nothing in it needs escaping.
@@ -114,8 +131,10 @@ pub async fn download(
         &sha.as_str()[..12],
         info.kind.extension()
     );
-    let mut resp = data.into_response();
+    let body = axum::body::Body::from_stream(artifacts::stream(state.store.clone(), sha, permit));
+    let mut resp = body.into_response();
     let h = resp.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(info.size));
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(info.kind.media_type()),

@@ -119,18 +119,30 @@ impl crate::InvestigationStore for SqlStore {
         data: &[u8],
         at: DateTime<Utc>,
     ) -> Result<bool> {
+        let (_writer, mut tx) = self.begin_write().await?;
         let done = sqlx::query(
-            "INSERT INTO artifacts (sha256, kind, size, data, created_ms) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO artifacts (sha256, kind, size, created_ms) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (sha256) DO NOTHING",
         )
         .bind(sha256.as_str().to_owned())
         .bind(kind.as_str())
         .bind(data.len() as i64)
-        .bind(data.to_vec())
         .bind(at.timestamp_millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let created = done.rows_affected() == 1;
+        if created {
+            for (n, chunk) in data.chunks(crate::ARTIFACT_CHUNK_BYTES).enumerate() {
+                sqlx::query("INSERT INTO artifact_chunks (sha256, n, data) VALUES ($1, $2, $3)")
+                    .bind(sha256.as_str().to_owned())
+                    .bind(n as i64)
+                    .bind(chunk.to_vec())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(created)
     }
 
     async fn artifact_infos(&self, shas: &[Sha256Hex]) -> Result<Vec<ArtifactInfo>> {
@@ -153,15 +165,26 @@ impl crate::InvestigationStore for SqlStore {
         Ok(out)
     }
 
-    async fn artifact(&self, sha256: &Sha256Hex) -> Result<Option<(ArtifactInfo, Vec<u8>)>> {
-        let row = sqlx::query(
-            "SELECT sha256, kind, size, created_ms, data FROM artifacts WHERE sha256 = $1",
+    async fn artifact_chunk(&self, sha256: &Sha256Hex, n: u32) -> Result<Option<Vec<u8>>> {
+        Ok(
+            sqlx::query_scalar("SELECT data FROM artifact_chunks WHERE sha256 = $1 AND n = $2")
+                .bind(sha256.as_str().to_owned())
+                .bind(i64::from(n))
+                .fetch_optional(&self.pool)
+                .await?,
         )
-        .bind(sha256.as_str().to_owned())
+    }
+
+    async fn incident_has_artifact(&self, id: IncidentId, sha256: &Sha256Hex) -> Result<bool> {
+        // A SHA-256 is 64 hex digits: nothing in it is a LIKE wildcard.
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM events WHERE incident_id = $1 AND artifacts LIKE $2 LIMIT 1",
+        )
+        .bind(id.get())
+        .bind(format!("%\"{}\"%", sha256.as_str()))
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok((artifact_info(&r)?, r.try_get::<Vec<u8>, _>("data")?)))
-            .transpose()
+        Ok(found.is_some())
     }
 
     async fn add_comment(

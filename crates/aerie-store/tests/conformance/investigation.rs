@@ -79,16 +79,34 @@ pub(super) async fn artifacts_are_kept_once_per_content(store: Arc<dyn Store>) {
             .await
             .unwrap()
     );
-    let (info, bytes) = store.artifact(&sha).await.unwrap().unwrap();
     assert_eq!(
-        (info.kind, info.size, bytes),
-        (ArtifactKind::Screenshot, data.len() as i64, data)
+        store.artifact_chunk(&sha, 0).await.unwrap(),
+        Some(data.clone())
     );
+    assert_eq!(store.artifact_chunk(&sha, 1).await.unwrap(), None);
     let other = Sha256Hex::parse("s", &"cd".repeat(32)).unwrap();
-    assert!(store.artifact(&other).await.unwrap().is_none());
+    assert_eq!(store.artifact_chunk(&other, 0).await.unwrap(), None);
+    // A large artifact is kept in chunks that add up to it.
+    let big: Vec<u8> = (0..aerie_store::ARTIFACT_CHUNK_BYTES * 2 + 5)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let big_sha = Sha256Hex::parse("s", &"ef".repeat(32)).unwrap();
+    store
+        .put_artifact(&big_sha, ArtifactKind::Trace, &big, t0())
+        .await
+        .unwrap();
+    let mut joined = Vec::new();
+    let mut n = 0;
+    while let Some(chunk) = store.artifact_chunk(&big_sha, n).await.unwrap() {
+        assert!(chunk.len() <= aerie_store::ARTIFACT_CHUNK_BYTES);
+        joined.extend(chunk);
+        n += 1;
+    }
+    assert_eq!((n, joined == big), (3, true));
     let infos = store.artifact_infos(&[sha.clone(), other]).await.unwrap();
     assert_eq!(infos.len(), 1);
     assert_eq!(infos[0].sha256, sha);
+    assert_eq!(infos[0].size, data.len() as i64);
 }
 pub(super) async fn events_keep_behaviour_and_artifacts(store: Arc<dyn Store>) {
     use aerie_domain::{event::FileWrite, text::Sha256Hex};
@@ -104,12 +122,32 @@ pub(super) async fn events_keep_behaviour_and_artifacts(store: Arc<dyn Store>) {
     let stored = store.events_of(id).await.unwrap();
     assert_eq!(stored[0].event.behaviour, e.behaviour);
     assert_eq!(stored[0].event.artifacts, e.artifacts);
+    assert!(
+        store
+            .incident_has_artifact(id, &e.artifacts[0])
+            .await
+            .unwrap()
+    );
+    let behaviour_sha = e.behaviour.files[0].sha256.clone().unwrap();
+    assert!(
+        !store
+            .incident_has_artifact(id, &behaviour_sha)
+            .await
+            .unwrap(),
+        "only the event's artifacts count"
+    );
     let plain = store.ingest(&[ev("10.20.0.2", 0, 0.7)]).await.unwrap()[0].incident_id;
     assert!(
         store.events_of(plain).await.unwrap()[0]
             .event
             .behaviour
             .is_empty()
+    );
+    assert!(
+        !store
+            .incident_has_artifact(plain, &e.artifacts[0])
+            .await
+            .unwrap()
     );
 }
 pub(super) async fn mitigations_feed_and_revoke(store: Arc<dyn Store>) {
