@@ -272,8 +272,12 @@ fn execute(
 
 /// `show mcm`, in the seed's words first.
 fn show_mcm(m: &McmStatus) -> String {
+    let storage = m.storage.as_ref().map(|s| format!("\nStorage: {s}"));
     let Some(address) = &m.address else {
-        return "MCM is not configured. Set it with: set mcm ip IP passphrase PASSPHRASE [username USER]".to_owned();
+        return format!(
+            "MCM is not configured. Set it with: set mcm ip IP passphrase PASSPHRASE [username USER]{}",
+            storage.unwrap_or_default()
+        );
     };
     let mut lines = vec![format!(
         "MCM IP Address: {address}, username: {}",
@@ -294,5 +298,5 @@ fn show_mcm(m: &McmStatus) -> String {
     if let Some(cms) = m.cms {
         lines.push(format!("Registered CMs: {cms}"));
     }
-    lines.join("\n")
+    lines.join("\n") + &storage.unwrap_or_default()
 }

@@ -105,6 +105,9 @@ pub struct McmStatus {
     pub backlog: Option<i64>,
     /// On the MCM: the registered CMs.
     pub cms: Option<i64>,
+    /// What is wrong with the storage, when something is (a full disk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
 }
 
 /// The daemon's answer.

@@ -28,10 +28,16 @@ pub struct ErrorBody {
 /// `GET /healthz`.
 #[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq)]
 pub struct Health {
-    /// Always `ok` when the daemon answers.
+    /// `ok`, or `degraded` (with status 503) when the disk holding the data is full.
     pub status: String,
     /// `cm` or `mcm`.
     pub role: String,
+    /// `ok` or `full`.
+    #[serde(default)]
+    pub storage: String,
+    /// What is wrong and what to do, when something is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// Formats a time the way the API writes every time: RFC 3339 UTC, milliseconds.

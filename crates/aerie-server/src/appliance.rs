@@ -41,6 +41,9 @@ pub struct Appliance {
     /// The host name, read from the store once (it changes only by `set hostname` here).
     hostname: RwLock<Option<String>>,
     pub identity: Identity,
+    /// The last write a request asked for was refused for a full disk (cleared by the
+    /// next one that succeeds).
+    write_refused: std::sync::atomic::AtomicBool,
 }
 
 /// How peers see this appliance: its certificate and its URL.
@@ -77,7 +80,39 @@ impl Appliance {
             role: RwLock::new(None),
             hostname: RwLock::new(None),
             identity,
+            write_refused: Default::default(),
         }
+    }
+
+    /// Records how a request that writes ended, for [`Appliance::storage_problem`].
+    pub fn note_write(&self, status: axum::http::StatusCode) {
+        use std::sync::atomic::Ordering;
+        if status == axum::http::StatusCode::INSUFFICIENT_STORAGE {
+            self.write_refused.store(true, Ordering::Relaxed);
+        } else if status.is_success() {
+            self.write_refused.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// What is wrong with the storage, if something is: the last write was refused for a
+    /// full disk, a probe write fails, or almost no space is left.
+    pub async fn storage_problem(&self) -> Result<Option<String>, OpError> {
+        let storage = self.store.storage_health().await?;
+        let refused = self
+            .write_refused
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if !refused && !storage.is_full() {
+            return Ok(None);
+        }
+        let free = storage
+            .free_bytes
+            .map(|b| format!(", {} KiB free", b / 1024))
+            .unwrap_or_default();
+        Ok(Some(format!(
+            "FULL — the disk holding the data ({}{free}) is full: nothing new is stored and \
+             incidents do not sync; free space there and writing resumes by itself",
+            storage.location
+        )))
     }
 
     /// `cm` or `mcm`, read from the store once.

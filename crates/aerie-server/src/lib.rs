@@ -77,9 +77,21 @@ pub fn install_crypto_provider() {
 /// The full HTTP application: API routes, body cap, security headers.
 pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
+    let appliance = state.appliance.clone();
     api::router()
         .merge(ui::router())
         .with_state(state)
+        .layer(axum::middleware::map_response(
+            move |method: axum::http::Method, response: axum::response::Response| {
+                let appliance = appliance.clone();
+                async move {
+                    if method != axum::http::Method::GET {
+                        appliance.note_write(response.status());
+                    }
+                    response
+                }
+            },
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tracing_layer())
         .layer(SetResponseHeaderLayer::if_not_present(

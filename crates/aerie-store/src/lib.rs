@@ -270,6 +270,26 @@ pub trait FederationStore: Send + Sync {
     async fn pending_changes(&self, after_seq: i64) -> Result<i64>;
 }
 
+/// How the store's storage stands, for `/healthz` and `show mcm`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StorageHealth {
+    /// A write just succeeded.
+    pub writable: bool,
+    /// Free bytes on the database's filesystem, where known (SQLite).
+    pub free_bytes: Option<u64>,
+    /// Where the data is, in an operator's words.
+    pub location: String,
+}
+
+impl StorageHealth {
+    /// Below this much free space writes may fail at any moment.
+    pub const MIN_FREE_BYTES: u64 = 1024 * 1024;
+
+    pub fn is_full(&self) -> bool {
+        !self.writable || self.free_bytes.is_some_and(|f| f < Self::MIN_FREE_BYTES)
+    }
+}
+
 /// The size of an artifact's stored chunks.
 pub const ARTIFACT_CHUNK_BYTES: usize = 256 * 1024;
 
@@ -378,6 +398,9 @@ pub trait SettingsStore: Send + Sync {
     async fn setting(&self, name: &str) -> Result<Option<String>>;
 
     async fn set_setting(&self, name: &str, value: &str) -> Result<()>;
+
+    /// How the storage stands: a real write is tried ([`StorageHealth`]).
+    async fn storage_health(&self) -> Result<StorageHealth>;
 
     async fn delete_setting(&self, name: &str) -> Result<()>;
 

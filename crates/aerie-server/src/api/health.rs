@@ -1,16 +1,32 @@
-use axum::{Json, extract::State};
+use axum::{
+    Json,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
 
 use aerie_proto::Health;
 
 use crate::{error::OpError, state::AppState};
 
-/// Liveness and role; needs no authentication.
+/// Liveness, role and storage; needs no authentication. 503 when the disk holding the
+/// data is full (the daemon answers but cannot store anything).
 #[utoipa::path(get, path = "/healthz", tag = "system",
-    responses((status = 200, description = "The daemon is up", body = Health)))]
-pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, OpError> {
+    responses((status = 200, description = "The daemon is up", body = Health),
+        (status = 503, description = "Up, but the disk holding its data is full", body = Health)))]
+pub async fn health(State(state): State<AppState>) -> Result<Response, OpError> {
     let role = state.appliance.role().await?.as_str().to_owned();
-    Ok(Json(Health {
-        status: "ok".to_owned(),
+    let problem = state.appliance.storage_problem().await?;
+    let status = if problem.is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let body = Health {
+        status: if problem.is_some() { "degraded" } else { "ok" }.to_owned(),
         role,
-    }))
+        storage: if problem.is_some() { "full" } else { "ok" }.to_owned(),
+        problem,
+    };
+    Ok((status, Json(body)).into_response())
 }

@@ -233,6 +233,7 @@ pub async fn show(fed: &Federation) -> Result<McmStatus, OpError> {
                 .sum(),
         ),
         cms: Some(registered as i64),
+        storage: fed.appliance.storage_problem().await?,
     })
 }
 

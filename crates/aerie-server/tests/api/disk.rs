@@ -4,32 +4,15 @@
 
 use super::*;
 
-fn mount(dir: &std::path::Path, size: &str, remount: bool) -> bool {
-    let options = if remount {
-        format!("remount,size={size}")
-    } else {
-        format!("size={size}")
-    };
-    std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &options, "tmpfs"])
-        .arg(dir)
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[tokio::test]
 async fn a_full_disk_is_reported_and_writing_resumes_when_space_returns() {
-    let dir = tempfile::tempdir().unwrap();
-    if !mount(dir.path(), "3m", false) {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true"),
-            "cannot mount a tmpfs (the test needs root)"
-        );
-        eprintln!("skipped: cannot mount a tmpfs (needs root)");
+    let Some(dir) = common::tmpfs_dir("3m") else {
         return;
-    }
+    };
     let path = dir.path().to_owned();
     let s = common::start_in(dir, Default::default()).await;
+    let (status, health) = common::healthz(&s).await;
+    assert_eq!((status, health.storage.as_str()), (StatusCode::OK, "ok"));
     let mut accepted = 0usize;
     let mut refusal = None;
     for round in 0..400 {
@@ -56,7 +39,23 @@ async fn a_full_disk_is_reported_and_writing_resumes_when_space_returns() {
         "{refusal:?}"
     );
 
-    assert!(mount(&path, "64m", true), "grow the tmpfs");
+    let (status, health) = common::healthz(&s).await;
+    assert_eq!(
+        (status, health.status.as_str(), health.storage.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "degraded", "full")
+    );
+    assert!(
+        health
+            .problem
+            .as_deref()
+            .unwrap_or("")
+            .contains(&*path.to_string_lossy()),
+        "{health:?} names the data dir"
+    );
+    let (_, shown) = common::cli(&s, &["cm", "show mcm"]).await;
+    assert!(shown.contains("Storage: FULL"), "{shown}");
+
+    assert!(common::mount_tmpfs(&path, "64m", true), "grow the tmpfs");
     let after = s
         .admin
         .post_events(&batch(vec![event("10.250.0.1", 100, 0.9)]))
@@ -68,10 +67,12 @@ async fn a_full_disk_is_reported_and_writing_resumes_when_space_returns() {
         .await
         .unwrap();
     assert!(!stored.items.is_empty());
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // the probe's cache
+    let (status, health) = common::healthz(&s).await;
+    assert_eq!((status, health.storage.as_str()), (StatusCode::OK, "ok"));
+    let (_, shown) = common::cli(&s, &["cm", "show mcm"]).await;
+    assert!(!shown.contains("Storage"), "{shown}");
     drop(s);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let _ = std::process::Command::new("umount")
-        .arg("-l")
-        .arg(&path)
-        .status();
+    common::unmount(&path);
 }

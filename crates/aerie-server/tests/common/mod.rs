@@ -178,3 +178,52 @@ pub async fn cm_id_of(mcm: &TestServer, name: &str) -> i64 {
         .as_i64()
         .unwrap()
 }
+
+/// Mounts a tmpfs of `size` (e.g. `3m`) on `dir`, or resizes it; false when this process
+/// may not (it needs root; CI runs as root).
+pub fn mount_tmpfs(dir: &std::path::Path, size: &str, remount: bool) -> bool {
+    let options = if remount {
+        format!("remount,size={size}")
+    } else {
+        format!("size={size}")
+    };
+    std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &options, "tmpfs"])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A data dir on a fresh tmpfs of `size`, or `None` (skipped outside CI) when this
+/// process cannot mount one.
+pub fn tmpfs_dir(size: &str) -> Option<tempfile::TempDir> {
+    let dir = tempfile::tempdir().unwrap();
+    if mount_tmpfs(dir.path(), size, false) {
+        return Some(dir);
+    }
+    assert!(
+        !std::env::var("CI").is_ok_and(|v| v == "true"),
+        "cannot mount a tmpfs (the test needs root)"
+    );
+    eprintln!("skipped: cannot mount a tmpfs (needs root)");
+    None
+}
+
+/// Unmounts a tmpfs made by [`tmpfs_dir`] (lazily: the daemon may still hold files).
+pub fn unmount(dir: &std::path::Path) {
+    let _ = std::process::Command::new("umount")
+        .arg("-l")
+        .arg(dir)
+        .status();
+}
+
+/// `GET /healthz`: its status code and body.
+pub async fn healthz(server: &TestServer) -> (reqwest::StatusCode, aerie_proto::Health) {
+    let resp = server
+        .anon
+        .request(reqwest::Method::GET, "/healthz")
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.json().await.unwrap())
+}

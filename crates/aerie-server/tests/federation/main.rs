@@ -15,6 +15,7 @@ use common::{
 };
 use reqwest::StatusCode;
 
+mod disk;
 mod registration;
 mod sync;
 mod transport;

@@ -63,6 +63,10 @@ pub struct SqlStore {
     /// retries. PostgreSQL serialises incident writers on the `change_seq` counter row.
     write_lock: Mutex<()>,
     sql: ingest::IngestSql,
+    /// SQLite: the directory holding the database file, for its free space.
+    data_dir: Option<std::path::PathBuf>,
+    /// The last storage probe, reused for a second (`/healthz` needs no login).
+    storage_probe: std::sync::Mutex<Option<(std::time::Instant, crate::StorageHealth)>>,
     /// The last committed change sequence number, for the sync worker to wake on.
     changes: tokio::sync::watch::Sender<i64>,
     /// The active whitelist as ingest reads it, loaded on first use and dropped by every
@@ -74,6 +78,16 @@ pub struct SqlStore {
 /// needed, and applies pending migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(SqlStore::open(url).await?))
+}
+
+/// The directory of a `sqlite:PATH[?options]` URL's database file.
+fn sqlite_dir(url: &str) -> std::path::PathBuf {
+    let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = Path::new(path.split('?').next().unwrap_or(path));
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    }
 }
 
 impl SqlStore {
@@ -94,10 +108,14 @@ impl SqlStore {
                 AnyPoolOptions::new()
                     .max_connections(8)
                     // A transaction that failed to commit (a full disk) can leave its
-                    // connection inside it; such a connection is closed rather than
+                    // connection inside it, in SQLite's view or in sqlx's own count (when
+                    // the rollback failed too); such a connection is closed rather than
                     // handed out again (where every BEGIN would fail).
                     .after_release(|conn, _| {
-                        Box::pin(async move { Ok(conn.execute("ROLLBACK").await.is_err()) })
+                        Box::pin(async move {
+                            Ok(!sqlx::Connection::is_in_transaction(conn)
+                                && conn.execute("ROLLBACK").await.is_err())
+                        })
                     })
                     .after_connect(|conn, _| {
                         Box::pin(async move {
@@ -132,6 +150,8 @@ impl SqlStore {
             backend,
             write_lock: Mutex::new(()),
             sql: ingest::IngestSql::new(),
+            data_dir: (backend == Backend::Sqlite).then(|| sqlite_dir(url)),
+            storage_probe: Default::default(),
             changes: tokio::sync::watch::Sender::new(last),
             whitelist: std::sync::Mutex::new(None),
         })

@@ -48,4 +48,41 @@ impl SettingsStore for SqlStore {
         .await?;
         Ok(())
     }
+
+    /// A real (tiny) write, and the free space of the SQLite file's filesystem (unknown
+    /// for PostgreSQL, whose disk is the server's).
+    async fn storage_health(&self) -> Result<crate::StorageHealth> {
+        if let Some((at, health)) = &*self.storage_probe.lock().expect("probe lock")
+            && at.elapsed() < std::time::Duration::from_secs(1)
+        {
+            return Ok(health.clone());
+        }
+        let writable = match self
+            .set_setting(
+                "health.write_probe",
+                &chrono::Utc::now().timestamp_millis().to_string(),
+            )
+            .await
+        {
+            Ok(()) => true,
+            Err(crate::StoreError::Full) => false,
+            Err(e) => return Err(e),
+        };
+        let free_bytes = self.data_dir.as_deref().and_then(|dir| {
+            rustix::fs::statvfs(dir)
+                .ok()
+                .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+        });
+        let health = crate::StorageHealth {
+            writable,
+            free_bytes,
+            location: match &self.data_dir {
+                Some(dir) => dir.display().to_string(),
+                None => "the PostgreSQL server".to_owned(),
+            },
+        };
+        *self.storage_probe.lock().expect("probe lock") =
+            Some((std::time::Instant::now(), health.clone()));
+        Ok(health)
+    }
 }

@@ -253,6 +253,7 @@ pub async fn show(fed: &Federation) -> Result<McmStatus, OpError> {
     let Some(config) = config::load(fed).await? else {
         return Ok(McmStatus {
             role: "cm".into(),
+            storage: fed.appliance.storage_problem().await?,
             ..Default::default()
         });
     };
@@ -270,6 +271,7 @@ pub async fn show(fed: &Federation) -> Result<McmStatus, OpError> {
         last_sync: status.last_sync.map(aerie_proto::format_time),
         backlog: Some(fed.store.pending_changes(config.cursor).await?),
         cms: None,
+        storage: fed.appliance.storage_problem().await?,
     })
 }
 
