@@ -22,6 +22,13 @@ pub struct Indicators {
 impl Indicators {
     pub fn of(events: &[Event]) -> Indicators {
         let mut out = Indicators::default();
+        out.add(events);
+        out
+    }
+
+    /// Adds the indicators of more events.
+    pub fn add(&mut self, events: &[Event]) {
+        let out = self;
         for b in events.iter().map(|e| &e.event.behaviour) {
             for f in &b.files {
                 let sha = f.sha256.as_ref().map(|s| s.as_str().to_owned());
@@ -38,7 +45,11 @@ impl Indicators {
                 out.persistence.insert(p.as_str().to_owned());
             }
         }
-        out
+    }
+
+    /// How many indicators there are of all kinds.
+    pub fn len(&self) -> usize {
+        self.files.len() + self.cnc.len() + self.persistence.len()
     }
 
     pub fn is_empty(&self) -> bool {

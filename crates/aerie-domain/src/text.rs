@@ -95,7 +95,7 @@ impl fmt::Display for Text {
 }
 
 /// A SHA-256 digest as 64 lowercase hex characters.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize)]
 #[serde(transparent)]
 pub struct Sha256Hex(String);
 

@@ -26,8 +26,16 @@ pub async fn script(
     Path((id, platform)): Path<(String, String)>,
 ) -> Result<Response, OpError> {
     let incident = super::local_incident(&state, &id).await?;
-    let events = state.store.events_of(incident.id).await?;
-    let indicators = Indicators::of(&events);
+    let mut indicators = Indicators::default();
+    crate::ops::incidents::scan_events(&state, incident.id, |page| {
+        indicators.add(page);
+        if indicators.len() > crate::ops::incidents::MAX_INDICATORS {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    })
+    .await?;
     if indicators.is_empty() {
         return Err(OpError::conflict(format!(
             "incident {} has no indicators to verify: none of its events reported files, \

@@ -105,6 +105,53 @@ pub async fn count(
 /// Most artifacts and most mitigation options one incident's details list.
 pub const MAX_INDICATORS: usize = 500;
 
+/// Events read at a time when an incident's events are scanned whole.
+const SCAN_PAGE: u32 = 1000;
+
+/// Visits the incident's events a page at a time, newest first, until `visit` breaks:
+/// however many events an incident has (one noisy endpoint can give it 40,000), memory
+/// holds one page.
+pub(crate) async fn scan_events(
+    state: &AppState,
+    id: IncidentId,
+    mut visit: impl FnMut(&[aerie_domain::event::Event]) -> std::ops::ControlFlow<()>,
+) -> Result<(), OpError> {
+    let mut before = None;
+    loop {
+        let page = state.store.events_page(id, before, SCAN_PAGE).await?;
+        if visit(&page).is_break() || page.len() < SCAN_PAGE as usize {
+            return Ok(());
+        }
+        before = page.last().map(|e| (e.event.time.timestamp_millis(), e.id));
+    }
+}
+
+/// The incident's artifacts and mitigation options, each at most [`MAX_INDICATORS`],
+/// and whether there were more.
+async fn indicators(
+    state: &AppState,
+    incident: &Incident,
+) -> Result<(Vec<Sha256Hex>, Vec<mitigation::MitigationOption>, bool), OpError> {
+    let mut shas = std::collections::BTreeSet::new();
+    let mut options = std::collections::BTreeSet::new();
+    scan_events(state, incident.id, |page| {
+        shas.extend(page.iter().flat_map(|e| e.event.artifacts.iter().cloned()));
+        options.extend(mitigation::options(&incident.facts, page));
+        if shas.len() > MAX_INDICATORS && options.len() > MAX_INDICATORS {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    })
+    .await?;
+    let more = shas.len() > MAX_INDICATORS || options.len() > MAX_INDICATORS;
+    Ok((
+        shas.into_iter().take(MAX_INDICATORS).collect(),
+        options.into_iter().take(MAX_INDICATORS).collect(),
+        more,
+    ))
+}
+
 /// An incident with one page of its events (newest first), its status history,
 /// artifacts and mitigations.
 pub async fn detail(
@@ -114,23 +161,15 @@ pub async fn detail(
     (before, limit): (Option<(i64, i64)>, u32),
 ) -> Result<IncidentDetail, OpError> {
     let incident = local(state, id).await?;
-    let all = state.store.events_of(id).await?;
     let page = state.store.events_page(id, before, limit).await?;
     let events_next = (page.len() == limit as usize)
         .then(|| page.last())
         .flatten()
         .map(|e| EventPageParams::cursor(e.event.time.timestamp_millis(), e.id));
     let history = state.store.status_history(id).await?;
-    let mut shas: Vec<Sha256Hex> = all.iter().flat_map(|e| e.event.artifacts.clone()).collect();
-    shas.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    shas.dedup();
-    let more_indicators = shas.len() > MAX_INDICATORS;
-    shas.truncate(MAX_INDICATORS);
+    let (shas, options, more_indicators) = indicators(state, &incident).await?;
     let artifacts = state.store.artifact_infos(&shas).await?;
     let applied = state.store.mitigations_of(id).await?;
-    let mut options = mitigation::options(&incident.facts, &all);
-    let more_indicators = more_indicators || options.len() > MAX_INDICATORS;
-    options.truncate(MAX_INDICATORS);
     Ok(IncidentDetail {
         incident: IncidentOut::from(&incident),
         events: page.iter().map(EventOut::from).collect(),

@@ -55,18 +55,28 @@ pub async fn apply_mitigation(
     value: &str,
 ) -> Result<Mitigation, OpError> {
     let incident = local(state, id).await?;
-    let events = state.store.events_of(incident.id).await?;
-    let options = mitigation::options(&incident.facts, &events);
     let wanted = MitigationOption {
         kind,
         value: kind.normalize(value),
     };
-    if !options.contains(&wanted) {
-        let same_kind: Vec<&str> = options
-            .iter()
-            .filter(|o| o.kind == kind)
-            .map(|o| o.value.as_str())
-            .collect();
+    let mut found = false;
+    let mut same_kind = std::collections::BTreeSet::new();
+    super::incidents::scan_events(state, incident.id, |page| {
+        for o in mitigation::options(&incident.facts, page) {
+            found |= o == wanted;
+            if o.kind == kind && same_kind.len() < 20 {
+                same_kind.insert(o.value);
+            }
+        }
+        if found {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    })
+    .await?;
+    if !found {
+        let same_kind: Vec<&str> = same_kind.iter().map(String::as_str).collect();
         let offered = if same_kind.is_empty() {
             format!("it has no {kind} options")
         } else {
@@ -189,8 +199,17 @@ pub async fn add_whitelist_for_incident(
     i: Indicator,
 ) -> Result<(WhitelistEntry, Vec<IncidentId>), OpError> {
     let incident = local(state, id).await?;
-    let events = state.store.events_of(incident.id).await?;
-    if !events.iter().any(|e| i.kind.matches(&i.value, &e.event)) {
+    let mut matched = false;
+    super::incidents::scan_events(state, incident.id, |page| {
+        matched = page.iter().any(|e| i.kind.matches(&i.value, &e.event));
+        if matched {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    })
+    .await?;
+    if !matched {
         return Err(OpError::invalid(
             "value",
             format!(

@@ -89,3 +89,57 @@ async fn an_incidents_events_are_paged_newest_first() {
     assert_eq!(remote["events_total"], 250);
     assert!(remote["events_next"].is_string());
 }
+
+#[tokio::test]
+async fn indicators_come_from_every_event_not_only_the_newest() {
+    let s = start().await;
+    // 1,200 events of one endpoint, each from another source address: more than one
+    // scan page, and more options than a detail lists.
+    let mut id = None;
+    for chunk in (0..1200).collect::<Vec<u32>>().chunks(600) {
+        let events: Vec<_> = chunk
+            .iter()
+            .map(|i| {
+                let mut e = event("10.45.0.1", 60 + i64::from(*i) / 10, 0.9);
+                e.source_ip = Some(format!("198.51.{}.{}", i / 200, i % 200 + 1));
+                e
+            })
+            .collect();
+        let placed = s.admin.post_events(&batch(events)).await.unwrap();
+        id = Some(placed.placements[0].incident_id);
+    }
+    let id = id.unwrap();
+    let detail: serde_json::Value = s
+        .admin
+        .get(&format!("/api/v1/incidents/{id}"))
+        .await
+        .unwrap();
+    assert_eq!(detail["events_total"], 1200);
+    assert_eq!(detail["mitigation_options"].as_array().unwrap().len(), 500);
+    assert_eq!(detail["more_indicators"], true);
+    // The oldest event's address is on the last scan page (newest first): still an
+    // indicator of the incident.
+    let path = format!("/api/v1/incidents/{id}/mitigations");
+    let applied: serde_json::Value = s
+        .admin
+        .post(&path, &json!({"kind": "block_ip", "value": "198.51.0.1"}))
+        .await
+        .unwrap();
+    assert_eq!(applied["value"], "198.51.0.1");
+    let refused = s
+        .admin
+        .post::<_, serde_json::Value>(&path, &json!({"kind": "block_ip", "value": "192.0.2.1"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, ClientError::Api { status, .. } if status == StatusCode::BAD_REQUEST)
+    );
+    let whitelisted = s
+        .admin
+        .post::<_, serde_json::Value>(
+            &format!("/api/v1/incidents/{id}/whitelist"),
+            &json!({"kind": "source_ip", "value": "198.51.0.2", "reason": "a scanner of ours"}),
+        )
+        .await;
+    assert!(whitelisted.is_ok(), "{whitelisted:?}");
+}
