@@ -634,13 +634,14 @@ pub fn mask(line: &str) -> String {
         };
         let needs_quotes = !secret
             && (text.is_empty() || text.contains(char::is_whitespace) || text.contains('"'));
-        out.push(if needs_quotes {
-            format!("{text:?}")
-        } else {
-            text
-        });
+        out.push(if needs_quotes { quote(&text) } else { text });
     }
     out.join(" ")
+}
+
+/// `text` in double quotes as [`tokenize`] reads them back: only `"` and `\` escaped.
+fn quote(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// The help table: each choice and its description, aligned.
@@ -774,6 +775,24 @@ mod tests {
         assert_eq!(
             mask("set mcm ip x passphrase \"unterminated"),
             "set mcm ip x passphrase ******"
+        );
+    }
+
+    #[test]
+    fn a_masked_line_reads_back_as_typed() {
+        // Found by the cli_line fuzz target: values were quoted with Rust's escapes
+        // (`\0`, `\t`), which the tokenizer does not read back.
+        let line = "set hostname \"a\tb\0\\\" c\" passphrase x";
+        let masked = mask(line);
+        assert_eq!(mask(&masked), masked);
+        let words: Vec<String> = tokenize(&masked)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.text)
+            .collect();
+        assert_eq!(
+            words,
+            ["set", "hostname", "a\tb\0\" c", "passphrase", "******"]
         );
     }
 

@@ -37,6 +37,14 @@ use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use config::{Config, ConfigLayer};
+
+/// The parsers an attacker reaches that are not public otherwise, for the fuzz targets
+/// (`crates/aerie-fuzz`).
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::artifacts::check as check_artifact;
+    pub use crate::ui::uploads::{UploadForm, read_form as read_upload_form};
+}
 pub use error::OpError;
 pub use state::AppState;
 

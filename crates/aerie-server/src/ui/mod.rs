@@ -13,7 +13,7 @@ mod incident_action;
 mod incidents;
 mod layout;
 mod login;
-mod uploads;
+pub(crate) mod uploads;
 
 use axum::{
     Router,

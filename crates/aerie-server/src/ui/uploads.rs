@@ -56,15 +56,17 @@ pub async fn page(
     Ok(frame.render(Tab::Uploads, "Uploads", body))
 }
 
-pub async fn submit(
-    State(state): State<AppState>,
-    session: Session,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    mut multipart: Multipart,
-) -> Result<Response, UiError> {
-    require_cm(&state).await?;
-    crate::rights::Can::<crate::rights::SendEvents>::check(session.caller.clone())?;
-    let bad = |m: &str| UiError(OpError::invalid("file", m));
+/// What the upload form carried: its CSRF token and the file, if any.
+pub struct UploadForm {
+    pub csrf: String,
+    /// The file's name as the browser gave it, and its content.
+    pub file: Option<(String, axum::body::Bytes)>,
+}
+
+/// Reads the upload form's fields (others are ignored); the request body limit bounds
+/// the file.
+pub async fn read_form(mut multipart: Multipart) -> Result<UploadForm, OpError> {
+    let bad = |m: &str| OpError::invalid("file", m);
     let (mut csrf, mut file) = (String::new(), None);
     while let Some(field) = multipart
         .next_field()
@@ -78,14 +80,27 @@ pub async fn submit(
                 let bytes = field
                     .bytes()
                     .await
-                    .map_err(|_| UiError(OpError::too_large("uploads may be at most 16 MiB")))?;
+                    .map_err(|_| OpError::too_large("uploads may be at most 16 MiB"))?;
                 file = Some((name, bytes));
             }
             _ => {}
         }
     }
+    Ok(UploadForm { csrf, file })
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    session: Session,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    multipart: Multipart,
+) -> Result<Response, UiError> {
+    require_cm(&state).await?;
+    crate::rights::Can::<crate::rights::SendEvents>::check(session.caller.clone())?;
+    let UploadForm { csrf, file } = read_form(multipart).await.map_err(UiError)?;
     session.check_csrf(&csrf)?;
-    let (name, bytes) = file.ok_or_else(|| bad("choose a file to upload"))?;
+    let (name, bytes) =
+        file.ok_or_else(|| UiError(OpError::invalid("file", "choose a file to upload")))?;
     if bytes.is_empty() {
         return Ok(flash::redirect(
             "/uploads",
