@@ -38,6 +38,24 @@ fn serve(dir: &Path) -> (Child, String) {
     (child, addr)
 }
 
+/// Kills the daemon when a test fails before stopping it itself, so that no daemon
+/// outlives its test.
+struct KillOnDrop(Option<u32>);
+
+impl KillOnDrop {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    }
+}
+
 fn sigterm(child: &Child) {
     let ok = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -50,6 +68,7 @@ fn sigterm(child: &Child) {
 async fn serve_answers_simulate_feeds_it_and_sigterm_stops_it() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr) = serve(dir.path());
+    let mut reaper = KillOnDrop(Some(child.id()));
     let cert = dir.path().join("tls/cert.pem");
     let pem = std::fs::read_to_string(&cert).unwrap();
     let url = format!("https://{addr}");
@@ -165,6 +184,7 @@ async fn serve_answers_simulate_feeds_it_and_sigterm_stops_it() {
         .await
         .unwrap()
         .unwrap();
+    reaper.disarm();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
 }
 
@@ -250,6 +270,7 @@ fn status_kb(pid: u32, field: &str) -> u64 {
 async fn concurrent_artifact_downloads_stream_from_storage() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, addr) = serve(dir.path());
+    let mut reaper = KillOnDrop(Some(child.id()));
     let pem = std::fs::read_to_string(dir.path().join("tls/cert.pem")).unwrap();
     let client = Client::new(
         &format!("https://{addr}"),
@@ -320,4 +341,5 @@ async fn concurrent_artifact_downloads_stream_from_storage() {
     );
     sigterm(&child);
     child.wait().unwrap();
+    reaper.disarm();
 }

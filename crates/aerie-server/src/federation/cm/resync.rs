@@ -115,16 +115,12 @@ async fn open_epoch(
     ))
 }
 
-/// Runs the resync and answers the operator's summary. `requested` is an operator's
-/// `set mcm resync` (a new epoch); otherwise the pending one is completed.
-pub(super) async fn run(
-    fed: &Federation,
-    config: &McmConfig,
-    requested: bool,
-) -> Result<String, Failure> {
+/// Runs the resync and answers the operator's summary: the pending one if there is one
+/// (it is a whole resync already), else one in a new epoch.
+pub(super) async fn run(fed: &Federation, config: &McmConfig) -> Result<String, Failure> {
     let client = push::client(fed, config)?;
     let mut epoch = config.epoch;
-    if requested || !config.resync_pending {
+    if !config.resync_pending {
         epoch += 1;
         config::begin_resync(fed, epoch).await?;
     }

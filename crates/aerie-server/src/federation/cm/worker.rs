@@ -80,7 +80,7 @@ async fn step(fed: &Federation, last_contact: &mut Instant) -> Result<Step, Fail
         let _ = tx.send(Ok("Already registered; incidents are syncing.".to_owned()));
     }
     if !resyncs.is_empty() || config.resync_pending {
-        let outcome = resync::run(fed, &config, !resyncs.is_empty()).await;
+        let outcome = resync::run(fed, &config).await;
         let answer = outcome.as_ref().map(Clone::clone).map_err(Failure::state);
         for tx in resyncs {
             let _ = tx.send(answer.clone());
