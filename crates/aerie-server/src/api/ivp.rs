@@ -29,11 +29,7 @@ pub async fn script(
     let mut indicators = Indicators::default();
     crate::ops::incidents::scan_events(&state, incident.id, |page| {
         indicators.add(page);
-        if indicators.len() > crate::ops::incidents::MAX_INDICATORS {
-            std::ops::ControlFlow::Break(())
-        } else {
-            std::ops::ControlFlow::Continue(())
-        }
+        indicators.len() > crate::ops::incidents::MAX_INDICATORS
     })
     .await?;
     if indicators.is_empty() {

@@ -108,18 +108,19 @@ pub const MAX_INDICATORS: usize = 500;
 /// Events read at a time when an incident's events are scanned whole.
 const SCAN_PAGE: u32 = 1000;
 
-/// Visits the incident's events a page at a time, newest first, until `visit` breaks:
+/// Visits the incident's events a page at a time, newest first, until `visit` says it is
+/// done:
 /// however many events an incident has (one noisy endpoint can give it 40,000), memory
 /// holds one page.
 pub(crate) async fn scan_events(
     state: &AppState,
     id: IncidentId,
-    mut visit: impl FnMut(&[aerie_domain::event::Event]) -> std::ops::ControlFlow<()>,
+    mut visit: impl FnMut(&[aerie_domain::event::Event]) -> bool,
 ) -> Result<(), OpError> {
     let mut before = None;
     loop {
         let page = state.store.events_page(id, before, SCAN_PAGE).await?;
-        if visit(&page).is_break() || page.len() < SCAN_PAGE as usize {
+        if visit(&page) || page.len() < SCAN_PAGE as usize {
             return Ok(());
         }
         before = page.last().map(|e| (e.event.time.timestamp_millis(), e.id));
@@ -137,11 +138,7 @@ async fn indicators(
     scan_events(state, incident.id, |page| {
         shas.extend(page.iter().flat_map(|e| e.event.artifacts.iter().cloned()));
         options.extend(mitigation::options(&incident.facts, page));
-        if shas.len() > MAX_INDICATORS && options.len() > MAX_INDICATORS {
-            std::ops::ControlFlow::Break(())
-        } else {
-            std::ops::ControlFlow::Continue(())
-        }
+        shas.len() > MAX_INDICATORS && options.len() > MAX_INDICATORS
     })
     .await?;
     let more = shas.len() > MAX_INDICATORS || options.len() > MAX_INDICATORS;

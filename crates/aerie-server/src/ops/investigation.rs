@@ -68,11 +68,7 @@ pub async fn apply_mitigation(
                 same_kind.insert(o.value);
             }
         }
-        if found {
-            std::ops::ControlFlow::Break(())
-        } else {
-            std::ops::ControlFlow::Continue(())
-        }
+        found
     })
     .await?;
     if !found {
@@ -202,11 +198,7 @@ pub async fn add_whitelist_for_incident(
     let mut matched = false;
     super::incidents::scan_events(state, incident.id, |page| {
         matched = page.iter().any(|e| i.kind.matches(&i.value, &e.event));
-        if matched {
-            std::ops::ControlFlow::Break(())
-        } else {
-            std::ops::ControlFlow::Continue(())
-        }
+        matched
     })
     .await?;
     if !matched {
