@@ -8,7 +8,10 @@
 //!    same queries at 10,000 incidents.
 //!
 //! Run: `cargo bench -p aerie-server --bench incidents` (set `AERIE_BENCH_ROWS=10000000`
-//! for the large run; `AERIE_BENCH_EVENTS` sizes part 1, default 40,000).
+//! for the large run; `AERIE_BENCH_EVENTS` sizes part 1, default 40,000;
+//! `AERIE_BENCH_PARTS=ingest` or `list` runs one part). Part 1 runs on PostgreSQL too
+//! when `AERIE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`)
+//! answers.
 
 /// The allocator the `aerie` binary ships with, so figures match production.
 #[global_allocator]
@@ -112,7 +115,8 @@ where
     started.elapsed().as_secs_f64()
 }
 
-/// Part 1: HTTPS ingest against raw store ingest of the same batches.
+/// Part 1: HTTPS ingest against raw store ingest of the same batches, on SQLite and (when
+/// it is reachable) on PostgreSQL, each in a fresh database.
 async fn ingest(events: usize) {
     let now = Utc::now();
     let batches: Vec<EventBatch> = Traffic::new(42, (events / 3) as u32)
@@ -120,40 +124,55 @@ async fn ingest(events: usize) {
         .chunks(BATCH)
         .map(|c| EventBatch { events: c.to_vec() })
         .collect();
-
-    let s = server(None).await;
-    let client = s.client.clone();
-    let https = drain(batches.clone(), move |batch| {
-        let client = client.clone();
-        async move {
-            client.post_events(&batch).await.unwrap();
-        }
-    })
-    .await;
-    s.shutdown.cancel();
-
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SqlStore::open(&SqlStore::sqlite_url(dir.path()))
-            .await
-            .unwrap(),
-    );
     let validated: Vec<Vec<NewEvent>> = batches.iter().map(|b| b.validate(now).unwrap()).collect();
-    let raw = drain(validated, move |batch| {
-        let store = store.clone();
-        async move {
-            store.ingest(&batch).await.unwrap();
+    let mut sqlite_https = None;
+    let mut backends = vec![("SQLite", None)];
+    if let Some(url) = aerie_store::testing::fresh_postgres_url().await {
+        backends.push(("PostgreSQL", Some(url)));
+    }
+    for (backend, url) in backends {
+        let s = server(url.clone()).await;
+        let client = s.client.clone();
+        let https = drain(batches.clone(), move |batch| {
+            let client = client.clone();
+            async move {
+                client.post_events(&batch).await.unwrap();
+            }
+        })
+        .await;
+        s.shutdown.cancel();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+        let dir = tempfile::tempdir().unwrap();
+        let raw_url = match &url {
+            // The daemon's database is spent: the raw run gets a fresh one.
+            Some(_) => aerie_store::testing::fresh_postgres_url().await.unwrap(),
+            None => SqlStore::sqlite_url(dir.path()),
+        };
+        let store: Arc<dyn Store> = Arc::new(SqlStore::open(&raw_url).await.unwrap());
+        let raw = drain(validated.clone(), move |batch| {
+            let store = store.clone();
+            async move {
+                store.ingest(&batch).await.unwrap();
+            }
+        })
+        .await;
+        let (https, raw) = (events as f64 / https, events as f64 / raw);
+        println!("ingest: {events} events in batches of {BATCH}, {backend}");
+        println!("  through HTTPS API ({CONCURRENCY} concurrent clients): {https:>9.0} events/s");
+        println!("  raw Store::ingest ({CONCURRENCY} concurrent callers):     {raw:>9.0} events/s");
+        println!(
+            "  ratio HTTPS / raw:                           {:>9.2}",
+            https / raw
+        );
+        match sqlite_https {
+            None => sqlite_https = Some(https),
+            Some(base) => println!(
+                "  ratio {backend} / SQLite through HTTPS:         {:>9.2}",
+                https / base
+            ),
         }
-    })
-    .await;
-    let (https, raw) = (events as f64 / https, events as f64 / raw);
-    println!("ingest: {events} events in batches of {BATCH}, SQLite");
-    println!("  through HTTPS API ({CONCURRENCY} concurrent clients): {https:>9.0} events/s");
-    println!("  raw Store::ingest ({CONCURRENCY} concurrent callers):     {raw:>9.0} events/s");
-    println!(
-        "  ratio HTTPS / raw:                           {:>9.2}",
-        https / raw
-    );
+    }
 }
 
 /// One incident per event: each on its own endpoint, a second apart.
@@ -356,8 +375,13 @@ fn main() {
     let events = env_usize("AERIE_BENCH_EVENTS", 40_000);
     let rows = env_usize("AERIE_BENCH_ROWS", 1_000_000);
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    let parts = std::env::var("AERIE_BENCH_PARTS").unwrap_or_else(|_| "ingest,list".into());
     runtime.block_on(async {
-        ingest(events).await;
-        list(rows).await;
+        if parts.contains("ingest") {
+            ingest(events).await;
+        }
+        if parts.contains("list") {
+            list(rows).await;
+        }
     });
 }
