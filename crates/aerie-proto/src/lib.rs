@@ -32,7 +32,7 @@ pub struct Health {
     pub status: String,
     /// `cm` or `mcm`.
     pub role: String,
-    /// `ok` or `full`.
+    /// `ok`, `full`, or `failing` (a write failed for another reason).
     #[serde(default)]
     pub storage: String,
     /// What is wrong and what to do, when something is.

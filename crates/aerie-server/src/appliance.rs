@@ -43,7 +43,7 @@ pub struct Appliance {
     pub identity: Identity,
     /// The last write a request asked for was refused for a full disk (cleared by the
     /// next one that succeeds).
-    write_refused: std::sync::atomic::AtomicBool,
+    write_refused: std::sync::Mutex<Option<String>>,
 }
 
 /// How peers see this appliance: its certificate and its URL.
@@ -84,23 +84,35 @@ impl Appliance {
         }
     }
 
-    /// Records how a request that writes ended, for [`Appliance::storage_problem`].
-    pub fn note_write(&self, status: axum::http::StatusCode) {
-        use std::sync::atomic::Ordering;
+    /// Records how a request that writes ended, for [`Appliance::storage_problem`]: a
+    /// refusal for a full disk holds until the same kind of request succeeds again.
+    pub fn note_write(
+        &self,
+        method: &axum::http::Method,
+        path: &str,
+        status: axum::http::StatusCode,
+    ) {
+        let this = format!("{method} {path}");
+        let mut refused = self.write_refused.lock().expect("refused lock");
         if status == axum::http::StatusCode::INSUFFICIENT_STORAGE {
-            self.write_refused.store(true, Ordering::Relaxed);
-        } else if status.is_success() {
-            self.write_refused.store(false, Ordering::Relaxed);
+            *refused = Some(this);
+        } else if status.is_success() && refused.as_deref() == Some(this.as_str()) {
+            *refused = None;
         }
     }
 
-    /// What is wrong with the storage, if something is: the last write was refused for a
-    /// full disk, a probe write fails, or almost no space is left.
+    /// What is wrong with the storage, if something is: a write was refused for a full
+    /// disk, a probe write fails, or almost no space is left.
     pub async fn storage_problem(&self) -> Result<Option<String>, OpError> {
         let storage = self.store.storage_health().await?;
-        let refused = self
-            .write_refused
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let refused = self.write_refused.lock().expect("refused lock").is_some();
+        if let Some(error) = &storage.error {
+            return Ok(Some(format!(
+                "FAILING — a write to the data ({}) failed: {error}; check the disk and the \
+                 database",
+                storage.location
+            )));
+        }
         if !refused && !storage.is_full() {
             return Ok(None);
         }

@@ -90,11 +90,13 @@ pub fn app(state: AppState) -> Router {
         .merge(ui::router())
         .with_state(state)
         .layer(axum::middleware::map_response(
-            move |method: axum::http::Method, response: axum::response::Response| {
+            move |method: axum::http::Method,
+                  uri: axum::http::Uri,
+                  response: axum::response::Response| {
                 let appliance = appliance.clone();
                 async move {
-                    if method != axum::http::Method::GET {
-                        appliance.note_write(response.status());
+                    if !method.is_safe() {
+                        appliance.note_write(&method, uri.path(), response.status());
                     }
                     response
                 }

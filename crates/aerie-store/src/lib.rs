@@ -275,6 +275,8 @@ pub trait FederationStore: Send + Sync {
 pub struct StorageHealth {
     /// A write just succeeded.
     pub writable: bool,
+    /// Why the write failed, when not for a full disk (a read-only or failing disk).
+    pub error: Option<String>,
     /// Free bytes on the database's filesystem, where known (SQLite).
     pub free_bytes: Option<u64>,
     /// Where the data is, in an operator's words.

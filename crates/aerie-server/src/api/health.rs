@@ -10,7 +10,7 @@ use aerie_proto::Health;
 use crate::{error::OpError, state::AppState};
 
 /// Liveness, role and storage; needs no authentication. 503 when the disk holding the
-/// data is full (the daemon answers but cannot store anything).
+/// data is full or failing (the daemon answers but cannot store anything).
 #[utoipa::path(get, path = "/healthz", tag = "system",
     responses((status = 200, description = "The daemon is up", body = Health),
         (status = 503, description = "Up, but the disk holding its data is full", body = Health)))]
@@ -25,7 +25,12 @@ pub async fn health(State(state): State<AppState>) -> Result<Response, OpError> 
     let body = Health {
         status: if problem.is_some() { "degraded" } else { "ok" }.to_owned(),
         role,
-        storage: if problem.is_some() { "full" } else { "ok" }.to_owned(),
+        storage: match &problem {
+            None => "ok",
+            Some(p) if p.starts_with("FULL") => "full",
+            Some(_) => "failing",
+        }
+        .to_owned(),
         problem,
     };
     Ok((status, Json(body)).into_response())

@@ -66,7 +66,7 @@ pub struct SqlStore {
     /// SQLite: the directory holding the database file, for its free space.
     data_dir: Option<std::path::PathBuf>,
     /// The last storage probe, reused for a second (`/healthz` needs no login).
-    storage_probe: std::sync::Mutex<Option<(std::time::Instant, crate::StorageHealth)>>,
+    storage_probe: tokio::sync::Mutex<Option<(std::time::Instant, crate::StorageHealth)>>,
     /// The last committed change sequence number, for the sync worker to wake on.
     changes: tokio::sync::watch::Sender<i64>,
     /// The active whitelist as ingest reads it, loaded on first use and dropped by every

@@ -49,24 +49,33 @@ impl SettingsStore for SqlStore {
         Ok(())
     }
 
-    /// A real (tiny) write, and the free space of the SQLite file's filesystem (unknown
-    /// for PostgreSQL, whose disk is the server's).
+    /// A real (tiny) write, queued behind the other writers, and the free space of the
+    /// SQLite file's filesystem (unknown for PostgreSQL, whose disk is the server's). One
+    /// probe runs at a time; callers meanwhile get its answer.
     async fn storage_health(&self) -> Result<crate::StorageHealth> {
-        if let Some((at, health)) = &*self.storage_probe.lock().expect("probe lock")
+        let mut cached = self.storage_probe.lock().await;
+        if let Some((at, health)) = &*cached
             && at.elapsed() < std::time::Duration::from_secs(1)
         {
             return Ok(health.clone());
         }
-        let writable = match self
-            .set_setting(
-                "health.write_probe",
-                &chrono::Utc::now().timestamp_millis().to_string(),
+        let probe = async {
+            let (_writer, mut tx) = self.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO settings (name, value) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             )
-            .await
-        {
-            Ok(()) => true,
-            Err(crate::StoreError::Full) => false,
-            Err(e) => return Err(e),
+            .bind("health.write_probe")
+            .bind(chrono::Utc::now().timestamp_millis().to_string())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<(), crate::StoreError>(())
+        };
+        let (writable, error) = match probe.await {
+            Ok(()) => (true, None),
+            Err(crate::StoreError::Full) => (false, None),
+            Err(e) => (false, Some(e.to_string())),
         };
         let free_bytes = self.data_dir.as_deref().and_then(|dir| {
             rustix::fs::statvfs(dir)
@@ -75,14 +84,14 @@ impl SettingsStore for SqlStore {
         });
         let health = crate::StorageHealth {
             writable,
+            error,
             free_bytes,
             location: match &self.data_dir {
                 Some(dir) => dir.display().to_string(),
                 None => "the PostgreSQL server".to_owned(),
             },
         };
-        *self.storage_probe.lock().expect("probe lock") =
-            Some((std::time::Instant::now(), health.clone()));
+        *cached = Some((std::time::Instant::now(), health.clone()));
         Ok(health)
     }
 }

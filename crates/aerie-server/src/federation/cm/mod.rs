@@ -100,6 +100,8 @@ pub struct CmSide {
     /// An MCM acknowledging more holds changes this CM no longer has (its data dir was
     /// restored from an older copy).
     ceiling: Mutex<Option<i64>>,
+    /// The MCM answered this process at least once (its first contact is a heartbeat).
+    contacted: std::sync::atomic::AtomicBool,
 }
 
 impl CmSide {

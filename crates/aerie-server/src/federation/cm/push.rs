@@ -94,8 +94,11 @@ pub(super) async fn push(
     let last = *fed.store.watch_changes().borrow();
     let name = fed.appliance.hostname().await?;
     let renamed = fed.cm.told_name.lock().expect("name lock").as_ref() != Some(&name);
-    if changes.is_empty() {
-        if renamed || last_contact.elapsed() >= HEARTBEAT {
+    // The first contact of this process is a heartbeat: it applies nothing, so the
+    // MCM's answer is what it held before, to compare with this CM's data.
+    let first = !fed.cm.contacted.load(std::sync::atomic::Ordering::Relaxed);
+    if changes.is_empty() || first {
+        if first || renamed || last_contact.elapsed() >= HEARTBEAT {
             let heartbeat = SyncRequest {
                 cm_name: Some(name.clone()),
                 fips: Some(config.kdf.is_fips()),
@@ -106,8 +109,14 @@ pub(super) async fn push(
             let ack = send(&client, &heartbeat, config).await?;
             *last_contact = Instant::now();
             *fed.cm.told_name.lock().expect("name lock") = Some(name);
-            fed.cm.synced(Utc::now());
+            fed.cm
+                .contacted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             if needs_resync(fed, config, &ack).await? {
+                return Ok(Step::Busy);
+            }
+            fed.cm.synced(Utc::now());
+            if first && !changes.is_empty() {
                 return Ok(Step::Busy);
             }
         }
@@ -151,8 +160,9 @@ async fn needs_resync(
     ack: &SyncAck,
 ) -> Result<bool, Failure> {
     let why = if !ack.applied {
-        if ack.epoch > config.epoch {
-            "this CM's data is older than the MCM's copy of it (restored from an older copy?)"
+        if ack.epoch != config.epoch {
+            "the MCM's copy of this CM is in another resync epoch (a new MCM, a new \
+             registration, or either side restored from an older copy)"
         } else {
             "the MCM lacks changes it had acknowledged (the MCM restored from an older copy?)"
         }
@@ -161,7 +171,8 @@ async fn needs_resync(
     } else {
         return Ok(false);
     };
-    let epoch = config.epoch.max(ack.epoch) + 1;
+    // The resync opens the epoch after this one.
+    let epoch = config.epoch.max(ack.epoch);
     tracing::warn!(
         acked = ack.acked_seq,
         cursor = config.cursor,

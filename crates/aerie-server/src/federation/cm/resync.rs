@@ -88,7 +88,7 @@ fn applied(ack: &SyncAck) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::Error(format!(
-            "the MCM moved to resync epoch {} during this resync; it starts again",
+            "the MCM's copy of this CM changed epoch during the resync (now {}); it starts again",
             ack.epoch
         )))
     }
@@ -115,15 +115,13 @@ async fn open_epoch(
     ))
 }
 
-/// Runs the resync and answers the operator's summary: the pending one if there is one
-/// (it is a whole resync already), else one in a new epoch.
+/// Runs the resync (the pending one, or an operator's) and answers the operator's
+/// summary. Every attempt opens a new epoch: a retry after an interrupted attempt must
+/// not count the rows that attempt sent as sent (they may be stale or benign by now).
 pub(super) async fn run(fed: &Federation, config: &McmConfig) -> Result<String, Failure> {
     let client = push::client(fed, config)?;
-    let mut epoch = config.epoch;
-    if !config.resync_pending {
-        epoch += 1;
-        config::begin_resync(fed, epoch).await?;
-    }
+    let epoch = config.epoch + 1;
+    config::begin_resync(fed, epoch).await?;
     let start_seq = fed.store.last_change_seq().await?;
     fed.cm.sending(start_seq);
     let epoch = open_epoch(fed, &client, epoch, config).await?;
