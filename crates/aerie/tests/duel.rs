@@ -209,6 +209,19 @@ impl Proxy {
     }
 }
 
+/// An MCM on 127.0.0.1, converted through its CLI, and the relay the CMs reach it by.
+async fn mcm_behind_proxy(base: &Path, name: &str) -> (Node, Proxy) {
+    let mut mcm = Node::new(base, name, "127.0.0.1");
+    mcm.start();
+    mcm.admin().await;
+    mcm.cli(&[
+        "cm",
+        &format!("set mcm ip 127.0.0.1 passphrase {PASSPHRASE}"),
+    ]);
+    let proxy = Proxy::start(mcm.listen).await;
+    (mcm, proxy)
+}
+
 fn event(rng: &mut StdRng, cm: usize) -> EventIn {
     let mut e =
         aerie_client::traffic::Traffic::new(rng.random(), 30).next_event(chrono::Utc::now());
@@ -274,14 +287,7 @@ async fn duel_with_kills_and_cuts() {
     let mut rng = StdRng::seed_from_u64(seed);
     let base = tempfile::tempdir().unwrap();
 
-    let mut mcm = Node::new(base.path(), "mcm-duel", "127.0.0.1");
-    mcm.start();
-    mcm.admin().await;
-    mcm.cli(&[
-        "cm",
-        &format!("set mcm ip 127.0.0.1 passphrase {PASSPHRASE}"),
-    ]);
-    let proxy = Proxy::start(mcm.listen).await;
+    let (mut mcm, proxy) = mcm_behind_proxy(base.path(), "mcm-duel").await;
 
     let mut cms: Vec<Node> = (0..3)
         .map(|i| {
@@ -469,14 +475,7 @@ async fn contents(client: &Client, cm: Option<i64>) -> BTreeMap<i64, (i64, Strin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cm_restored_while_cut_off_resyncs_when_it_is_back() {
     let base = tempfile::tempdir().unwrap();
-    let mut mcm = Node::new(base.path(), "mcm-cut", "127.0.0.1");
-    mcm.start();
-    mcm.admin().await;
-    mcm.cli(&[
-        "cm",
-        &format!("set mcm ip 127.0.0.1 passphrase {PASSPHRASE}"),
-    ]);
-    let proxy = Proxy::start(mcm.listen).await;
+    let (mcm, proxy) = mcm_behind_proxy(base.path(), "mcm-cut").await;
     let mut cm = Node::new(base.path(), "cm-cut", "127.0.0.2");
     cm.start();
     cm.admin().await;
