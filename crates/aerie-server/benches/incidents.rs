@@ -175,6 +175,51 @@ async fn ingest(events: usize) {
     }
 }
 
+/// Part 1b: raw ingest where every event opens a new incident, on a table that grows,
+/// in batches of 1,000 from 4 concurrent callers, on both backends; the rate of each
+/// slice of `AERIE_BENCH_GROW` / 5 events shows whether it falls as the table grows.
+async fn grow(total: usize) {
+    let mut backends = vec![("SQLite", None)];
+    if let Some(url) = aerie_store::testing::fresh_postgres_url().await {
+        backends.push(("PostgreSQL", Some(url)));
+    }
+    let slice = total / 5;
+    for (backend, url) in backends {
+        let dir = tempfile::tempdir().unwrap();
+        let url = url.unwrap_or_else(|| SqlStore::sqlite_url(dir.path()));
+        let store: Arc<dyn Store> = Arc::new(SqlStore::open(&url).await.unwrap());
+        let mut rates = Vec::new();
+        for s in 0..5 {
+            let batches: Vec<Vec<NewEvent>> = (s * slice..(s + 1) * slice)
+                .collect::<Vec<_>>()
+                .chunks(1000)
+                .map(|c| {
+                    c.iter()
+                        .map(|i| NewEvent {
+                            // All within the grouping window, as live traffic is.
+                            time: Utc::now(),
+                            ..seed_event(*i)
+                        })
+                        .collect()
+                })
+                .collect();
+            let store = store.clone();
+            let secs = drain(batches, move |batch| {
+                let store = store.clone();
+                async move {
+                    store.ingest(&batch).await.unwrap();
+                }
+            })
+            .await;
+            rates.push(format!("{:.0}", slice as f64 / secs));
+        }
+        println!(
+            "grow: {total} new incidents, batches of 1000, {backend}: events/s per {slice}: {}",
+            rates.join(", ")
+        );
+    }
+}
+
 /// One incident per event: each on its own endpoint, a second apart.
 fn seed_event(i: usize) -> NewEvent {
     let x = (i as u64)
@@ -379,6 +424,9 @@ fn main() {
     runtime.block_on(async {
         if parts.contains("ingest") {
             ingest(events).await;
+        }
+        if parts.contains("grow") {
+            grow(env_usize("AERIE_BENCH_GROW", 50_000)).await;
         }
         if parts.contains("list") {
             list(rows).await;
