@@ -134,6 +134,17 @@ impl SqlStore {
                 AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
+                    // Statements are prepared once per connection; after five runs
+                    // PostgreSQL may switch to a generic plan, which for the grouping
+                    // lookup (an IN list of endpoints inside a time window) is a scan
+                    // that grows with the table. Plan every run with its values.
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("SET plan_cache_mode = force_custom_plan")
+                                .await
+                                .map(|_| ())
+                        })
+                    })
                     .connect(url)
                     .await?
             }
