@@ -115,6 +115,15 @@ where
     started.elapsed().as_secs_f64()
 }
 
+/// The backends measured: SQLite, and PostgreSQL (a fresh database) when it answers.
+async fn backends() -> Vec<(&'static str, Option<String>)> {
+    let mut backends = vec![("SQLite", None)];
+    if let Some(url) = aerie_store::testing::fresh_postgres_url().await {
+        backends.push(("PostgreSQL", Some(url)));
+    }
+    backends
+}
+
 /// Part 1: HTTPS ingest against raw store ingest of the same batches, on SQLite and (when
 /// it is reachable) on PostgreSQL, each in a fresh database.
 async fn ingest(events: usize) {
@@ -126,11 +135,7 @@ async fn ingest(events: usize) {
         .collect();
     let validated: Vec<Vec<NewEvent>> = batches.iter().map(|b| b.validate(now).unwrap()).collect();
     let mut sqlite_https = None;
-    let mut backends = vec![("SQLite", None)];
-    if let Some(url) = aerie_store::testing::fresh_postgres_url().await {
-        backends.push(("PostgreSQL", Some(url)));
-    }
-    for (backend, url) in backends {
+    for (backend, url) in backends().await {
         let s = server(url.clone()).await;
         let client = s.client.clone();
         let https = drain(batches.clone(), move |batch| {
@@ -179,12 +184,8 @@ async fn ingest(events: usize) {
 /// in batches of 1,000 from 4 concurrent callers, on both backends; the rate of each
 /// slice of `AERIE_BENCH_GROW` / 5 events shows whether it falls as the table grows.
 async fn grow(total: usize) {
-    let mut backends = vec![("SQLite", None)];
-    if let Some(url) = aerie_store::testing::fresh_postgres_url().await {
-        backends.push(("PostgreSQL", Some(url)));
-    }
     let slice = total / 5;
-    for (backend, url) in backends {
+    for (backend, url) in backends().await {
         let dir = tempfile::tempdir().unwrap();
         let url = url.unwrap_or_else(|| SqlStore::sqlite_url(dir.path()));
         let store: Arc<dyn Store> = Arc::new(SqlStore::open(&url).await.unwrap());

@@ -232,28 +232,23 @@ fn bad_configuration_fails_with_a_clear_message() {
 
 /// A packet capture of exactly 16 MiB (the artifact cap): records of about 64 KiB.
 fn big_trace() -> Vec<u8> {
+    use pcap_file::pcap::{PcapPacket, PcapWriter};
     const CAP: usize = 16 * 1024 * 1024;
-    let mut out = Vec::with_capacity(CAP);
-    // magic, version 2.4, zone, sigfigs, snaplen, link type
-    let mut header = Vec::new();
-    header.extend(0xa1b2_c3d4u32.to_le_bytes());
-    header.extend(2u16.to_le_bytes());
-    header.extend(4u16.to_le_bytes());
-    header.extend(0i32.to_le_bytes());
-    header.extend(0u32.to_le_bytes());
-    header.extend(65_535u32.to_le_bytes());
-    header.extend(1u32.to_le_bytes());
-    out.extend(header);
-    let mut i = 0u32;
-    while out.len() + 16 < CAP {
-        let len = (CAP - out.len() - 16).min(65_000) as u32;
-        for v in [1_764_000_000 + i, 0, len, len] {
-            out.extend(v.to_le_bytes());
-        }
-        out.extend((0..len).map(|b| (b as u8) ^ (i as u8)));
+    const HEADER: usize = 24;
+    const RECORD: usize = 16;
+    let mut writer = PcapWriter::new(Vec::with_capacity(CAP)).unwrap();
+    let (mut size, mut i) = (HEADER, 0u64);
+    while size + RECORD < CAP {
+        let len = (CAP - size - RECORD).min(65_000);
+        let data: Vec<u8> = (0..len).map(|b| (b as u8) ^ (i as u8)).collect();
+        let at = Duration::from_secs(1_764_000_000 + i);
+        writer
+            .write_packet(&PcapPacket::new(at, len as u32, &data))
+            .unwrap();
+        size += RECORD + len;
         i += 1;
     }
-    out
+    writer.into_writer()
 }
 
 /// A kilobyte figure from `/proc/PID/status` (`VmRSS`, `VmHWM`).

@@ -23,7 +23,7 @@ use std::{
 use aerie_client::{Client, Fingerprint};
 use aerie_proto::{
     events::{EventBatch, EventIn},
-    incidents::IncidentListParams,
+    incidents::{IncidentListParams, IncidentOut},
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -230,19 +230,17 @@ fn event(rng: &mut StdRng, cm: usize) -> EventIn {
     e
 }
 
-async fn non_benign(client: &Client) -> BTreeMap<i64, i64> {
+/// Every incident of a list, all pages (on the MCM, of one CM when `cm` is given).
+async fn every_incident(client: &Client, cm: Option<i64>) -> Vec<IncidentOut> {
     let mut params = IncidentListParams {
         limit: Some(500),
+        cm: cm.map(|c| c.to_string()),
         ..Default::default()
     };
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     loop {
         let page = client.incidents(&params).await.unwrap();
-        for i in &page.items {
-            if i.risk != "benign" {
-                out.insert(i.incident_id, i.version);
-            }
-        }
+        out.extend(page.items);
         match page.next {
             Some(next) => params.after = Some(next),
             None => return out,
@@ -250,27 +248,25 @@ async fn non_benign(client: &Client) -> BTreeMap<i64, i64> {
     }
 }
 
+async fn non_benign(client: &Client) -> BTreeMap<i64, i64> {
+    every_incident(client, None)
+        .await
+        .into_iter()
+        .filter(|i| i.risk != "benign")
+        .map(|i| (i.incident_id, i.version))
+        .collect()
+}
+
 async fn mcm_copy(mcm: &Client, cm_id: i64) -> BTreeMap<i64, i64> {
-    let mut params = IncidentListParams {
-        limit: Some(500),
-        cm: Some(cm_id.to_string()),
-        ..Default::default()
-    };
     let mut out = BTreeMap::new();
-    loop {
-        let page = mcm.incidents(&params).await.unwrap();
-        for i in &page.items {
-            assert!(
-                out.insert(i.incident_id, i.version).is_none(),
-                "incident {} doubled",
-                i.incident_id
-            );
-        }
-        match page.next {
-            Some(next) => params.after = Some(next),
-            None => return out,
-        }
+    for i in every_incident(mcm, Some(cm_id)).await {
+        assert!(
+            out.insert(i.incident_id, i.version).is_none(),
+            "incident {} doubled",
+            i.incident_id
+        );
     }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -451,22 +447,12 @@ async fn duel_with_kills_and_cuts() {
 /// Every incident of a list (all pages) as id → (version, endpoint): the endpoint tells
 /// an incident of a lost timeline from a new one with the same id and version.
 async fn contents(client: &Client, cm: Option<i64>) -> BTreeMap<i64, (i64, String)> {
-    let mut params = IncidentListParams {
-        limit: Some(500),
-        cm: cm.map(|c| c.to_string()),
-        ..Default::default()
-    };
-    let mut out = BTreeMap::new();
-    loop {
-        let page = client.incidents(&params).await.unwrap();
-        for i in page.items.iter().filter(|i| i.risk != "benign") {
-            out.insert(i.incident_id, (i.version, i.endpoint_ip.clone()));
-        }
-        match page.next {
-            Some(next) => params.after = Some(next),
-            None => return out,
-        }
-    }
+    every_incident(client, cm)
+        .await
+        .into_iter()
+        .filter(|i| i.risk != "benign")
+        .map(|i| (i.incident_id, (i.version, i.endpoint_ip)))
+        .collect()
 }
 
 /// A CM restored from an older copy while its MCM is unreachable, which then takes more
