@@ -14,9 +14,24 @@ use aerie_domain::{
 
 use crate::incidents::IncidentOut;
 
-/// The largest counter (id, version, sequence number, count) the protocol carries: the
+/// The largest counter (id, version, epoch, count) the protocol carries: the
 /// largest integer JSON numbers hold exactly. Anything above is refused as input.
 pub const MAX_COUNTER: i64 = 1 << 53;
+
+/// `value` as a change-stream position (`change_seq`, `high_seq`, `after_seq`): any
+/// non-negative 64-bit integer. On PostgreSQL a position packs a transaction id with the
+/// change's number within it, beyond the range of [`MAX_COUNTER`]; both ends are Rust
+/// and read JSON integers exactly.
+fn position(field: impl Into<String>, value: i64) -> Result<i64, DomainError> {
+    if value >= 0 {
+        Ok(value)
+    } else {
+        Err(DomainError::new(
+            field,
+            format!("{value} is out of range: expected 0 or more"),
+        ))
+    }
+}
 
 /// `value` as a counter in `min..=MAX_COUNTER`, or an error naming `field`.
 fn counter(field: impl Into<String>, value: i64, min: i64) -> Result<i64, DomainError> {
@@ -313,7 +328,7 @@ impl SyncedIncident {
             facts,
             status: parse(f("status"), &i.status)?,
             version: counter(f("version"), i.version, 1)?,
-            change_seq: counter(f("change_seq"), self.change_seq, 0)?,
+            change_seq: position(f("change_seq"), self.change_seq)?,
         })
     }
 }
@@ -360,7 +375,7 @@ impl SyncRequest {
         Ok(SyncBatch {
             upserts,
             removals,
-            high_seq: counter("high_seq", self.high_seq, 0)?,
+            high_seq: position("high_seq", self.high_seq)?,
             backlog: counter("backlog", self.backlog, 0)?,
             cm_name: self
                 .cm_name
@@ -371,7 +386,7 @@ impl SyncRequest {
             epoch: counter("epoch", self.epoch, 0)?,
             after_seq: self
                 .after_seq
-                .map(|a| counter("after_seq", a, 0))
+                .map(|a| position("after_seq", a))
                 .transpose()?,
             resync: self.resync,
         })
@@ -486,7 +501,7 @@ mod tests {
             "upserts[0].incident_id"
         );
         assert_eq!(
-            field(upsert(|u| u.change_seq = MAX_COUNTER + 1)),
+            field(upsert(|u| u.change_seq = -1)),
             "upserts[0].change_seq"
         );
     }

@@ -250,6 +250,10 @@ impl From<StoreError> for OpError {
                 tracing::error!("write refused: the database's disk is full");
                 OpError::StorageFull
             }
+            StoreError::Unavailable(why) => {
+                tracing::warn!("the database is unavailable: {why}");
+                Self::unavailable("the database is unavailable; retry shortly")
+            }
             // A rule the stored state forbids, such as a status moving backwards.
             StoreError::Rule(rule) => OpError::Conflict {
                 message: format!("{}: {}", rule.field, rule.message),

@@ -18,6 +18,10 @@ pub enum StoreError {
     /// The disk holding the database is full; writes succeed again once there is room.
     #[error("the database's disk is full")]
     Full,
+    /// The database cannot be reached (PostgreSQL stopped, restarting, or out of
+    /// connections); the same call succeeds once it is back.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
     Database(sqlx::Error),
     #[error("migration failed: {0}")]
@@ -33,7 +37,20 @@ impl From<sqlx::Error> for StoreError {
             code == "13" || code == "53100" || d.message().contains("disk is full")
         });
         if full {
-            StoreError::Full
+            return StoreError::Full;
+        }
+        // Connection exceptions (class 08), shutdowns and restarts (57P01-57P03), too
+        // many connections (53300); or no connection to have one on.
+        let gone = match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+            sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+                c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03" | "53300")
+            }),
+            _ => false,
+        };
+        if gone {
+            StoreError::Unavailable(e.to_string())
         } else {
             StoreError::Database(e)
         }

@@ -19,7 +19,7 @@ use aerie_domain::{
 };
 
 use super::{
-    SqlStore,
+    Backend, SqlStore, bulk,
     incidents::Table,
     ingest::{FACT_COLUMNS, INSERT_CHUNK, SHARED_COLUMNS, bind_facts, values},
     rows,
@@ -78,8 +78,8 @@ impl SqlStore {
         query
     }
 
-    /// The incidents of `chunk` newer than the CM's removal of them, if any; refuses a
-    /// chunk that names an incident twice. The removal records they pass are dropped.
+    /// The incidents of `chunk` newer than the CM's removal of them, if any. The removal
+    /// records they pass are dropped.
     async fn above_removals<'a>(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -87,11 +87,6 @@ impl SqlStore {
         chunk: &'a [Incident],
     ) -> Result<Vec<&'a Incident>> {
         let ids: Vec<i64> = chunk.iter().map(|i| i.id.get()).collect();
-        if ids.iter().collect::<HashSet<_>>().len() != ids.len() {
-            return Err(StoreError::Conflict(
-                "a sync batch names an incident twice".into(),
-            ));
-        }
         let floors: HashMap<i64, i64> = self
             .in_ids(
                 "SELECT incident_id, version FROM remote_removals WHERE cm_id = CM AND incident_id IN",
@@ -224,7 +219,13 @@ impl crate::FederationStore for SqlStore {
     ) -> Result<SyncOutcome> {
         let (_writer, mut tx) = self.begin_write().await?;
         let now = at.timestamp_millis();
-        let row = sqlx::query("SELECT epoch, acked_seq FROM cms WHERE id = $1")
+        // One CM's batches apply one at a time (PostgreSQL: this row's lock); other CMs'
+        // batches do not wait.
+        let sql = match self.backend {
+            Backend::Sqlite => "SELECT epoch, acked_seq FROM cms WHERE id = $1",
+            Backend::Postgres => "SELECT epoch, acked_seq FROM cms WHERE id = $1 FOR UPDATE",
+        };
+        let row = sqlx::query(sql)
             .bind(cm_id.get())
             .fetch_optional(&mut *tx)
             .await?
@@ -259,8 +260,19 @@ impl crate::FederationStore for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        let ids: HashSet<i64> = batch.upserts.iter().map(|i| i.id.get()).collect();
+        if ids.len() != batch.upserts.len() {
+            return Err(StoreError::Conflict(
+                "a sync batch names an incident twice".into(),
+            ));
+        }
         let mut added = 0i64;
-        for chunk in batch.upserts.chunks(INSERT_CHUNK) {
+        if self.backend == Backend::Postgres {
+            added += bulk::upsert_remote(&mut tx, cm_id, batch).await?;
+            added -= bulk::remove_remote(&mut tx, cm_id, batch).await?;
+        }
+        let sqlite = self.backend == Backend::Sqlite;
+        for chunk in batch.upserts.chunks(INSERT_CHUNK).filter(|_| sqlite) {
             let chunk = self.above_removals(&mut tx, cm_id, chunk).await?;
             if chunk.is_empty() {
                 continue;
@@ -289,7 +301,7 @@ impl crate::FederationStore for SqlStore {
             }
             query.execute(&mut *tx).await?;
         }
-        for (id, version) in &batch.removals {
+        for (id, version) in batch.removals.iter().filter(|_| sqlite) {
             let gone = sqlx::query(
                 "DELETE FROM remote_incidents WHERE cm_id = $1 AND incident_id = $2 \
                  AND (version <= $3 OR epoch < $4)",

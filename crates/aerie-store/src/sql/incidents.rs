@@ -13,7 +13,7 @@ use aerie_domain::{
     text::Text,
 };
 
-use super::{SqlStore, rows};
+use super::{Backend, SqlStore, rows};
 use crate::{Result, StoreError};
 
 /// A bind value of a query built at run time.
@@ -258,9 +258,14 @@ impl crate::IncidentStore for SqlStore {
         at: DateTime<Utc>,
     ) -> Result<Incident> {
         let (_writer, mut tx) = self.begin_write().await?;
-        let seq = self.lock_change_seq(&mut tx).await? + 1;
+        let stamps = self.stamps(&mut tx).await?;
+        let seq = stamps.nth(0);
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        };
         let sql = format!(
-            "SELECT {} FROM incidents WHERE id = $1",
+            "SELECT {} FROM incidents WHERE id = $1{lock}",
             rows::INCIDENT_COLUMNS
         );
         let incident = sqlx::query(AssertSqlSafe(sql))
@@ -291,9 +296,7 @@ impl crate::IncidentStore for SqlStore {
         .bind(at.timestamp_millis())
         .execute(&mut *tx)
         .await?;
-        self.store_change_seq(&mut tx, seq).await?;
-        tx.commit().await?;
-        self.announce(seq);
+        self.commit_changes(tx, stamps, 1).await?;
         Ok(Incident {
             status: to,
             version: incident.version + 1,
@@ -365,11 +368,7 @@ impl crate::IncidentStore for SqlStore {
     }
 
     async fn changes_since(&self, after_seq: i64, limit: u32) -> Result<Vec<Incident>> {
-        let sql = format!(
-            "SELECT {} FROM incidents WHERE change_seq > $1 ORDER BY change_seq LIMIT $2",
-            rows::INCIDENT_COLUMNS
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        let rows = sqlx::query(AssertSqlSafe(self.changes_sql()))
             .bind(after_seq)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
@@ -378,11 +377,9 @@ impl crate::IncidentStore for SqlStore {
     }
 
     async fn last_change_seq(&self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM counters WHERE name = 'change_seq'")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar(AssertSqlSafe(self.last_position_sql()))
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     fn watch_changes(&self) -> tokio::sync::watch::Receiver<i64> {

@@ -1,7 +1,9 @@
 //! Ingest: a batch of events grouped into incidents in one transaction. The open
-//! incidents near the batch are read in one query per 500 endpoints, grouping happens in
-//! memory ([`aerie_domain::grouping::group`]), and the writes are one statement per
-//! changed incident plus multi-row inserts for new incidents and for the events.
+//! incidents near the batch are read at once, grouping happens in memory
+//! ([`aerie_domain::grouping::group`]) for the whole batch, and the writes follow: on
+//! SQLite a statement per changed incident plus multi-row inserts for new incidents and
+//! for the events; on PostgreSQL one statement per table ([`super::bulk`]), with the
+//! batch's endpoints locked so that concurrent ingests of other endpoints never wait.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -9,14 +11,14 @@ use sqlx::{Any, AssertSqlSafe, Row, any::AnyArguments, query::Query};
 
 use aerie_domain::{
     event::NewEvent,
-    grouping::group,
+    grouping::{Grouping, group},
     incident::{GROUPING_WINDOW, Incident, IncidentFacts, IncidentId, Placement},
     query::endpoint_sort_key,
     risk::Severity,
     text::Text,
 };
 
-use super::{Backend, SqlStore, rows};
+use super::{Backend, SqlStore, bulk, feed::Stamps, rows};
 use crate::{Result, StoreError};
 
 pub(super) type AnyQuery<'q> = Query<'q, Any, AnyArguments>;
@@ -146,10 +148,13 @@ fn event_details(e: &NewEvent) -> Result<(Option<String>, Option<String>)> {
 impl SqlStore {
     /// The stored incidents some event of the batch might join: open, on one of the
     /// batch's endpoints, active within the grouping window of the batch's time span.
+    /// PostgreSQL locks them for this transaction (a status change waits, or goes first
+    /// and is seen).
     async fn candidates(
         &self,
         tx: &mut sqlx::Transaction<'_, Any>,
         events: &[NewEvent],
+        endpoints: &[String],
     ) -> Result<Vec<Incident>> {
         let window = GROUPING_WINDOW.num_milliseconds();
         let times = events.iter().map(|e| e.time.timestamp_millis());
@@ -157,20 +162,29 @@ impl SqlStore {
             times.clone().min().unwrap_or(0) - window,
             times.max().unwrap_or(0) + window,
         );
-        let endpoints: BTreeSet<String> =
-            events.iter().map(|e| e.endpoint.ip.to_string()).collect();
-        let endpoints: Vec<String> = endpoints.into_iter().collect();
+        let near = "last_activity_ms >= $1 AND first_seen_ms <= $2 AND status <> 'complete'";
         let mut found = Vec::new();
-        for chunk in endpoints.chunks(LOOKUP_CHUNK) {
-            let b = self.backend;
-            let slots: Vec<String> = (3..chunk.len() + 3).map(|i| b.placeholder(i)).collect();
+        if self.backend == Backend::Postgres {
             let sql = format!(
-                "SELECT {} FROM incidents WHERE last_activity_ms >= {} AND first_seen_ms <= {} \
-                 AND status <> 'complete' AND endpoint_ip IN ({})",
+                "SELECT {} FROM incidents WHERE {near} AND endpoint_ip = ANY($3::text[]) \
+                 FOR UPDATE",
+                rows::INCIDENT_COLUMNS
+            );
+            let query = sqlx::query(AssertSqlSafe(sql))
+                .bind(lo)
+                .bind(hi)
+                .bind(bulk::ip_array(endpoints.iter().cloned()));
+            for row in query.fetch_all(&mut **tx).await? {
+                found.push(rows::incident(&row)?);
+            }
+            return Ok(found);
+        }
+        for chunk in endpoints.chunks(LOOKUP_CHUNK) {
+            let slots = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT {} FROM incidents WHERE {} AND endpoint_ip IN ({slots})",
                 rows::INCIDENT_COLUMNS,
-                b.placeholder(1),
-                b.placeholder(2),
-                slots.join(", ")
+                near.replace("$1", "?").replace("$2", "?")
             );
             let mut query = sqlx::query(AssertSqlSafe(sql)).bind(lo).bind(hi);
             for ip in chunk {
@@ -181,6 +195,120 @@ impl SqlStore {
             }
         }
         Ok(found)
+    }
+
+    /// SQLite's writes of a grouped batch: a statement per changed incident, multi-row
+    /// inserts for new incidents and events. Returns each touched incident's id.
+    async fn write_sqlite(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Any>,
+        events: &[NewEvent],
+        grouping: &Grouping,
+        stamps: Stamps,
+    ) -> Result<Vec<i64>> {
+        let mut ids = vec![0i64; grouping.touched.len()];
+        let mut new = Vec::new();
+        for (i, t) in grouping.touched.iter().enumerate() {
+            match &t.existing {
+                Some(incident) => {
+                    bind_facts(
+                        sqlx::query(AssertSqlSafe(self.sql.update_incident.as_str())),
+                        &t.facts,
+                    )
+                    .bind(stamps.nth(i))
+                    .bind(incident.id.get())
+                    .execute(&mut **tx)
+                    .await?;
+                    ids[i] = incident.id.get();
+                }
+                None => new.push(i),
+            }
+        }
+        for chunk in new.chunks(INSERT_CHUNK) {
+            let mut query = sqlx::query(AssertSqlSafe(insert_incidents_sql(
+                self.backend,
+                chunk.len(),
+            )));
+            for &i in chunk {
+                query = bind_facts(query, &grouping.touched[i].facts).bind(stamps.nth(i));
+            }
+            // Each new incident has its own change position: map ids back by it.
+            let by_seq: HashMap<i64, i64> = query
+                .fetch_all(&mut **tx)
+                .await?
+                .iter()
+                .map(|row| Ok((row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(0)?)))
+                .collect::<std::result::Result<_, sqlx::Error>>()?;
+            for &i in chunk {
+                ids[i] = *by_seq.get(&stamps.nth(i)).ok_or_else(|| {
+                    StoreError::Corrupt("an inserted incident came back without its id".into())
+                })?;
+            }
+        }
+        for (chunk_no, chunk) in events.chunks(INSERT_CHUNK).enumerate() {
+            let mut query =
+                sqlx::query(AssertSqlSafe(insert_events_sql(self.backend, chunk.len())));
+            for (k, e) in chunk.iter().enumerate() {
+                let (touched, _) = grouping.placements[chunk_no * INSERT_CHUNK + k];
+                let (behaviour, artifacts) = event_details(e)?;
+                query = bind_shared(query, &IncidentFacts::open(e))
+                    .bind(ids[touched])
+                    .bind(e.kind.as_str())
+                    .bind(e.time.timestamp_millis())
+                    .bind(behaviour)
+                    .bind(artifacts);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(ids)
+    }
+
+    /// PostgreSQL's writes of a grouped batch: ids for the new incidents, then one
+    /// statement each for new incidents, changed incidents and events.
+    async fn write_postgres(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Any>,
+        events: &[NewEvent],
+        grouping: &Grouping,
+        stamps: Stamps,
+    ) -> Result<Vec<i64>> {
+        let new: Vec<usize> = (0..grouping.touched.len())
+            .filter(|&i| grouping.touched[i].existing.is_none())
+            .collect();
+        let mut fresh = bulk::new_incident_ids(tx, new.len()).await?.into_iter();
+        let mut ids = vec![0i64; grouping.touched.len()];
+        let (mut inserts, mut updates) = (Vec::new(), Vec::new());
+        for (i, t) in grouping.touched.iter().enumerate() {
+            let (id, rows) = match &t.existing {
+                Some(incident) => (incident.id.get(), &mut updates),
+                None => (
+                    fresh.next().ok_or_else(|| {
+                        StoreError::Corrupt("PostgreSQL handed out too few incident ids".into())
+                    })?,
+                    &mut inserts,
+                ),
+            };
+            ids[i] = id;
+            rows.push(bulk::IncidentRecord::local(id, &t.facts, stamps.nth(i)));
+        }
+        bulk::insert_incidents(tx, &inserts).await?;
+        bulk::update_incidents(tx, &updates).await?;
+        let opened: Vec<IncidentFacts> = events.iter().map(IncidentFacts::open).collect();
+        let records = events
+            .iter()
+            .zip(&opened)
+            .zip(&grouping.placements)
+            .map(|((e, facts), &(touched, _))| {
+                Ok(bulk::EventRecord::of(
+                    facts,
+                    e,
+                    ids[touched],
+                    event_details(e)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        bulk::insert_events(tx, &records).await?;
+        Ok(ids)
     }
 }
 
@@ -203,8 +331,24 @@ impl crate::IngestStore for SqlStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        let _running = match self.backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(
+                self.ingests
+                    .acquire()
+                    .await
+                    .map_err(|_| StoreError::Unavailable("the store is closing".into()))?,
+            ),
+        };
+        let endpoints: BTreeSet<String> =
+            events.iter().map(|e| e.endpoint.ip.to_string()).collect();
+        let endpoints: Vec<String> = endpoints.into_iter().collect();
         let (_writer, mut tx) = self.begin_write().await?;
-        let first_seq = self.lock_change_seq(&mut tx).await?;
+        self.lock_whitelist(&mut tx, false).await?;
+        if self.backend == Backend::Postgres {
+            bulk::lock_endpoints(&mut tx, &bulk::ip_array(endpoints.iter().cloned())).await?;
+        }
+        let stamps = self.stamps(&mut tx).await?;
         let whitelist = self.active_whitelist(&mut tx).await?;
         let whitelisted: Vec<NewEvent>;
         let events = if events
@@ -225,67 +369,19 @@ impl crate::IngestStore for SqlStore {
         } else {
             events
         };
-        let grouping = group(self.candidates(&mut tx, events).await?, events);
-        let seq_of = |touched: usize| first_seq + 1 + touched as i64;
-
-        let mut ids = vec![0i64; grouping.touched.len()];
-        let mut new = Vec::new();
-        for (i, t) in grouping.touched.iter().enumerate() {
-            match &t.existing {
-                Some(incident) => {
-                    bind_facts(
-                        sqlx::query(AssertSqlSafe(self.sql.update_incident.as_str())),
-                        &t.facts,
-                    )
-                    .bind(seq_of(i))
-                    .bind(incident.id.get())
-                    .execute(&mut *tx)
-                    .await?;
-                    ids[i] = incident.id.get();
-                }
-                None => new.push(i),
+        let grouping = group(self.candidates(&mut tx, events, &endpoints).await?, events);
+        let ids = match self.backend {
+            Backend::Sqlite => {
+                self.write_sqlite(&mut tx, events, &grouping, stamps)
+                    .await?
             }
-        }
-        for chunk in new.chunks(INSERT_CHUNK) {
-            let mut query = sqlx::query(AssertSqlSafe(insert_incidents_sql(
-                self.backend,
-                chunk.len(),
-            )));
-            for &i in chunk {
-                query = bind_facts(query, &grouping.touched[i].facts).bind(seq_of(i));
+            Backend::Postgres => {
+                self.write_postgres(&mut tx, events, &grouping, stamps)
+                    .await?
             }
-            // Each new incident has its own change sequence number: map ids back by it.
-            let by_seq: HashMap<i64, i64> = query
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|row| Ok((row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(0)?)))
-                .collect::<std::result::Result<_, sqlx::Error>>()?;
-            for &i in chunk {
-                ids[i] = *by_seq.get(&seq_of(i)).ok_or_else(|| {
-                    StoreError::Corrupt("an inserted incident came back without its id".into())
-                })?;
-            }
-        }
-        for (chunk_no, chunk) in events.chunks(INSERT_CHUNK).enumerate() {
-            let mut query =
-                sqlx::query(AssertSqlSafe(insert_events_sql(self.backend, chunk.len())));
-            for (k, e) in chunk.iter().enumerate() {
-                let (touched, _) = grouping.placements[chunk_no * INSERT_CHUNK + k];
-                let (behaviour, artifacts) = event_details(e)?;
-                query = bind_shared(query, &IncidentFacts::open(e))
-                    .bind(ids[touched])
-                    .bind(e.kind.as_str())
-                    .bind(e.time.timestamp_millis())
-                    .bind(behaviour)
-                    .bind(artifacts);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        let last = seq_of(grouping.touched.len() - 1);
-        self.store_change_seq(&mut tx, last).await?;
-        tx.commit().await?;
-        self.announce(last);
+        };
+        self.commit_changes(tx, stamps, grouping.touched.len())
+            .await?;
         Ok(grouping
             .placements
             .iter()

@@ -358,7 +358,8 @@ impl crate::InvestigationStore for SqlStore {
     ) -> Result<(WhitelistEntry, Vec<IncidentId>)> {
         let (_writer, mut tx) = self.begin_write().await?;
         // Taken first: an ingest waiting on it then sees the new entry.
-        let mut seq = self.lock_change_seq(&mut tx).await?;
+        self.lock_whitelist(&mut tx, true).await?;
+        let stamps = self.stamps(&mut tx).await?;
         let existing: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM whitelist WHERE kind = $1 AND value = $2 AND removed_ms IS NULL",
         )
@@ -405,13 +406,12 @@ impl crate::InvestigationStore for SqlStore {
             }
         }
         let comment = Text::from_trusted(format!("whitelisted ({} {}): {}", kind, value, reason));
-        for id in &matched {
-            seq += 1;
+        for (k, id) in matched.iter().enumerate() {
             let status: String = sqlx::query_scalar(
                 "UPDATE incidents SET severity = 0, risk_rank = 0, version = version + 1, \
                  change_seq = $1 WHERE id = $2 RETURNING status",
             )
-            .bind(seq)
+            .bind(stamps.nth(k))
             .bind(id.get())
             .fetch_one(&mut *tx)
             .await?;
@@ -427,12 +427,8 @@ impl crate::InvestigationStore for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
-        if !matched.is_empty() {
-            self.store_change_seq(&mut tx, seq).await?;
-        }
-        tx.commit().await?;
+        self.commit_changes(tx, stamps, matched.len()).await?;
         self.forget_whitelist();
-        self.announce(seq);
         Ok((entry, matched.into_iter().collect()))
     }
 
@@ -448,7 +444,7 @@ impl crate::InvestigationStore for SqlStore {
         );
         let (_writer, mut tx) = self.begin_write().await?;
         // Serialises with ingest, which reads the whitelist under this lock.
-        self.lock_change_seq(&mut tx).await?;
+        self.lock_whitelist(&mut tx, true).await?;
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(at.timestamp_millis())
             .bind(actor.as_str().to_owned())

@@ -4,7 +4,9 @@
 //! differ are chosen by [`Backend`].
 
 mod audit;
+mod bulk;
 mod federation;
+mod feed;
 mod incidents;
 mod ingest;
 mod investigation;
@@ -15,7 +17,7 @@ mod users;
 use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
-    AnyPool, Executor,
+    AnyPool, AssertSqlSafe, Executor,
     any::{AnyConnectOptions, AnyPoolOptions},
     migrate::Migrator,
 };
@@ -25,6 +27,11 @@ use crate::{Result, Store};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// PostgreSQL connections per daemon (docs/operations.md sizes the server for it).
+const POSTGRES_POOL: u32 = 16;
+/// PostgreSQL ingest transactions at once (see [`SqlStore::ingests`]).
+const POSTGRES_INGESTS: usize = 4;
 
 /// The database behind a [`SqlStore`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -60,18 +67,30 @@ pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
     /// SQLite allows one writer; serialising writers here avoids lock upgrades and busy
-    /// retries. PostgreSQL serialises incident writers on the `change_seq` counter row.
+    /// retries. PostgreSQL writers run concurrently.
     write_lock: Mutex<()>,
+    /// PostgreSQL: ingest transactions running at once. Each holds an advisory lock per
+    /// endpoint of its batch, and those share the server's lock table
+    /// (`max_locks_per_transaction` × connections).
+    ingests: tokio::sync::Semaphore,
+    /// PostgreSQL: the change feed's base (see [`feed`]).
+    base: i64,
     sql: ingest::IngestSql,
     /// SQLite: the directory holding the database file, for its free space.
     data_dir: Option<std::path::PathBuf>,
     /// The last storage probe, reused for a second (`/healthz` needs no login).
     storage_probe: tokio::sync::Mutex<Option<(std::time::Instant, crate::StorageHealth)>>,
-    /// The last committed change sequence number, for the sync worker to wake on.
-    changes: tokio::sync::watch::Sender<i64>,
+    /// The last readable change position, for the sync worker and live views to wake on.
+    changes: Arc<tokio::sync::watch::Sender<i64>>,
+    /// PostgreSQL: the last committed position, readable once the horizon passes it.
+    committed: tokio::sync::watch::Sender<i64>,
     /// The active whitelist as ingest reads it, loaded on first use and dropped by every
     /// whitelist change (made under the same lock ingest takes, so none reads it stale).
     whitelist: std::sync::Mutex<Option<Arc<Vec<aerie_domain::whitelist::WhitelistEntry>>>>,
+    /// Tests: the most microseconds a change waits before it commits, so that concurrent
+    /// writers commit in random order.
+    #[cfg(feature = "testing")]
+    commit_jitter: std::sync::atomic::AtomicU64,
 }
 
 /// Opens the store at `url` (`sqlite:PATH` or `postgres://…`), creating a SQLite file if
@@ -132,17 +151,25 @@ impl SqlStore {
             }
             Backend::Postgres => {
                 AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .max_connections(POSTGRES_POOL)
+                    // A request waits this long for a connection, then fails with an
+                    // "unavailable" error (503) rather than hanging: PostgreSQL is down
+                    // or every connection is busy.
+                    .acquire_timeout(Duration::from_secs(5))
                     // Statements are prepared once per connection; after five runs
                     // PostgreSQL may switch to a generic plan, which for the grouping
-                    // lookup (an IN list of endpoints inside a time window) is a scan
-                    // that grows with the table. Plan every run with its values.
+                    // lookup (endpoints inside a time window) is a scan that grows with
+                    // the table. Plan every run with its values. No statement runs for
+                    // more than 30 s, and no transaction idles with its locks held.
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            conn.execute("SET plan_cache_mode = force_custom_plan")
-                                .await
-                                .map(|_| ())
+                            conn.execute(
+                                "SET plan_cache_mode = force_custom_plan; \
+                                 SET statement_timeout = '30s'; \
+                                 SET idle_in_transaction_session_timeout = '60s'",
+                            )
+                            .await
+                            .map(|_| ())
                         })
                     })
                     .connect(url)
@@ -153,19 +180,61 @@ impl SqlStore {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        let last: i64 = sqlx::query_scalar("SELECT value FROM counters WHERE name = 'change_seq'")
-            .fetch_one(&pool)
-            .await?;
-        Ok(SqlStore {
+        let base = match backend {
+            Backend::Sqlite => 0,
+            Backend::Postgres => feed::postgres_base(&pool).await?,
+        };
+        let mut store = SqlStore {
             pool,
             backend,
             write_lock: Mutex::new(()),
+            ingests: tokio::sync::Semaphore::new(POSTGRES_INGESTS),
+            base,
             sql: ingest::IngestSql::new(),
             data_dir: (backend == Backend::Sqlite).then(|| sqlite_dir(url)),
             storage_probe: Default::default(),
-            changes: tokio::sync::watch::Sender::new(last),
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
+            committed: tokio::sync::watch::Sender::new(0),
             whitelist: std::sync::Mutex::new(None),
-        })
+            #[cfg(feature = "testing")]
+            commit_jitter: Default::default(),
+        };
+        let last: i64 = sqlx::query_scalar(AssertSqlSafe(store.last_position_sql()))
+            .fetch_one(&store.pool)
+            .await?;
+        store.changes = Arc::new(tokio::sync::watch::Sender::new(last));
+        store.committed = tokio::sync::watch::Sender::new(last);
+        if backend == Backend::Postgres {
+            feed::spawn_horizon_watch(
+                store.pool.clone(),
+                base,
+                store.committed.subscribe(),
+                store.changes.clone(),
+            );
+        }
+        Ok(store)
+    }
+
+    /// Tests: makes every change wait up to `max` before it commits.
+    #[cfg(feature = "testing")]
+    pub fn set_commit_jitter(&self, max: Duration) {
+        self.commit_jitter
+            .store(max.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Tests: waits the commit jitter, if any.
+    async fn jitter(&self) {
+        #[cfg(feature = "testing")]
+        {
+            use std::hash::{BuildHasher, RandomState};
+            let max = self
+                .commit_jitter
+                .load(std::sync::atomic::Ordering::Relaxed);
+            if max > 0 {
+                let wait = RandomState::new().hash_one(std::time::Instant::now()) % max;
+                tokio::time::sleep(Duration::from_micros(wait)).await;
+            }
+        }
     }
 
     /// The SQLite URL of the database file in a data directory.
@@ -190,38 +259,6 @@ impl SqlStore {
             }
             Backend::Postgres => Ok((None, self.pool.begin().await?)),
         }
-    }
-
-    /// Tells watchers that changes up to `seq` are committed.
-    fn announce(&self, seq: i64) {
-        self.changes.send_if_modified(|last| {
-            let newer = seq > *last;
-            if newer {
-                *last = seq;
-            }
-            newer
-        });
-    }
-
-    /// Locks the change-sequence counter for this transaction and reads it.
-    async fn lock_change_seq(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<i64> {
-        let sql = match self.backend {
-            Backend::Sqlite => "SELECT value FROM counters WHERE name = 'change_seq'",
-            Backend::Postgres => "SELECT value FROM counters WHERE name = 'change_seq' FOR UPDATE",
-        };
-        Ok(sqlx::query_scalar(sql).fetch_one(&mut **tx).await?)
-    }
-
-    async fn store_change_seq(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        value: i64,
-    ) -> Result<()> {
-        sqlx::query("UPDATE counters SET value = $1 WHERE name = 'change_seq'")
-            .bind(value)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
     }
 }
 

@@ -104,6 +104,7 @@ pub(super) async fn changes_bump_sequence_and_version(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(moved.version, 3);
     assert_eq!(store.incident(a).await.unwrap().unwrap(), moved);
+    settled(&*store, moved.change_seq).await;
     assert_eq!(store.last_change_seq().await.unwrap(), moved.change_seq);
 
     let all = store.changes_since(0, 100).await.unwrap();

@@ -93,3 +93,16 @@ fn ev(ip: &str, secs: i64, severity: f64) -> NewEvent {
         severity,
     )
 }
+
+/// Waits until the change feed has made `seq` readable. PostgreSQL's feed lags its
+/// commits while any older transaction in the cluster runs (other tests' too).
+async fn settled(store: &dyn Store, seq: i64) {
+    let mut watch = store.watch_changes();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        watch.wait_for(|&last| last >= seq),
+    )
+    .await
+    .expect("the change feed reaches a committed change")
+    .expect("the store is open");
+}

@@ -1,0 +1,237 @@
+//! The change feed: every change to an incident gets a position (`change_seq`), and
+//! readers page the feed by position (the CM's sync stream, live updates).
+//!
+//! SQLite has one writer at a time, so a counter row taken inside the write transaction
+//! numbers changes in commit order.
+//!
+//! PostgreSQL writers run concurrently and a number taken inside a transaction is not in
+//! commit order: a reader paging by number would pass a lower number that commits
+//! later, and skip it for ever. There a position packs the writing transaction's id
+//! (`xid8`) with the change's number within it, `(xid + base) << 20 | k`, and readers
+//! only read below the oldest transaction still running
+//! (`pg_snapshot_xmin(pg_current_snapshot())`): everything under that horizon has
+//! committed or never will. No writer waits for another; a long transaction anywhere in
+//! the cluster delays the feed, it loses nothing. `base` (kept in `counters`) keeps
+//! positions above every position issued before, across upgrades and restores.
+
+use std::{sync::Arc, time::Duration};
+
+use sqlx::{Any, AnyPool, Transaction};
+use tokio::sync::watch;
+
+use super::{Backend, SqlStore};
+use crate::{Result, StoreError};
+
+/// Bits of a PostgreSQL position that number the changes within one transaction.
+const TX_SHIFT: u32 = 20;
+/// Most changes one PostgreSQL transaction can number.
+const TX_CHANGES: usize = 1 << TX_SHIFT;
+
+/// The advisory-lock key that orders whitelist changes against ingest (PostgreSQL).
+const WHITELIST_LOCK: i64 = 0x6165_7269_6500_0001;
+
+/// The positions of one write transaction's changes.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Stamps {
+    first: i64,
+}
+
+impl Stamps {
+    /// The position of the transaction's `k`th (0-based) change.
+    pub(super) fn nth(self, k: usize) -> i64 {
+        self.first + k as i64
+    }
+}
+
+/// `(xid + base) << TX_SHIFT`: where the positions of transaction `xid` begin.
+fn tx_start(xid: &str, base: i64) -> String {
+    format!("(({xid})::text::bigint + {base}) << {TX_SHIFT}")
+}
+
+/// The SQL value of the horizon: positions below it belong to finished transactions.
+pub(super) fn horizon_sql(base: i64) -> String {
+    tx_start("pg_snapshot_xmin(pg_current_snapshot())", base)
+}
+
+/// PostgreSQL: the base that puts every new position above `floor`, never lowered.
+pub(super) async fn postgres_base(pool: &AnyPool) -> Result<i64> {
+    let mut tx = pool.begin().await?;
+    // The legacy counter (stores from before positions packed transaction ids) and the
+    // highest position stored: new positions must lie above both.
+    let floor: i64 = sqlx::query_scalar(
+        "SELECT GREATEST((SELECT value FROM counters WHERE name = 'change_seq'), \
+         (SELECT COALESCE(MAX(change_seq), 0) FROM incidents))",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let stored: i64 =
+        sqlx::query_scalar("SELECT value FROM counters WHERE name = 'change_base' FOR UPDATE")
+            .fetch_one(&mut *tx)
+            .await?;
+    let next: i64 =
+        sqlx::query_scalar("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+            .fetch_one(&mut *tx)
+            .await?;
+    let base = stored.max((floor >> TX_SHIFT) + 1 - next);
+    if base != stored {
+        sqlx::query("UPDATE counters SET value = $1 WHERE name = 'change_base'")
+            .bind(base)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(base)
+}
+
+impl SqlStore {
+    /// Takes the positions for this write transaction's changes. On SQLite it reads the
+    /// counter (under the writer lock); on PostgreSQL it reads the transaction's id.
+    pub(super) async fn stamps(&self, tx: &mut Transaction<'_, Any>) -> Result<Stamps> {
+        let first: i64 = match self.backend {
+            Backend::Sqlite => {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT value + 1 FROM counters WHERE name = 'change_seq'",
+                )
+                .fetch_one(&mut **tx)
+                .await?
+            }
+            Backend::Postgres => {
+                let sql = format!("SELECT {}", tx_start("pg_current_xact_id()", self.base));
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&mut **tx)
+                    .await?
+            }
+        };
+        Ok(Stamps { first })
+    }
+
+    /// Commits a write transaction that used the first `used` of `stamps`, and tells
+    /// the feed's watchers.
+    pub(super) async fn commit_changes(
+        &self,
+        mut tx: Transaction<'static, Any>,
+        stamps: Stamps,
+        used: usize,
+    ) -> Result<()> {
+        if used == 0 {
+            tx.commit().await?;
+            return Ok(());
+        }
+        let last = stamps.nth(used - 1);
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::query("UPDATE counters SET value = $1 WHERE name = 'change_seq'")
+                    .bind(last)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Backend::Postgres if used > TX_CHANGES => {
+                return Err(StoreError::Conflict(format!(
+                    "one change touches {used} incidents; at most {TX_CHANGES} can change at once"
+                )));
+            }
+            Backend::Postgres => {}
+        }
+        self.jitter().await;
+        tx.commit().await?;
+        match self.backend {
+            Backend::Sqlite => announce(&self.changes, last),
+            // Readable once every older transaction has finished: the horizon task
+            // announces it then.
+            Backend::Postgres => announce(&self.committed, last),
+        }
+        Ok(())
+    }
+
+    /// Orders whitelist changes (`exclusive`) against ingest, which reads the whitelist:
+    /// an ingest never commits incidents judged by a whitelist that changed meanwhile.
+    /// SQLite's single writer does this already.
+    pub(super) async fn lock_whitelist(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        exclusive: bool,
+    ) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            let sql = if exclusive {
+                "SELECT pg_advisory_xact_lock($1)::text"
+            } else {
+                "SELECT pg_advisory_xact_lock_shared($1)::text"
+            };
+            sqlx::query(sql)
+                .bind(WHITELIST_LOCK)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The highest position a reader can have read: on PostgreSQL, the highest below
+    /// the horizon.
+    pub(super) fn last_position_sql(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => "SELECT value FROM counters WHERE name = 'change_seq'".to_owned(),
+            Backend::Postgres => format!(
+                "SELECT COALESCE(MAX(change_seq), 0) FROM incidents WHERE change_seq < {}",
+                horizon_sql(self.base)
+            ),
+        }
+    }
+
+    /// The feed read: changes after a position, in order, below the horizon.
+    pub(super) fn changes_sql(&self) -> String {
+        let below = match self.backend {
+            Backend::Sqlite => String::new(),
+            Backend::Postgres => format!(" AND change_seq < {}", horizon_sql(self.base)),
+        };
+        format!(
+            "SELECT {} FROM incidents WHERE change_seq > $1{below} ORDER BY change_seq LIMIT $2",
+            super::rows::INCIDENT_COLUMNS
+        )
+    }
+}
+
+/// Raises a watched position to `seq`, waking watchers when it moved.
+fn announce(to: &watch::Sender<i64>, seq: i64) {
+    to.send_if_modified(|last| {
+        let newer = seq > *last;
+        if newer {
+            *last = seq;
+        }
+        newer
+    });
+}
+
+/// PostgreSQL: passes committed positions on to the feed's watchers once the horizon is
+/// above them. Ends when the store is dropped.
+pub(super) fn spawn_horizon_watch(
+    pool: AnyPool,
+    base: i64,
+    mut committed: watch::Receiver<i64>,
+    changes: Arc<watch::Sender<i64>>,
+) {
+    let sql = format!("SELECT {}", horizon_sql(base));
+    tokio::spawn(async move {
+        while committed.changed().await.is_ok() {
+            let target = *committed.borrow_and_update();
+            let mut pause = Duration::from_millis(1);
+            loop {
+                if committed.has_changed().is_err() {
+                    return; // the store is gone
+                }
+                match sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.as_str()))
+                    .fetch_one(&pool)
+                    .await
+                {
+                    Ok(horizon) if horizon > target => {
+                        announce(&changes, target);
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!("reading the change horizon failed: {e}"),
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+        }
+    });
+}
