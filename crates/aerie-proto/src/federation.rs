@@ -451,11 +451,16 @@ mod tests {
         assert!(heartbeat.to_batch().is_ok());
         assert_eq!(
             field(SyncRequest {
-                high_seq: i64::MAX,
+                high_seq: -1,
                 ..Default::default()
             }),
             "high_seq"
         );
+        let packed = SyncRequest {
+            high_seq: (1 << 40) << 20,
+            ..Default::default()
+        };
+        assert!(packed.to_batch().is_ok(), "positions use all 63 bits");
         assert_eq!(
             field(SyncRequest {
                 backlog: -1,

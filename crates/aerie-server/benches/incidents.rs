@@ -11,7 +11,8 @@
 //! for the large run; `AERIE_BENCH_EVENTS` sizes part 1, default 40,000;
 //! `AERIE_BENCH_PARTS=ingest` or `list` runs one part). Part 1 runs on PostgreSQL too
 //! when `AERIE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`)
-//! answers.
+//! answers; part `pglist` (not in the default run: its seeding alone takes minutes)
+//! measures part 2 on PostgreSQL at `AERIE_BENCH_PG_ROWS` (default 10,000,000).
 
 /// The allocator the `aerie` binary ships with, so figures match production.
 #[global_allocator]
@@ -385,20 +386,76 @@ async fn measure(store: &dyn Store, s: &Server) -> Vec<[f64; 6]> {
     out
 }
 
-/// Part 2: first-page latency at `rows` incidents against the same at 10,000.
-async fn list(rows: usize) {
+/// Seeds incidents `from..to` on PostgreSQL straight in SQL (`generate_series`): the
+/// same shape as [`seed_event`]'s (five severities, every category, one endpoint each,
+/// a month of times), at the speed of a bulk load rather than of ingest.
+async fn seed_postgres(url: &str, from: usize, to: usize) {
+    use sqlx::{Connection, Executor};
+    let started = Instant::now();
+    let severities = [0.0, 0.1, 0.3, 0.6, 0.9];
+    let ranks: Vec<String> = severities
+        .iter()
+        .map(|&s| Severity::parse("s", s).unwrap().risk().rank().to_string())
+        .collect();
+    let categories: Vec<String> = Category::ALL
+        .iter()
+        .map(|c| format!("'{}'", c.as_str()))
+        .collect();
+    let progression: aerie_domain::event::Progression = [Stage::Download].into_iter().collect();
+    let start_ms = (Utc::now() - TimeDelta::days(30)).timestamp_millis();
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    for chunk in (from..to).step_by(1_000_000) {
+        let sql = format!(
+            "INSERT INTO incidents (first_seen_ms, last_activity_ms, severity, risk_rank, category, \
+             threat_name, endpoint_ip, endpoint_key, progression, collector_type, event_count, \
+             status, version, change_seq) \
+             SELECT {start_ms} + i * 1000, {start_ms} + i * 1000, \
+             (ARRAY[{sev}])[1 + h % 5], (ARRAY[{ranks}])[1 + h % 5], \
+             (ARRAY[{cats}])[1 + (h / 5) % {ncat}], 'TROJAN_Bench.' || (h % 997), \
+             '10.' || ((i + 1) >> 16 & 255) || '.' || ((i + 1) >> 8 & 255) || '.' || ((i + 1) & 255), \
+             '00000000000000000000ffff' || lpad(to_hex(167772160 + i + 1), 8, '0'), \
+             {bits}, '{web}', 1, 'new', 1, i + 1 \
+             FROM (SELECT i, abs(hashint8(i)::bigint) AS h FROM generate_series({chunk}::bigint, {end}::bigint - 1) AS i) AS s",
+            sev = severities.map(|s| s.to_string()).join(", "),
+            ranks = ranks.join(", "),
+            cats = categories.join(", "),
+            ncat = categories.len(),
+            bits = progression.bits(),
+            web = CollectorType::Web.as_str(),
+            end = to.min(chunk + 1_000_000),
+        );
+        conn.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+    }
+    conn.execute("ANALYZE incidents").await.unwrap();
+    let rate = (to - from) as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "  seeded {} incidents in SQL at {rate:.0} incidents/s",
+        to - from
+    );
+}
+
+/// Part 2: first-page latency at `rows` incidents against the same at 10,000, on
+/// SQLite (seeded through ingest) or PostgreSQL (`postgres`: seeded in SQL).
+async fn list(rows: usize, postgres: Option<String>) {
     const SMALL: usize = 10_000;
     let dir = tempfile::tempdir().unwrap();
-    let url = SqlStore::sqlite_url(dir.path());
+    let (name, url) = match &postgres {
+        Some(url) => ("PostgreSQL", url.clone()),
+        None => ("SQLite", SqlStore::sqlite_url(dir.path())),
+    };
     let store = SqlStore::open(&url).await.unwrap();
     println!(
-        "incident list: first page (50 rows), SQLite; median / p99 of 40 runs, ms \\
+        "incident list: first page (50 rows), {name}; median / p99 of 40 runs, ms \
          (store call, HTTPS API, web UI Incidents page with its count)"
     );
-    seed(&store, 0, SMALL).await;
+    let seed_to = async |from, to| match &postgres {
+        Some(url) => seed_postgres(url, from, to).await,
+        None => seed(&store, from, to).await,
+    };
+    seed_to(0, SMALL).await;
     let s = server(Some(url.clone())).await;
     let small = measure(&store, &s).await;
-    seed(&store, SMALL, rows).await;
+    seed_to(SMALL, rows).await;
     let large = measure(&store, &s).await;
     for (((name, _, _), small), large) in queries().iter().zip(&small).zip(&large) {
         println!("  {name}:");
@@ -429,8 +486,14 @@ fn main() {
         if parts.contains("grow") {
             grow(env_usize("AERIE_BENCH_GROW", 50_000)).await;
         }
-        if parts.contains("list") {
-            list(rows).await;
+        if parts.split(',').any(|p| p == "list") {
+            list(rows, None).await;
+        }
+        // PostgreSQL at `AERIE_BENCH_PG_ROWS` incidents (default 10,000,000).
+        if parts.split(',').any(|p| p == "pglist")
+            && let Some(url) = aerie_store::testing::fresh_postgres_url().await
+        {
+            list(env_usize("AERIE_BENCH_PG_ROWS", 10_000_000), Some(url)).await;
         }
     });
 }

@@ -82,3 +82,44 @@ fn unique() -> u64 {
         .map_or(0, |d| d.subsec_nanos() as u64);
     nanos * 1000 + NEXT.fetch_add(1, Ordering::Relaxed)
 }
+
+/// Replaces the database of URL `to` by a copy of the database of URL `from` (both on
+/// the test server), as a restore from a backup would. Ends every session on both.
+pub async fn copy_postgres(from: &str, to: &str) {
+    let name = |url: &str| {
+        url.rsplit_once('/')
+            .expect("database URL has a path")
+            .1
+            .to_owned()
+    };
+    let (from_db, to_db) = (name(from), name(to));
+    let base = std::env::var("AERIE_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.into());
+    let mut admin = PgConnection::connect(&base)
+        .await
+        .expect("connect to PostgreSQL");
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {to_db} WITH (FORCE)"
+        )))
+        .await
+        .expect("drop the copy's target");
+    for _ in 0..100 {
+        let _ = sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+        )
+        .bind(&from_db)
+        .execute(&mut admin)
+        .await;
+        let copied = admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "CREATE DATABASE {to_db} TEMPLATE {from_db}"
+            )))
+            .await;
+        match copied {
+            Ok(_) => return,
+            // "source database is being accessed by other users": a session still ends.
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+    panic!("could not copy database {from_db} to {to_db}");
+}

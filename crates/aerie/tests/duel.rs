@@ -11,8 +11,7 @@
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::Path,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -20,7 +19,7 @@ use std::{
     time::Duration,
 };
 
-use aerie_client::{Client, Fingerprint};
+use aerie_client::Client;
 use aerie_proto::{
     events::{EventBatch, EventIn},
     incidents::{IncidentListParams, IncidentOut},
@@ -28,133 +27,10 @@ use aerie_proto::{
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tokio::{net::TcpListener, task::JoinHandle};
 
-const AERIE: &str = env!("CARGO_BIN_EXE_aerie");
-const PASSWORD: &str = "duel-admin-password";
 const PASSPHRASE: &str = "duel-passphrase";
 
-fn free_port(ip: &str) -> u16 {
-    std::net::TcpListener::bind(format!("{ip}:0"))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One appliance process.
-struct Node {
-    name: String,
-    dir: PathBuf,
-    listen: SocketAddr,
-    child: Option<Child>,
-}
-
-impl Node {
-    fn new(base: &Path, name: &str, ip: &str) -> Node {
-        let listen = format!("{ip}:{}", free_port(ip)).parse().unwrap();
-        Node {
-            name: name.into(),
-            dir: base.join(name),
-            listen,
-            child: None,
-        }
-    }
-
-    fn start(&mut self) {
-        std::fs::create_dir_all(&self.dir).unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("daemon.log"))
-            .unwrap();
-        let child = Command::new(AERIE)
-            .args(["serve", "--data-dir"])
-            .arg(&self.dir)
-            .args(["--listen", &self.listen.to_string()])
-            .env("AERIE_ADMIN_PASSWORD", PASSWORD)
-            .env("AERIE_HOSTNAME", &self.name)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("https://{}", self.listen)
-    }
-
-    /// Waits until the daemon answers, then returns an admin client.
-    async fn admin(&self) -> Client {
-        for _ in 0..600 {
-            if let Ok(pem) = std::fs::read_to_string(self.dir.join("tls/cert.pem"))
-                && let Ok(client) = Client::new(&self.url(), Fingerprint::of_pem(&pem).unwrap())
-                && let Ok((admin, _)) = client.login("admin", PASSWORD).await
-            {
-                return admin;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("{} did not come up", self.name);
-    }
-
-    fn cli(&self, lines: &[&str]) -> String {
-        let mut cmd = Command::new(AERIE);
-        cmd.args(["cli", "--data-dir"]).arg(&self.dir);
-        for line in lines {
-            cmd.args(["-c", line]);
-        }
-        let out = cmd.output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{}: {text}", self.name);
-        text
-    }
-
-    /// Kills the node and copies its data dir (a crash-consistent backup).
-    fn snapshot(&mut self, to: &Path) {
-        self.kill9();
-        copy_dir(&self.dir, to);
-        self.start();
-    }
-
-    /// Kills the node and replaces its data dir by an older copy.
-    fn restore(&mut self, from: &Path) {
-        self.kill9();
-        std::fs::remove_dir_all(&self.dir).unwrap();
-        copy_dir(from, &self.dir);
-        self.start();
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), target).unwrap();
-        } // not the CLI's socket: the daemon makes it anew
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
+mod common;
+use common::node::{Backend, Node};
 
 /// A TCP relay from the CMs to the MCM that can cut every connection or refuse new ones.
 struct Proxy {
@@ -210,8 +86,8 @@ impl Proxy {
 }
 
 /// An MCM on 127.0.0.1, converted through its CLI, and the relay the CMs reach it by.
-async fn mcm_behind_proxy(base: &Path, name: &str) -> (Node, Proxy) {
-    let mut mcm = Node::new(base, name, "127.0.0.1");
+async fn mcm_behind_proxy(backend: Backend, base: &Path, name: &str) -> Option<(Node, Proxy)> {
+    let mut mcm = Node::on(backend, base, name, "127.0.0.1").await?;
     mcm.start();
     mcm.admin().await;
     mcm.cli(&[
@@ -219,7 +95,7 @@ async fn mcm_behind_proxy(base: &Path, name: &str) -> (Node, Proxy) {
         &format!("set mcm ip 127.0.0.1 passphrase {PASSPHRASE}"),
     ]);
     let proxy = Proxy::start(mcm.listen).await;
-    (mcm, proxy)
+    Some((mcm, proxy))
 }
 
 fn event(rng: &mut StdRng, cm: usize) -> EventIn {
@@ -271,6 +147,17 @@ async fn mcm_copy(mcm: &Client, cm_id: i64) -> BTreeMap<i64, i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duel_with_kills_and_cuts() {
+    duel(Backend::Sqlite).await;
+}
+
+/// The same duel with every node (the MCM and the CMs) on PostgreSQL; a restore is a
+/// copy of the node's database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duel_with_kills_and_cuts_on_postgres() {
+    duel(Backend::Postgres).await;
+}
+
+async fn duel(backend: Backend) {
     let seed: u64 = std::env::var("AERIE_DUEL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -279,21 +166,20 @@ async fn duel_with_kills_and_cuts() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(6);
-    println!("duel seed {seed} ({rounds} rounds); replay with AERIE_DUEL_SEED={seed}");
+    println!(
+        "duel on {backend:?}, seed {seed} ({rounds} rounds); replay with AERIE_DUEL_SEED={seed}"
+    );
     let mut rng = StdRng::seed_from_u64(seed);
     let base = tempfile::tempdir().unwrap();
 
-    let (mut mcm, proxy) = mcm_behind_proxy(base.path(), "mcm-duel").await;
-
-    let mut cms: Vec<Node> = (0..3)
-        .map(|i| {
-            Node::new(
-                base.path(),
-                &format!("cm-duel-{i}"),
-                &format!("127.0.0.{}", i + 2),
-            )
-        })
-        .collect();
+    let Some((mut mcm, proxy)) = mcm_behind_proxy(backend, base.path(), "mcm-duel").await else {
+        return;
+    };
+    let mut cms: Vec<Node> = Vec::new();
+    for i in 0..3 {
+        let ip = format!("127.0.0.{}", i + 2);
+        cms.extend(Node::on(backend, base.path(), &format!("cm-duel-{i}"), &ip).await);
+    }
     for cm in &mut cms {
         cm.start();
         cm.admin().await;
@@ -336,13 +222,13 @@ async fn duel_with_kills_and_cuts() {
                     None => &mut mcm,
                 };
                 if step == 5 {
-                    node.snapshot(&backup);
+                    node.snapshot(&backup).await;
                 } else {
                     println!(
                         "round {round}: {} restored from its copy of step 5",
                         node.name
                     );
-                    node.restore(&backup);
+                    node.restore(&backup).await;
                 }
                 if let Some(i) = restored {
                     admins[i] = Some(cms[i].admin().await);
@@ -461,7 +347,9 @@ async fn contents(client: &Client, cm: Option<i64>) -> BTreeMap<i64, (i64, Strin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cm_restored_while_cut_off_resyncs_when_it_is_back() {
     let base = tempfile::tempdir().unwrap();
-    let (mcm, proxy) = mcm_behind_proxy(base.path(), "mcm-cut").await;
+    let (mcm, proxy) = mcm_behind_proxy(Backend::Sqlite, base.path(), "mcm-cut")
+        .await
+        .expect("SQLite needs no server");
     let mut cm = Node::new(base.path(), "cm-cut", "127.0.0.2");
     cm.start();
     cm.admin().await;
@@ -501,7 +389,7 @@ async fn a_cm_restored_while_cut_off_resyncs_when_it_is_back() {
     post(cm.admin().await, 1, 10).await;
     assert!(converged(cm.admin().await).await);
     let backup = base.path().join("cm-backup");
-    cm.snapshot(&backup);
+    cm.snapshot(&backup).await;
     post(cm.admin().await, 2, 30).await;
     assert!(
         converged(cm.admin().await).await,
@@ -509,7 +397,7 @@ async fn a_cm_restored_while_cut_off_resyncs_when_it_is_back() {
     );
 
     proxy.refuse(true);
-    cm.restore(&backup);
+    cm.restore(&backup).await;
     post(cm.admin().await, 3, 60).await; // beyond what the MCM acknowledged
     proxy.refuse(false);
     let admin = cm.admin().await;
