@@ -49,8 +49,12 @@ fn tx_start(xid: &str, base: i64) -> String {
 }
 
 /// The SQL value of the horizon: positions below it belong to finished transactions.
+/// A subquery, so that a statement computes it once.
 pub(super) fn horizon_sql(base: i64) -> String {
-    tx_start("pg_snapshot_xmin(pg_current_snapshot())", base)
+    format!(
+        "(SELECT {})",
+        tx_start("pg_snapshot_xmin(pg_current_snapshot())", base)
+    )
 }
 
 /// PostgreSQL: the base that puts every new position above `floor`, never lowered.

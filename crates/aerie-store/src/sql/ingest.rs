@@ -164,11 +164,15 @@ impl SqlStore {
         );
         let near = "last_activity_ms >= $1 AND first_seen_ms <= $2 AND status <> 'complete'";
         let mut found = Vec::new();
+        // PostgreSQL: one index probe per endpoint (a lateral join; the `FOR UPDATE`
+        // keeps the planner from flattening it into a scan of the time range). Not
+        // `= ANY($3::text[])`: that parses the array's text again for every row it tests.
         if self.backend == Backend::Postgres {
             let sql = format!(
-                "SELECT {} FROM incidents WHERE {near} AND endpoint_ip = ANY($3::text[]) \
-                 FOR UPDATE",
-                rows::INCIDENT_COLUMNS
+                "SELECT {cols} FROM (SELECT DISTINCT unnest($3::text[]) AS ip) AS e \
+                 CROSS JOIN LATERAL (SELECT {cols} FROM incidents \
+                 WHERE endpoint_ip = e.ip AND {near} FOR UPDATE) AS i",
+                cols = rows::INCIDENT_COLUMNS
             );
             let query = sqlx::query(AssertSqlSafe(sql))
                 .bind(lo)
