@@ -12,7 +12,8 @@
 //! (`pg_snapshot_xmin(pg_current_snapshot())`): everything under that horizon has
 //! committed or never will. No writer waits for another; a long transaction anywhere in
 //! the cluster delays the feed, it loses nothing. `base` (kept in `counters`) keeps
-//! positions above every position issued before, across upgrades and restores.
+//! positions above every position issued before, across upgrades and restores. Writers
+//! ring `pg_notify` at commit, so that other processes on the database read at once.
 
 use std::{sync::Arc, time::Duration};
 
@@ -134,7 +135,13 @@ impl SqlStore {
                     "one change touches {used} incidents; at most {TX_CHANGES} can change at once"
                 )));
             }
-            Backend::Postgres => {}
+            Backend::Postgres => {
+                sqlx::query("SELECT pg_notify($1, $2)::text")
+                    .bind(DOORBELL)
+                    .bind(last.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         self.jitter().await;
         tx.commit().await?;
@@ -205,32 +212,72 @@ fn announce(to: &watch::Sender<i64>, seq: i64) {
     });
 }
 
-/// PostgreSQL: passes committed positions on to the feed's watchers once the horizon is
-/// above them. Ends when the store is dropped.
+/// The channel a PostgreSQL writer rings at commit (a doorbell only: the feed is the
+/// table, read below the horizon).
+const DOORBELL: &str = "aerie_changes";
+
+/// PostgreSQL: tells the feed's watchers what became readable: after this process's
+/// commits, when another process sharing the database rings the doorbell, and every
+/// second in case a ring was missed (a notification is lost while its listener
+/// reconnects). Ends when the store is dropped.
 pub(super) fn spawn_horizon_watch(
     pool: AnyPool,
+    url: String,
     base: i64,
     mut committed: watch::Receiver<i64>,
     changes: Arc<watch::Sender<i64>>,
 ) {
-    let sql = format!("SELECT {}", horizon_sql(base));
+    let sql = format!(
+        "SELECT {}, (SELECT COALESCE(MAX(change_seq), 0) FROM incidents WHERE change_seq < {})",
+        horizon_sql(base),
+        horizon_sql(base)
+    );
     tokio::spawn(async move {
-        while committed.changed().await.is_ok() {
+        let mut listener = match sqlx::postgres::PgListener::connect(&url).await {
+            Ok(mut l) => match l.listen(DOORBELL).await {
+                Ok(()) => Some(l),
+                Err(e) => {
+                    tracing::warn!("listening for other processes' changes failed: {e}");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!("listening for other processes' changes failed: {e}");
+                None
+            }
+        };
+        loop {
+            let rung = async {
+                match listener.as_mut() {
+                    Some(l) => {
+                        if l.recv().await.is_err() {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                done = committed.changed() => if done.is_err() { return },
+                () = rung => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
             let target = *committed.borrow_and_update();
             let mut pause = Duration::from_millis(1);
             loop {
                 if committed.has_changed().is_err() {
                     return; // the store is gone
                 }
-                match sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.as_str()))
+                match sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql.as_str()))
                     .fetch_one(&pool)
                     .await
                 {
-                    Ok(horizon) if horizon > target => {
-                        announce(&changes, target);
-                        break;
+                    Ok((horizon, readable)) => {
+                        announce(&changes, readable);
+                        if horizon > target {
+                            break;
+                        }
                     }
-                    Ok(_) => {}
                     Err(e) => tracing::debug!("reading the change horizon failed: {e}"),
                 }
                 tokio::time::sleep(pause).await;
