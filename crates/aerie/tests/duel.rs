@@ -22,7 +22,7 @@ use std::{
 use aerie_client::Client;
 use aerie_proto::{
     events::{EventBatch, EventIn},
-    incidents::{IncidentListParams, IncidentOut},
+    incidents::IncidentListParams,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -30,7 +30,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 const PASSPHRASE: &str = "duel-passphrase";
 
 mod common;
-use common::node::{Backend, Node};
+use common::node::{Backend, Node, every_incident};
 
 /// A TCP relay from the CMs to the MCM that can cut every connection or refuse new ones.
 struct Proxy {
@@ -104,24 +104,6 @@ fn event(rng: &mut StdRng, cm: usize) -> EventIn {
     // Few endpoints per CM, so events join and change existing incidents too.
     e.endpoint_ip = format!("10.{cm}.0.{}", rng.random_range(1..=60));
     e
-}
-
-/// Every incident of a list, all pages (on the MCM, of one CM when `cm` is given).
-async fn every_incident(client: &Client, cm: Option<i64>) -> Vec<IncidentOut> {
-    let mut params = IncidentListParams {
-        limit: Some(500),
-        cm: cm.map(|c| c.to_string()),
-        ..Default::default()
-    };
-    let mut out = Vec::new();
-    loop {
-        let page = client.incidents(&params).await.unwrap();
-        out.extend(page.items);
-        match page.next {
-            Some(next) => params.after = Some(next),
-            None => return out,
-        }
-    }
 }
 
 async fn non_benign(client: &Client) -> BTreeMap<i64, i64> {

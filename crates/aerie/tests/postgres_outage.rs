@@ -13,7 +13,6 @@ use std::{
     time::Duration,
 };
 
-use aerie_client::Client;
 use aerie_proto::{
     events::EventBatch,
     incidents::{IncidentListParams, IncidentOut},
@@ -21,26 +20,12 @@ use aerie_proto::{
 use reqwest::StatusCode;
 
 mod common;
-use common::{node::Node, postgres::PrivatePostgres};
+use common::{
+    node::{Node, every_incident},
+    postgres::PrivatePostgres,
+};
 
 const PASSPHRASE: &str = "outage-passphrase";
-
-async fn every_incident(client: &Client, cm: Option<i64>) -> Vec<IncidentOut> {
-    let mut params = IncidentListParams {
-        limit: Some(500),
-        cm: cm.map(|c| c.to_string()),
-        ..Default::default()
-    };
-    let mut out = Vec::new();
-    loop {
-        let page = client.incidents(&params).await.unwrap();
-        out.extend(page.items);
-        match page.next {
-            Some(next) => params.after = Some(next),
-            None => return out,
-        }
-    }
-}
 
 fn versions(incidents: Vec<IncidentOut>) -> BTreeMap<i64, i64> {
     incidents

@@ -131,6 +131,22 @@ fn json<T: Serialize>(rows: &[T]) -> Result<String> {
     serde_json::to_string(rows).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// Runs `sql`, whose `$1` is the JSON array of `rows`; nothing when there are none.
+async fn write_rows<T: Serialize>(
+    tx: &mut Transaction<'_, Any>,
+    sql: String,
+    rows: &[T],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(json(rows)?)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 fn fact_columns() -> String {
     format!("{SHARED_COLUMNS}, {}", FACT_COLUMNS.join(", "))
 }
@@ -170,20 +186,13 @@ pub(super) async fn insert_incidents(
     tx: &mut Transaction<'_, Any>,
     rows: &[IncidentRecord<'_>],
 ) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
     let cols = fact_columns();
     let sql = format!(
         "INSERT INTO incidents (id, {cols}, status, version, change_seq) \
          SELECT id, {cols}, 'new', 1, change_seq \
          FROM json_populate_recordset(NULL::incidents, $1::json)"
     );
-    sqlx::query(AssertSqlSafe(sql))
-        .bind(json(rows)?)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    write_rows(tx, sql, rows).await
 }
 
 /// Rewrites the facts of existing incidents, each one version up.
@@ -191,9 +200,6 @@ pub(super) async fn update_incidents(
     tx: &mut Transaction<'_, Any>,
     rows: &[IncidentRecord<'_>],
 ) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
     let sets: Vec<String> = fact_columns()
         .split(", ")
         .chain(["change_seq"])
@@ -204,11 +210,7 @@ pub(super) async fn update_incidents(
          FROM json_populate_recordset(NULL::incidents, $1::json) AS r WHERE i.id = r.id",
         sets.join(", ")
     );
-    sqlx::query(AssertSqlSafe(sql))
-        .bind(json(rows)?)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    write_rows(tx, sql, rows).await
 }
 
 /// Inserts events.
@@ -221,11 +223,7 @@ pub(super) async fn insert_events(
          SELECT {SHARED_COLUMNS}, incident_id, kind, time_ms, behaviour, artifacts \
          FROM json_populate_recordset(NULL::events, $1::json)"
     );
-    sqlx::query(AssertSqlSafe(sql))
-        .bind(json(rows)?)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    write_rows(tx, sql, rows).await
 }
 
 /// The MCM's apply of a batch's upserts for one CM, in one statement: rows at or below

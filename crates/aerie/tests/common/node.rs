@@ -11,6 +11,7 @@ use std::{
 };
 
 use aerie_client::{Client, Fingerprint};
+use aerie_proto::incidents::{IncidentListParams, IncidentOut};
 
 pub const AERIE: &str = env!("CARGO_BIN_EXE_aerie");
 pub const PASSWORD: &str = "node-admin-password";
@@ -179,5 +180,23 @@ fn copy_dir(from: &Path, to: &Path) {
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// Every incident of a list, all pages (on the MCM, of one CM when `cm` is given).
+pub async fn every_incident(client: &Client, cm: Option<i64>) -> Vec<IncidentOut> {
+    let mut params = IncidentListParams {
+        limit: Some(500),
+        cm: cm.map(|c| c.to_string()),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    loop {
+        let page = client.incidents(&params).await.unwrap();
+        out.extend(page.items);
+        match page.next {
+            Some(next) => params.after = Some(next),
+            None => return out,
+        }
     }
 }
