@@ -4,3 +4,6 @@
 //! - [`radius`]: a RADIUS client (PAP, RFC 2865) with Message-Authenticator (RFC 3579).
 
 pub mod radius;
+
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -137,11 +137,15 @@ impl RadiusConfig {
         let socket = UdpSocket::bind(local).await.map_err(network)?;
         // Connected: only this server's datagrams arrive, and a closed port shows.
         socket.connect(addr).await.map_err(network)?;
-        let mut rng = rand::rng();
-        let mut authenticator = [0u8; 16];
-        rng.fill_bytes(&mut authenticator);
+        // ThreadRng stays on this thread: taken and dropped before any await.
+        let (id, authenticator) = {
+            let mut rng = rand::rng();
+            let mut authenticator = [0u8; 16];
+            rng.fill_bytes(&mut authenticator);
+            ((rng.next_u32() & 0xff) as u8, authenticator)
+        };
         let request = packet::access_request(
-            (rng.next_u32() & 0xff) as u8,
+            id,
             authenticator,
             &server.secret,
             user,

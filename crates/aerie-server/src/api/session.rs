@@ -22,6 +22,7 @@ use crate::{
     auth::{Caller, SESSION_COOKIE},
     error::OpError,
     json::ApiJson,
+    ops::radius,
     state::AppState,
     throttle::TooMany,
 };
@@ -82,37 +83,53 @@ pub async fn log_in(
             return Ok(Err(Refused::TooMany(wait)));
         }
     };
-    let Some(user) = authenticate(state, username, password).await? else {
+    let Some((user, method)) = authenticate(state, username, password).await? else {
         state.login_throttle.failed(attempt);
         return Ok(Err(Refused::Wrong));
     };
     state.login_throttle.succeeded(attempt);
-    let (token, expires) = open_session(state, &user).await?;
+    let (token, expires) = open_session(state, &user, method).await?;
     Ok(Ok((user, token, expires)))
 }
 
-/// The user these credentials belong to, if they are right and the user is enabled.
-/// Unknown users take as long as known ones; failures of known users are audited.
+/// The user these credentials belong to, if they are right and the user is enabled: a
+/// local user by their password, anyone else by the RADIUS servers (when RADIUS login
+/// is on). Unknown users take as long as known ones; failures are audited.
 async fn authenticate(
     state: &AppState,
     username: &str,
     password: &str,
-) -> Result<Option<User>, OpError> {
-    let found = match Username::parse(username) {
-        Ok(name) => state.store.user_credentials(&name).await?,
-        Err(_) => None,
+) -> Result<Option<(User, &'static str)>, OpError> {
+    let Ok(name) = Username::parse(username) else {
+        crate::secret::verify_password(crate::secret::decoy_hash(), password);
+        return Ok(None);
     };
+    let found = state.store.user_credentials(&name).await?;
     match found {
-        Some((user, hash)) if crate::secret::verify_password(&hash, password) && !user.disabled => {
-            Ok(Some(user))
-        }
-        Some((user, _)) => {
-            audit::record(state, user.username.as_str(), "login.failed", "session", "").await?;
+        Some((user, hash)) if hash != radius::RADIUS_USER_HASH => {
+            if crate::secret::verify_password(&hash, password) && !user.disabled {
+                return Ok(Some((user, "local")));
+            }
+            audit::record(
+                state,
+                user.username.as_str(),
+                "login.failed",
+                "session",
+                "local",
+            )
+            .await?;
             Ok(None)
         }
-        None => {
-            crate::secret::verify_password(crate::secret::decoy_hash(), password);
-            Ok(None)
+        found => {
+            let known = found.map(|(user, _)| user);
+            match radius::log_in(state, &name, password, known.as_ref()).await? {
+                radius::Outcome::Accepted(user) => Ok(Some((user, "radius"))),
+                radius::Outcome::Refused => Ok(None),
+                radius::Outcome::NotAsked => {
+                    crate::secret::verify_password(crate::secret::decoy_hash(), password);
+                    Ok(None)
+                }
+            }
         }
     }
 }
@@ -121,6 +138,7 @@ async fn authenticate(
 async fn open_session(
     state: &AppState,
     user: &User,
+    method: &str,
 ) -> Result<(String, chrono::DateTime<Utc>), OpError> {
     let ttl = TimeDelta::minutes(state.config.session_ttl_minutes as i64);
     let expires = Utc::now() + ttl;
@@ -129,8 +147,8 @@ async fn open_session(
         .store
         .create_session(&crate::secret::secret_hash(&token), user.id, expires)
         .await?;
-    tracing::info!(user = user.username.as_str(), "login");
-    audit::record(state, user.username.as_str(), "login", "session", "").await?;
+    tracing::info!(user = user.username.as_str(), method, "login");
+    audit::record(state, user.username.as_str(), "login", "session", method).await?;
     Ok((token, expires))
 }
 

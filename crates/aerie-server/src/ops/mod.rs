@@ -14,6 +14,7 @@ pub mod incidents;
 pub mod ingest;
 pub mod investigation;
 pub mod keys;
+pub mod radius;
 pub mod remote;
 pub mod roles;
 pub mod users;

@@ -42,6 +42,11 @@ fn entries(mcm: bool) -> Vec<Entry> {
             title: "Password Reset",
             about: "Change your own password.",
         },
+        Entry {
+            href: "/config/radius",
+            title: "RADIUS Settings",
+            about: "Log users in with your RADIUS servers, their role from a reply attribute.",
+        },
     ];
     if mcm {
         list.push(Entry {
@@ -59,7 +64,7 @@ fn entries(mcm: bool) -> Vec<Entry> {
     list
 }
 
-fn config_page(frame: &Frame, current: &str, title: &str, body: Markup) -> Response {
+pub(super) fn config_page(frame: &Frame, current: &str, title: &str, body: Markup) -> Response {
     let content = html! {
         div.config {
             nav.side aria-label="Config" {

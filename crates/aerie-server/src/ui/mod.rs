@@ -13,6 +13,7 @@ mod incident_action;
 mod incidents;
 mod layout;
 mod login;
+mod radius;
 pub(crate) mod uploads;
 
 use axum::{
@@ -63,6 +64,7 @@ pub fn router() -> Router<AppState> {
             "/config/password",
             get(config::password).post(config::password_change),
         )
+        .route("/config/radius", get(radius::page).post(radius::action))
         .route("/config/cms", get(config::cms))
         .route("/config/mcm", get(config::mcm))
         .route(

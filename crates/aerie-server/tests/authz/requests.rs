@@ -255,6 +255,24 @@ pub(super) fn ui_request(row: &Row, fx: &Fx, who: Who) -> Option<UiReq> {
                 ("permission", s("triage")),
             ],
         ),
+        ("/config/radius", "save") => form(
+            row.path.into(),
+            vec![
+                ("action", s("save")),
+                ("timeout", s("3")),
+                ("retries", s("2")),
+                ("role_attribute", s("class")),
+                ("role_map", s("")),
+            ],
+        ),
+        ("/config/radius", "test") => form(
+            row.path.into(),
+            vec![
+                ("action", s("test")),
+                ("test_user", s(PROBE)),
+                ("test_password", s(PASSWORD)),
+            ],
+        ),
         ("/config/roles", "delete") => form(
             row.path.into(),
             vec![("action", s("delete")), ("name", me.role.clone())],

@@ -162,6 +162,7 @@ pub(super) async fn forms_shown(fx: &Fx<'_>, http: &reqwest::Client) -> BTreeSet
         "/config/users",
         "/config/roles",
         "/config/password",
+        "/config/radius",
     ];
     let mut found = BTreeSet::new();
     for page in common.iter().map(|p| p.to_string()).chain(pages) {

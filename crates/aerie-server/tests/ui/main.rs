@@ -20,6 +20,7 @@ use serde_json::json;
 mod cm;
 mod forms;
 mod mcm;
+mod radius;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";

@@ -1,0 +1,212 @@
+//! RADIUS Settings and RADIUS login, against a real FreeRADIUS: an admin saves the
+//! servers and the role mapping through the page; users who are not local then log in
+//! with the role their server's reply attribute maps to.
+
+use aerie_identity::testing::{FreeRadius, SECRET, closed_udp_port};
+
+use super::*;
+
+/// Submits the RADIUS Settings form; returns the flash message's text.
+async fn submit(
+    s: &TestServer,
+    http: &reqwest::Client,
+    cookie: &str,
+    fields: &[(&str, &str)],
+) -> String {
+    let page = http
+        .get(s.url("/config/radius"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains(SECRET),
+        "a shared secret is never shown back"
+    );
+    let csrf = page
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF field")
+        .to_owned();
+    let mut form = vec![("_csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    let resp = http
+        .post(s.url("/config/radius"))
+        .header("cookie", cookie)
+        .header("origin", s.url(""))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let flash = set_cookie(&resp, "aerie_flash").expect("a flash message");
+    let value = flash.trim_start_matches("aerie_flash=");
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, value).unwrap();
+    let flash: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    flash["text"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn radius_users_log_in_with_their_mapped_role() {
+    let Some(radius) = FreeRadius::start() else {
+        return;
+    };
+    let s = start().await;
+    let http = raw_client();
+    let cookie = form_login(&s, &http, "admin", &s.admin_password).await;
+    let server = radius.addr.to_string();
+    let down = closed_udp_port().to_string();
+
+    // Nothing is asked while RADIUS login is off.
+    assert!(s.anon.login("alice", "alicepass").await.is_err());
+
+    let refused = submit(
+        &s,
+        &http,
+        &cookie,
+        &[
+            ("action", "save"),
+            ("enabled", "1"),
+            ("server1", "radius.example"),
+            ("secret1", SECRET),
+            ("timeout", "2.5"),
+            ("retries", "1"),
+            ("role_attribute", "class"),
+            ("role_map", "aerie-admin = admin"),
+        ],
+    )
+    .await;
+    assert!(refused.contains("is not an IP address"), "{refused}");
+
+    // The first server is down; the second answers.
+    let saved = submit(
+        &s,
+        &http,
+        &cookie,
+        &[
+            ("action", "save"),
+            ("enabled", "1"),
+            ("server1", &down),
+            ("secret1", SECRET),
+            ("server2", &server),
+            ("secret2", SECRET),
+            ("timeout", "2.5"),
+            ("retries", "1"),
+            ("role_attribute", "class"),
+            ("role_map", "aerie-admin = admin\naerie-viewer = viewer"),
+        ],
+    )
+    .await;
+    assert_eq!(saved, "RADIUS login is on, with 2 server(s).");
+
+    let (alice, login) = s
+        .anon
+        .login("alice", "alicepass")
+        .await
+        .unwrap_or_else(|_| panic!("{}", radius.log()));
+    assert_eq!(login.role, "admin", "Class aerie-admin maps to admin");
+    let users: serde_json::Value = alice
+        .get("/api/v1/users")
+        .await
+        .expect("with the admin's rights");
+    assert!(
+        users.to_string().contains("alice"),
+        "created on first login: {users}"
+    );
+    assert!(s.anon.login("alice", "wrong").await.is_err(), "a reject");
+    assert!(
+        s.anon.login("bob", "bobpass").await.is_err(),
+        "bob's role comes in Filter-Id, which is not the attribute read: refused"
+    );
+    // The local admin still logs in with the local password.
+    assert!(s.anon.login("admin", &s.admin_password).await.is_ok());
+
+    // Filter-Id now, secrets kept (blank fields).
+    let saved = submit(
+        &s,
+        &http,
+        &cookie,
+        &[
+            ("action", "save"),
+            ("enabled", "1"),
+            ("server1", &server),
+            ("secret1", ""),
+            ("timeout", "2.5"),
+            ("retries", "1"),
+            ("role_attribute", "filter-id"),
+            ("role_map", "aerie-viewer = viewer"),
+        ],
+    )
+    .await;
+    assert_eq!(saved, "RADIUS login is on, with 1 server(s).");
+    let (_, login) = s
+        .anon
+        .login("bob", "bobpass")
+        .await
+        .unwrap_or_else(|_| panic!("{}", radius.log()));
+    assert_eq!(login.role, "viewer");
+    // alice's earlier user stays, but now maps to no role: refused.
+    assert!(s.anon.login("alice", "alicepass").await.is_err());
+
+    // The test button tells a reject from an accept, and a wrong secret from both.
+    let tested = submit(
+        &s,
+        &http,
+        &cookie,
+        &[
+            ("action", "test"),
+            ("test_user", "bob"),
+            ("test_password", "bobpass"),
+        ],
+    )
+    .await;
+    assert!(
+        tested.contains("accepted; bob would log in with the viewer role"),
+        "{tested}"
+    );
+    let tested = submit(
+        &s,
+        &http,
+        &cookie,
+        &[
+            ("action", "test"),
+            ("test_user", "bob"),
+            ("test_password", "nope"),
+        ],
+    )
+    .await;
+    assert!(tested.contains("rejected"), "{tested}");
+    submit(
+        &s,
+        &http,
+        &cookie,
+        &[
+            ("action", "save"),
+            ("enabled", "1"),
+            ("server1", &server),
+            ("secret1", "not-the-secret"),
+            ("timeout", "0.3"),
+            ("retries", "0"),
+            ("role_attribute", "filter-id"),
+            ("role_map", "aerie-viewer = viewer"),
+        ],
+    )
+    .await;
+    let tested = submit(
+        &s,
+        &http,
+        &cookie,
+        &[
+            ("action", "test"),
+            ("test_user", "bob"),
+            ("test_password", "bobpass"),
+        ],
+    )
+    .await;
+    assert!(tested.contains("check the shared secret"), "{tested}");
+}
