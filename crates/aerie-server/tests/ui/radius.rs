@@ -209,4 +209,40 @@ async fn radius_users_log_in_with_their_mapped_role() {
     )
     .await;
     assert!(tested.contains("check the shared secret"), "{tested}");
+
+    // Through the browser: a RADIUS user logs in with the same login form, and the page
+    // as an admin sees it (the screenshot in docs/screenshots).
+    let fixed = submit(
+        &s,
+        &http,
+        &cookie,
+        &[
+            ("action", "save"),
+            ("enabled", "1"),
+            ("server1", &server),
+            ("secret1", SECRET),
+            ("server2", &down),
+            ("secret2", SECRET),
+            ("timeout", "2.5"),
+            ("retries", "1"),
+            ("role_attribute", "filter-id"),
+            ("role_map", "aerie-viewer = viewer\naerie-admins = admin"),
+        ],
+    )
+    .await;
+    assert_eq!(fixed, "RADIUS login is on, with 2 server(s).");
+    let Some(b) = browser().await else { return };
+    b.login(&s, "bob", "bobpass").await;
+    assert_eq!(
+        b.path().await,
+        "/incidents",
+        "bob lands on the Incidents tab"
+    );
+    assert_eq!(b.count("form[action$='/mitigate']").await, 0);
+    b.go(&s, "/logout").await;
+    b.web.delete_all_cookies().await.unwrap();
+    b.login(&s, "admin", &s.admin_password).await;
+    b.go(&s, "/config/radius").await;
+    assert_eq!(b.text("section.config-body h1").await, "RADIUS Settings");
+    b.snap("radius-settings.png").await;
 }
