@@ -48,6 +48,19 @@ impl Browser {
             .join("; ")
     }
 
+    /// Where a redirect points, absolute.
+    fn location(resp: &reqwest::Response, from: &str) -> Option<String> {
+        if !resp.status().is_redirection() {
+            return None;
+        }
+        let to = resp.headers()["location"].to_str().unwrap();
+        Some(if to.starts_with("http") {
+            to.to_owned()
+        } else {
+            format!("{}{to}", origin(from))
+        })
+    }
+
     /// GETs `url`, then any redirects; returns the last URL and body.
     async fn get(&mut self, mut url: String) -> (String, String) {
         for _ in 0..10 {
@@ -59,16 +72,10 @@ impl Browser {
                 .await
                 .unwrap();
             self.keep(&resp);
-            if resp.status().is_redirection() {
-                let to = resp.headers()["location"].to_str().unwrap().to_owned();
-                url = if to.starts_with("http") {
-                    to
-                } else {
-                    format!("{}{to}", origin(&url))
-                };
-                continue;
+            match Self::location(&resp, &url) {
+                Some(to) => url = to,
+                None => return (url, resp.text().await.unwrap()),
             }
-            return (url, resp.text().await.unwrap());
         }
         panic!("too many redirects");
     }
@@ -83,16 +90,10 @@ impl Browser {
             .await
             .unwrap();
         self.keep(&resp);
-        if resp.status().is_redirection() {
-            let to = resp.headers()["location"].to_str().unwrap().to_owned();
-            let to = if to.starts_with("http") {
-                to
-            } else {
-                format!("{}{to}", origin(url))
-            };
-            return self.get(to).await;
+        match Self::location(&resp, url) {
+            Some(to) => self.get(to).await,
+            None => (url.to_owned(), resp.text().await.unwrap()),
         }
-        (url.to_owned(), resp.text().await.unwrap())
     }
 }
 

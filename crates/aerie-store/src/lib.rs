@@ -35,7 +35,7 @@ pub use sql::{Backend, SqlStore, open};
 pub mod prelude {
     pub use crate::{
         AuditStore, FederationStore, IncidentStore, IngestStore, InvestigationStore, SettingsStore,
-        Store, UserStore,
+        SsoStore, Store, UserStore,
     };
 }
 
@@ -51,6 +51,7 @@ pub trait Store:
     + InvestigationStore
     + AuditStore
     + SettingsStore
+    + SsoStore
     + Send
     + Sync
     + 'static
@@ -392,6 +393,25 @@ pub trait AuditStore: Send + Sync {
 
     /// Audit entries after `after_seq`, in order.
     async fn audit_entries(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>>;
+}
+
+/// Single sign-on state every front end shares: logins sent to the IdP and not yet
+/// answered, and the identifiers of answers already used (the replay cache).
+#[async_trait]
+pub trait SsoStore: Send + Sync {
+    /// Keeps a pending login (opaque text) under `id` until `expires`.
+    async fn put_sso_pending(&self, id: &str, login: &str, expires: DateTime<Utc>) -> Result<()>;
+
+    /// Takes a pending login: it is removed, and returned if it had not expired.
+    async fn take_sso_pending(&self, id: &str, now: DateTime<Utc>) -> Result<Option<String>>;
+
+    /// Records identifiers as used, each until its expiry, and drops expired records.
+    /// False, recording none, when any was used before: a replay.
+    async fn use_sso_ids(
+        &self,
+        ids: &[(String, DateTime<Utc>)],
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
 }
 
 /// The appliance's named settings.

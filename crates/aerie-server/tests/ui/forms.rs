@@ -39,12 +39,7 @@ async fn forms_need_the_session_token_and_our_origin() {
         .text()
         .await
         .unwrap();
-    let csrf = page
-        .split("name=\"_csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a CSRF field")
-        .to_owned();
+    let csrf = csrf_of(&page);
     let comment = |token: String, origin: String, text: &'static str| {
         http.post(s.url(&format!("/incidents/{id}/comment")))
             .header("cookie", &session)
@@ -160,8 +155,8 @@ async fn config_links_all_lead_somewhere() {
         );
         assert_eq!(
             links.len(),
-            8,
-            "four entries, each in the side list and the index: {links:?}"
+            10,
+            "five entries, each in the side list and the index: {links:?}"
         );
         for link in links {
             let resp = get(link.clone()).await.unwrap();

@@ -224,6 +224,15 @@ fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
         .map(|v| v.split(';').next().unwrap().to_owned())
 }
 
+/// The CSRF token of the first form of a page.
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF field")
+        .to_owned()
+}
+
 /// Logs in through the form; returns the session cookie.
 async fn form_login(s: &TestServer, http: &reqwest::Client, user: &str, password: &str) -> String {
     let resp = http

@@ -26,12 +26,7 @@ async fn submit(
         !page.contains(SECRET),
         "a shared secret is never shown back"
     );
-    let csrf = page
-        .split("name=\"_csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a CSRF field")
-        .to_owned();
+    let csrf = csrf_of(&page);
     let mut form = vec![("_csrf", csrf.as_str())];
     form.extend_from_slice(fields);
     let resp = http
@@ -51,6 +46,35 @@ async fn submit(
     flash["text"].as_str().unwrap().to_owned()
 }
 
+/// Saves RADIUS login as on, with `servers` (address, secret) and the given timeout
+/// (seconds, one retry), attribute and mapping; returns the flash message's text.
+async fn save(
+    s: &TestServer,
+    http: &reqwest::Client,
+    cookie: &str,
+    servers: &[(&str, &str)],
+    timeout: &str,
+    attribute: &str,
+    map: &str,
+) -> String {
+    let names: Vec<(String, String)> = (1..=servers.len())
+        .map(|n| (format!("server{n}"), format!("secret{n}")))
+        .collect();
+    let mut fields = vec![
+        ("action", "save"),
+        ("enabled", "1"),
+        ("timeout", timeout),
+        ("retries", "1"),
+        ("role_attribute", attribute),
+        ("role_map", map),
+    ];
+    for ((server, secret), (address, key)) in names.iter().zip(servers) {
+        fields.push((server.as_str(), address));
+        fields.push((secret.as_str(), key));
+    }
+    submit(s, http, cookie, &fields).await
+}
+
 #[tokio::test]
 async fn radius_users_log_in_with_their_mapped_role() {
     let Some(radius) = FreeRadius::start() else {
@@ -65,41 +89,27 @@ async fn radius_users_log_in_with_their_mapped_role() {
     // Nothing is asked while RADIUS login is off.
     assert!(s.anon.login("alice", "alicepass").await.is_err());
 
-    let refused = submit(
+    let refused = save(
         &s,
         &http,
         &cookie,
-        &[
-            ("action", "save"),
-            ("enabled", "1"),
-            ("server1", "radius.example"),
-            ("secret1", SECRET),
-            ("timeout", "2.5"),
-            ("retries", "1"),
-            ("role_attribute", "class"),
-            ("role_map", "aerie-admin = admin"),
-        ],
+        &[("radius.example", SECRET)],
+        "2.5",
+        "class",
+        "aerie-admin = admin",
     )
     .await;
     assert!(refused.contains("is not an IP address"), "{refused}");
 
     // The first server is down; the second answers.
-    let saved = submit(
+    let saved = save(
         &s,
         &http,
         &cookie,
-        &[
-            ("action", "save"),
-            ("enabled", "1"),
-            ("server1", &down),
-            ("secret1", SECRET),
-            ("server2", &server),
-            ("secret2", SECRET),
-            ("timeout", "2.5"),
-            ("retries", "1"),
-            ("role_attribute", "class"),
-            ("role_map", "aerie-admin = admin\naerie-viewer = viewer"),
-        ],
+        &[(&down, SECRET), (&server, SECRET)],
+        "2.5",
+        "class",
+        "aerie-admin = admin\naerie-viewer = viewer",
     )
     .await;
     assert_eq!(saved, "RADIUS login is on, with 2 server(s).");
@@ -127,20 +137,14 @@ async fn radius_users_log_in_with_their_mapped_role() {
     assert!(s.anon.login("admin", &s.admin_password).await.is_ok());
 
     // Filter-Id now, secrets kept (blank fields).
-    let saved = submit(
+    let saved = save(
         &s,
         &http,
         &cookie,
-        &[
-            ("action", "save"),
-            ("enabled", "1"),
-            ("server1", &server),
-            ("secret1", ""),
-            ("timeout", "2.5"),
-            ("retries", "1"),
-            ("role_attribute", "filter-id"),
-            ("role_map", "aerie-viewer = viewer"),
-        ],
+        &[(&server, "")],
+        "2.5",
+        "filter-id",
+        "aerie-viewer = viewer",
     )
     .await;
     assert_eq!(saved, "RADIUS login is on, with 1 server(s).");
@@ -181,20 +185,14 @@ async fn radius_users_log_in_with_their_mapped_role() {
     )
     .await;
     assert!(tested.contains("rejected"), "{tested}");
-    submit(
+    save(
         &s,
         &http,
         &cookie,
-        &[
-            ("action", "save"),
-            ("enabled", "1"),
-            ("server1", &server),
-            ("secret1", "not-the-secret"),
-            ("timeout", "0.3"),
-            ("retries", "0"),
-            ("role_attribute", "filter-id"),
-            ("role_map", "aerie-viewer = viewer"),
-        ],
+        &[(&server, "not-the-secret")],
+        "0.3",
+        "filter-id",
+        "aerie-viewer = viewer",
     )
     .await;
     let tested = submit(
@@ -212,22 +210,14 @@ async fn radius_users_log_in_with_their_mapped_role() {
 
     // Through the browser: a RADIUS user logs in with the same login form, and the page
     // as an admin sees it (the screenshot in docs/screenshots).
-    let fixed = submit(
+    let fixed = save(
         &s,
         &http,
         &cookie,
-        &[
-            ("action", "save"),
-            ("enabled", "1"),
-            ("server1", &server),
-            ("secret1", SECRET),
-            ("server2", &down),
-            ("secret2", SECRET),
-            ("timeout", "2.5"),
-            ("retries", "1"),
-            ("role_attribute", "filter-id"),
-            ("role_map", "aerie-viewer = viewer\naerie-admins = admin"),
-        ],
+        &[(&server, SECRET), (&down, SECRET)],
+        "2.5",
+        "filter-id",
+        "aerie-viewer = viewer\naerie-admins = admin",
     )
     .await;
     assert_eq!(fixed, "RADIUS login is on, with 2 server(s).");

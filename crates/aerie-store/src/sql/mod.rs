@@ -12,6 +12,7 @@ mod ingest;
 mod investigation;
 mod rows;
 mod settings;
+mod sso;
 mod users;
 
 use std::{path::Path, str::FromStr, sync::Arc, time::Duration};

@@ -212,3 +212,52 @@ pub(super) async fn custom_roles_grant_their_permissions(store: Arc<dyn Store>) 
         Err(StoreError::NotFound(_))
     ));
 }
+pub(super) async fn sso_state_is_kept_once(store: Arc<dyn Store>) {
+    let now = t0();
+    let later = now + TimeDelta::minutes(5);
+    store
+        .put_sso_pending("req-1", "{\"a\":1}", later)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .take_sso_pending("req-1", now)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("{\"a\":1}")
+    );
+    assert_eq!(
+        store.take_sso_pending("req-1", now).await.unwrap(),
+        None,
+        "taken once"
+    );
+    store.put_sso_pending("req-2", "x", now).await.unwrap();
+    assert_eq!(
+        store.take_sso_pending("req-2", later).await.unwrap(),
+        None,
+        "an expired login is not handed out"
+    );
+
+    let ids = vec![
+        ("response_id:a".to_owned(), later),
+        ("assertion_id:b".to_owned(), later),
+    ];
+    assert!(store.use_sso_ids(&ids, now).await.unwrap());
+    assert!(!store.use_sso_ids(&ids, now).await.unwrap(), "a replay");
+    let partly = vec![
+        ("response_id:c".to_owned(), later),
+        ("assertion_id:b".to_owned(), later),
+    ];
+    assert!(!store.use_sso_ids(&partly, now).await.unwrap());
+    assert!(
+        store
+            .use_sso_ids(&[("response_id:c".to_owned(), later)], now)
+            .await
+            .unwrap(),
+        "a refused batch recorded nothing"
+    );
+    // Once expired, an identifier is forgotten.
+    let after = later + TimeDelta::minutes(1);
+    assert!(store.use_sso_ids(&ids, after).await.unwrap());
+}

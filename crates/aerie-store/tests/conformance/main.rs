@@ -74,6 +74,7 @@ conformance!(
     audit_log_chains_without_gaps_under_concurrency,
     counts_stop_at_the_cap,
     custom_roles_grant_their_permissions,
+    sso_state_is_kept_once,
 );
 
 fn t0() -> DateTime<Utc> {
