@@ -175,29 +175,39 @@ impl SqlStore {
         }
         Ok(())
     }
+}
 
+/// The feed's read statements, built once per store (they embed the base).
+pub(super) struct FeedSql {
+    /// Changes after a position (`$1`), in order, below the horizon, at most `$2`.
+    pub changes: String,
     /// The highest position a reader can have read: on PostgreSQL, the highest below
     /// the horizon.
-    pub(super) fn last_position_sql(&self) -> String {
-        match self.backend {
-            Backend::Sqlite => "SELECT value FROM counters WHERE name = 'change_seq'".to_owned(),
-            Backend::Postgres => format!(
-                "SELECT COALESCE(MAX(change_seq), 0) FROM incidents WHERE change_seq < {}",
-                horizon_sql(self.base)
-            ),
-        }
-    }
+    pub last_position: String,
+}
 
-    /// The feed read: changes after a position, in order, below the horizon.
-    pub(super) fn changes_sql(&self) -> String {
-        let below = match self.backend {
-            Backend::Sqlite => String::new(),
-            Backend::Postgres => format!(" AND change_seq < {}", horizon_sql(self.base)),
+impl FeedSql {
+    pub(super) fn new(backend: Backend, base: i64) -> Self {
+        let (below, last_position) = match backend {
+            Backend::Sqlite => (
+                String::new(),
+                "SELECT value FROM counters WHERE name = 'change_seq'".to_owned(),
+            ),
+            Backend::Postgres => (
+                format!(" AND change_seq < {}", horizon_sql(base)),
+                format!(
+                    "SELECT COALESCE(MAX(change_seq), 0) FROM incidents WHERE change_seq < {}",
+                    horizon_sql(base)
+                ),
+            ),
         };
-        format!(
-            "SELECT {} FROM incidents WHERE change_seq > $1{below} ORDER BY change_seq LIMIT $2",
-            super::rows::INCIDENT_COLUMNS
-        )
+        FeedSql {
+            changes: format!(
+                "SELECT {} FROM incidents WHERE change_seq > $1{below} ORDER BY change_seq LIMIT $2",
+                super::rows::INCIDENT_COLUMNS
+            ),
+            last_position,
+        }
     }
 }
 

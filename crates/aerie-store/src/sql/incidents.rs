@@ -368,7 +368,7 @@ impl crate::IncidentStore for SqlStore {
     }
 
     async fn changes_since(&self, after_seq: i64, limit: u32) -> Result<Vec<Incident>> {
-        let rows = sqlx::query(AssertSqlSafe(self.changes_sql()))
+        let rows = sqlx::query(AssertSqlSafe(self.feed.changes.as_str()))
             .bind(after_seq)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
@@ -377,9 +377,11 @@ impl crate::IncidentStore for SqlStore {
     }
 
     async fn last_change_seq(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar(AssertSqlSafe(self.last_position_sql()))
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar(AssertSqlSafe(self.feed.last_position.as_str()))
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     fn watch_changes(&self) -> tokio::sync::watch::Receiver<i64> {

@@ -76,6 +76,7 @@ pub struct SqlStore {
     ingests: tokio::sync::Semaphore,
     /// PostgreSQL: the change feed's base (see [`feed`]).
     base: i64,
+    feed: feed::FeedSql,
     sql: ingest::IngestSql,
     /// SQLite: the directory holding the database file, for its free space.
     data_dir: Option<std::path::PathBuf>,
@@ -193,6 +194,7 @@ impl SqlStore {
             write_lock: Mutex::new(()),
             ingests: tokio::sync::Semaphore::new(POSTGRES_INGESTS),
             base,
+            feed: feed::FeedSql::new(backend, base),
             sql: ingest::IngestSql::new(),
             data_dir: (backend == Backend::Sqlite).then(|| sqlite_dir(url)),
             storage_probe: Default::default(),
@@ -202,7 +204,7 @@ impl SqlStore {
             #[cfg(feature = "testing")]
             commit_jitter: Default::default(),
         };
-        let last: i64 = sqlx::query_scalar(AssertSqlSafe(store.last_position_sql()))
+        let last: i64 = sqlx::query_scalar(AssertSqlSafe(store.feed.last_position.as_str()))
             .fetch_one(&store.pool)
             .await?;
         store.changes = Arc::new(tokio::sync::watch::Sender::new(last));
