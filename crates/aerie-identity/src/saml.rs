@@ -10,15 +10,18 @@
 //!   response used ([`SsoUser::seen`]), and the caller stores each one once, refusing
 //!   the login when one was seen before.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use base64::Engine;
 use saml_rs::{
-    AcsEndpoint, AssertionSignaturePolicy, BrowserInput, EntityId, FormField, IdpDescriptor,
-    MetadataTrustPolicy, PendingAuthnRequest, PendingSnapshot, RelayStateParam, ReplayKey,
-    ReplayPolicy, Saml, SamlError, SamlValidationContext, Sp, SpConfig, SpValidationPolicy,
-    SsoResponse, StartSso,
+    AcsEndpoint, AssertionSignaturePolicy, BrowserInput, ClockSkew, EntityId, FormField,
+    IdpDescriptor, MetadataTrustPolicy, PendingAuthnRequest, PendingSnapshot, RelayStateParam,
+    ReplayKey, ReplayPolicy, Saml, SamlError, SamlValidationContext, Sp, SpConfig,
+    SpValidationPolicy, SsoResponse, SsoSession, StartSso,
+    constants::{Binding, CertUse},
 };
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 /// Why a SAML step failed, in words for an admin's log; a browser sees less.
 #[derive(Debug, thiserror::Error)]
@@ -127,36 +130,126 @@ impl saml_rs::ReplayCache for Seen {
     }
 }
 
+/// What an IdP's metadata declares, for the admin who uploaded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdpInfo {
+    pub entity_id: String,
+    /// Where AuthnRequests go (HTTP-Redirect binding).
+    pub sso_url: Option<String>,
+    /// The certificates its signatures are checked with.
+    pub signing_certificates: Vec<Certificate>,
+}
+
+/// An X.509 certificate, described.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Certificate {
+    pub subject: String,
+    /// SHA-256 of the DER, `AA:BB:…`.
+    pub sha256: String,
+    /// Seconds since the Unix epoch.
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+/// Reads an IdP's metadata XML (unsigned metadata is accepted: an admin uploads it).
+pub fn describe_idp(metadata_xml: &str) -> Result<IdpInfo, Error> {
+    let idp = IdpDescriptor::from_metadata_xml(
+        metadata_xml,
+        MetadataTrustPolicy::UnsignedForCompatibility,
+    )?;
+    let meta = idp.metadata();
+    let signing_certificates = meta
+        .x509_certificates(CertUse::Signing)
+        .iter()
+        .map(|b64| describe_certificate(b64))
+        .collect::<Result<Vec<_>, _>>()?;
+    if signing_certificates.is_empty() {
+        return Err(Error(
+            "the metadata declares no signing certificate: without one no response can be \
+             trusted"
+                .to_owned(),
+        ));
+    }
+    Ok(IdpInfo {
+        entity_id: idp.entity_id().as_str().to_owned(),
+        sso_url: meta.get_single_sign_on_service(Binding::Redirect),
+        signing_certificates,
+    })
+}
+
+/// Describes a certificate given as metadata carries it (base64 DER, maybe wrapped).
+fn describe_certificate(b64: &str) -> Result<Certificate, Error> {
+    let compact: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|e| Error(format!("a certificate in the metadata is not base64: {e}")))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| Error(format!("a certificate in the metadata is not X.509: {e}")))?;
+    let sha256 = sha2::Sha256::digest(&der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    Ok(Certificate {
+        subject: cert.subject().to_string(),
+        sha256,
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+    })
+}
+
+/// The SP with the strict policy: assertions must be signed.
+fn build_sp(entity_id: &str, acs_url: &str) -> Result<Saml<Sp>, Error> {
+    let mut policy = SpValidationPolicy::recommended();
+    // recommended() would accept unsigned assertions.
+    policy.assertions = AssertionSignaturePolicy::RequireSigned;
+    Ok(Saml::sp(
+        SpConfig::builder(EntityId::try_new(entity_id)?)
+            .acs_endpoint(AcsEndpoint::post(acs_url)?)
+            .validation(policy)
+            .build()?,
+    )?)
+}
+
+/// The metadata of the SP `entity_id` with its ACS at `acs_url`, for the IdP's admin
+/// (there is no need for an IdP yet).
+pub fn sp_metadata(entity_id: &str, acs_url: &str) -> Result<String, Error> {
+    Ok(build_sp(entity_id, acs_url)?.metadata_xml().to_owned())
+}
+
 /// This appliance as a SAML SP, with the one IdP it trusts.
 pub struct ServiceProvider {
     sp: Saml<Sp>,
     idp: IdpDescriptor,
+    clock_skew: ClockSkew,
 }
 
 impl ServiceProvider {
     /// `entity_id` and `acs_url` are this SP's; `idp_metadata` is the IdP's metadata
-    /// XML (unsigned metadata is accepted: the admin uploads it), for `idp_entity_id`.
+    /// XML (unsigned metadata is accepted: the admin uploads it). Time windows are
+    /// widened by `clock_skew` each way.
     pub fn new(
         entity_id: &str,
         acs_url: &str,
-        idp_entity_id: &str,
         idp_metadata: &str,
+        clock_skew: Duration,
     ) -> Result<Self, Error> {
-        let mut policy = SpValidationPolicy::recommended();
-        // recommended() would accept unsigned assertions.
-        policy.assertions = AssertionSignaturePolicy::RequireSigned;
-        let sp = Saml::sp(
-            SpConfig::builder(EntityId::try_new(entity_id)?)
-                .acs_endpoint(AcsEndpoint::post(acs_url)?)
-                .validation(policy)
-                .build()?,
-        )?;
-        let idp = IdpDescriptor::from_metadata_xml_for(
-            EntityId::try_new(idp_entity_id)?,
+        let sp = build_sp(entity_id, acs_url)?;
+        let idp = IdpDescriptor::from_metadata_xml(
             idp_metadata,
             MetadataTrustPolicy::UnsignedForCompatibility,
         )?;
-        Ok(ServiceProvider { sp, idp })
+        let skew = i64::try_from(clock_skew.as_millis()).unwrap_or(i64::MAX);
+        Ok(ServiceProvider {
+            sp,
+            idp,
+            clock_skew: ClockSkew::from_millis(-skew, skew),
+        })
+    }
+
+    /// The IdP's entity id.
+    pub fn idp_entity_id(&self) -> &str {
+        self.idp.entity_id().as_str()
     }
 
     /// This SP's metadata, for the IdP's admin.
@@ -193,8 +286,37 @@ impl ServiceProvider {
             &self.idp,
             &pending.pending()?,
             BrowserInput::<SsoResponse>::post(fields),
-            SamlValidationContext::new(now, ReplayPolicy::RequireCache(&mut seen)),
+            SamlValidationContext::new(now, ReplayPolicy::RequireCache(&mut seen))
+                .with_clock_skew(self.clock_skew),
         )?;
+        Ok(SsoUser::of(&session, seen))
+    }
+
+    /// Checks a response the IdP sent unasked (IdP-initiated SSO): everything
+    /// [`finish`](Self::finish) checks but `InResponseTo`, which must be absent.
+    pub fn accept_unsolicited(
+        &self,
+        saml_response: &str,
+        relay_state: Option<&str>,
+        now: SystemTime,
+    ) -> Result<SsoUser, Error> {
+        let mut fields = vec![FormField::new("SAMLResponse", saml_response)];
+        if let Some(rs) = relay_state {
+            fields.push(FormField::new("RelayState", rs));
+        }
+        let mut seen = Seen::default();
+        let session = self.sp.accept_unsolicited_sso(
+            &self.idp,
+            BrowserInput::<SsoResponse>::post(fields),
+            SamlValidationContext::new(now, ReplayPolicy::RequireCache(&mut seen))
+                .with_clock_skew(self.clock_skew),
+        )?;
+        Ok(SsoUser::of(&session, seen))
+    }
+}
+
+impl SsoUser {
+    fn of(session: &SsoSession, seen: Seen) -> Self {
         let attributes = session
             .attributes()
             .as_slice()
@@ -206,10 +328,10 @@ impl ServiceProvider {
                 )
             })
             .collect();
-        Ok(SsoUser {
+        SsoUser {
             name_id: session.name_id().value().to_owned(),
             attributes,
             seen: seen.0,
-        })
+        }
     }
 }

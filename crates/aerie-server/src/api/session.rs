@@ -22,7 +22,7 @@ use crate::{
     auth::{Caller, SESSION_COOKIE},
     error::OpError,
     json::ApiJson,
-    ops::radius,
+    ops::{external::Authority, radius},
     state::AppState,
     throttle::TooMany,
 };
@@ -106,7 +106,7 @@ async fn authenticate(
     };
     let found = state.store.user_credentials(&name).await?;
     match found {
-        Some((user, hash)) if hash != radius::RADIUS_USER_HASH => {
+        Some((user, hash)) if Authority::of_hash(&hash).is_none() => {
             if crate::secret::verify_password(&hash, password) && !user.disabled {
                 return Ok(Some((user, "local")));
             }
@@ -120,22 +120,32 @@ async fn authenticate(
             .await?;
             Ok(None)
         }
-        found => {
-            let known = found.map(|(user, _)| user);
-            match radius::log_in(state, &name, password, known.as_ref()).await? {
-                radius::Outcome::Accepted(user) => Ok(Some((user, "radius"))),
-                radius::Outcome::Refused => Ok(None),
-                radius::Outcome::NotAsked => {
-                    crate::secret::verify_password(crate::secret::decoy_hash(), password);
-                    Ok(None)
-                }
-            }
+        Some((user, hash)) if Authority::of_hash(&hash) == Some(Authority::Saml) => {
+            crate::secret::verify_password(crate::secret::decoy_hash(), password);
+            audit::record(
+                state,
+                user.username.as_str(),
+                "login.failed",
+                "session",
+                "local: an SSO user has no password here",
+            )
+            .await?;
+            Ok(None)
         }
+        _ => match radius::log_in(state, &name, password).await? {
+            radius::Outcome::Accepted(user) => Ok(Some((user, "radius"))),
+            radius::Outcome::Refused => Ok(None),
+            radius::Outcome::NotAsked => {
+                crate::secret::verify_password(crate::secret::decoy_hash(), password);
+                Ok(None)
+            }
+        },
     }
 }
 
-/// Opens a session for `user`; returns its secret and expiry.
-async fn open_session(
+/// Opens a session for `user`, who logged in by `method` (audited); returns its secret
+/// and expiry.
+pub(crate) async fn open_session(
     state: &AppState,
     user: &User,
     method: &str,

@@ -10,6 +10,7 @@
 
 pub mod appliance;
 pub mod cms;
+pub mod external;
 pub mod incidents;
 pub mod ingest;
 pub mod investigation;
@@ -17,4 +18,5 @@ pub mod keys;
 pub mod radius;
 pub mod remote;
 pub mod roles;
+pub mod saml;
 pub mod users;

@@ -4,19 +4,17 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use aerie_domain::user::{RoleName, User, Username};
 use aerie_identity::radius::{RadiusConfig, RadiusServer, Verdict};
 
+use super::external::{self, Authority, NoAccount};
 use crate::rights::{Administer, Can};
 use crate::{audit, error::OpError, state::AppState};
 
 /// The setting holding [`RadiusSettings`] as JSON.
 const SETTING: &str = "radius.settings";
-/// The password hash of a RADIUS user: no password verifies against it.
-pub const RADIUS_USER_HASH: &str = "!external:radius";
 
 /// Which reply attribute carries the role.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,22 +170,7 @@ async fn parse(
             ));
         }
     };
-    let mut role_map = Vec::new();
-    for (n, line) in form.role_map.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let (value, role) = line
-            .split_once('=')
-            .ok_or_else(|| invalid("role_map", format!("line {}: write VALUE = ROLE", n + 1)))?;
-        let role = RoleName::parse("role_map", role.trim())
-            .map_err(|e| invalid("role_map", format!("line {}: {}", n + 1, e.message)))?;
-        super::users::permissions_of(state, &role)
-            .await
-            .map_err(|_| invalid("role_map", format!("line {}: no role {role}", n + 1)))?;
-        role_map.push((value.trim().to_owned(), role.to_string()));
-    }
+    let role_map = external::parse_role_map(state, "role_map", &form.role_map).await?;
     if form.enabled && servers.is_empty() {
         return Err(invalid("server1", "RADIUS login needs at least one server"));
     }
@@ -270,10 +253,7 @@ impl RadiusSettings {
             RoleAttribute::Class => &verdict.classes,
             RoleAttribute::FilterId => &verdict.filter_ids,
         };
-        self.role_map
-            .iter()
-            .find(|(value, _)| values.iter().any(|v| v == value))
-            .and_then(|(_, role)| RoleName::parse("role", role).ok())
+        external::mapped_role(&self.role_map, values)
     }
 }
 
@@ -286,13 +266,13 @@ pub enum Outcome {
     Refused,
 }
 
-/// Checks `username`/`password` with the RADIUS servers, when RADIUS login is on and the
-/// user is not a local one; creates or updates the RADIUS user on success.
+/// Checks `username`/`password` with the RADIUS servers, when RADIUS login is on (the
+/// caller asks only for users who are not local); creates or updates the RADIUS user on
+/// success.
 pub async fn log_in(
     state: &AppState,
     username: &Username,
     password: &str,
-    local: Option<&User>,
 ) -> Result<Outcome, OpError> {
     let settings = settings(state).await?;
     if !settings.enabled {
@@ -345,18 +325,21 @@ pub async fn log_in(
         .await?;
         return Ok(Outcome::Refused);
     };
-    let user = match local {
-        Some(user) if user.disabled => return Ok(Outcome::Refused),
-        Some(user) if user.role == role => user.clone(),
-        Some(user) => state.store.update_user(user.id, Some(&role), None).await?,
-        None => {
-            state
-                .store
-                .create_user(username, RADIUS_USER_HASH, &role, Utc::now())
-                .await?
+    match external::provision(state, Authority::Radius, username, &role).await? {
+        Ok(user) => Ok(Outcome::Accepted(user)),
+        Err(NoAccount::Disabled) => Ok(Outcome::Refused),
+        Err(NoAccount::NameTaken) => {
+            audit::record(
+                state,
+                username.as_str(),
+                "login.failed",
+                "session",
+                "radius: the name belongs to another user",
+            )
+            .await?;
+            Ok(Outcome::Refused)
         }
-    };
-    Ok(Outcome::Accepted(user))
+    }
 }
 
 /// The settings page's "test connection": what the servers say of these credentials.

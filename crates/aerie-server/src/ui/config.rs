@@ -43,6 +43,11 @@ fn entries(mcm: bool) -> Vec<Entry> {
             about: "Change your own password.",
         },
         Entry {
+            href: "/config/saml",
+            title: "SAML Settings",
+            about: "Single sign-on with your SAML identity provider, roles from its groups.",
+        },
+        Entry {
             href: "/config/radius",
             title: "RADIUS Settings",
             about: "Log users in with your RADIUS servers, their role from a reply attribute.",

@@ -25,13 +25,29 @@ pub struct LoginForm {
     password: String,
 }
 
-fn form(role: ApplianceRole, error: Option<&str>, username: &str) -> Markup {
+/// What the login page shows besides the form.
+struct Offer {
+    role: ApplianceRole,
+    sso: bool,
+}
+
+impl Offer {
+    /// On a store error the CM's title is shown, without SSO.
+    async fn of(state: &AppState) -> Offer {
+        Offer {
+            role: state.appliance.role().await.unwrap_or(ApplianceRole::Cm),
+            sso: crate::ops::saml::enabled(state).await.unwrap_or(false),
+        }
+    }
+}
+
+fn form(offer: &Offer, error: Option<&str>, username: &str) -> Markup {
     layout::bare(
         "Log in",
         html! {
             main.login {
                 h1 { "Aerie" }
-                p.muted { "Advanced threat protection · " (role.title()) }
+                p.muted { "Advanced threat protection · " (offer.role.title()) }
                 @if let Some(e) = error { p.flash.bad #login-error role="alert" { (e) } }
                 form method="post" action="/login" {
                     label for="username" { "User name" }
@@ -40,13 +56,16 @@ fn form(role: ApplianceRole, error: Option<&str>, username: &str) -> Markup {
                     input #password name="password" type="password" autocomplete="current-password" required;
                     button.primary type="submit" { "Log in" }
                 }
+                @if offer.sso {
+                    p.sso { a.button #sso-login href="/saml/login" { "Sign in with SSO" } }
+                }
             }
         },
     )
 }
 
 pub async fn page(State(state): State<AppState>) -> Result<Markup, UiError> {
-    Ok(form(state.appliance.role().await?, None, ""))
+    Ok(form(&Offer::of(&state).await, None, ""))
 }
 
 pub async fn submit(
@@ -56,17 +75,16 @@ pub async fn submit(
     uri: Uri,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    // The role only titles the page; on a store error the CM's title is shown.
-    let role = state.appliance.role().await.unwrap_or(ApplianceRole::Cm);
+    let offer = Offer::of(&state).await;
     if auth::from_our_origin(&headers, &uri).is_err() {
         return (
             StatusCode::FORBIDDEN,
-            form(role, Some("cross-site login refused"), ""),
+            form(&offer, Some("cross-site login refused"), ""),
         )
             .into_response();
     }
     let refused =
-        |status, text: &str| (status, form(role, Some(text), &f.username)).into_response();
+        |status, text: &str| (status, form(&offer, Some(text), &f.username)).into_response();
     match api_session::log_in(&state, peer.ip(), &f.username, &f.password).await {
         Ok(Ok((_, token, _))) => match api_session::session_cookie(&state, &token) {
             Ok(cookie) => {

@@ -14,6 +14,8 @@ mod incidents;
 mod layout;
 mod login;
 mod radius;
+mod saml;
+mod sso;
 pub(crate) mod uploads;
 
 use axum::{
@@ -65,6 +67,10 @@ pub fn router() -> Router<AppState> {
             get(config::password).post(config::password_change),
         )
         .route("/config/radius", get(radius::page).post(radius::action))
+        .route("/config/saml", get(saml::page).post(saml::action))
+        .route("/saml/metadata", get(sso::metadata))
+        .route("/saml/login", get(sso::start))
+        .route("/saml/acs", axum::routing::post(sso::acs))
         .route("/config/cms", get(config::cms))
         .route("/config/mcm", get(config::mcm))
         .route(
