@@ -58,6 +58,8 @@ impl SimpleSamlPhp {
         );
         write(&d.join("config-base.php"), &base);
         let dp = d.display();
+        // Debian's default cookies are SameSite=None, which browsers drop unless Secure,
+        // and this IdP is on plain HTTP: Lax keeps its session across its own login form.
         write(
             &d.join("config.php"),
             &format!(
@@ -74,6 +76,8 @@ impl SimpleSamlPhp {
                  'tempdir' => '{dp}/tmp/',\n\
                  'logging.handler' => 'file',\n\
                  'session.cookie.secure' => false,\n\
+                 'session.cookie.samesite' => 'Lax',\n\
+                 'language.cookie.samesite' => 'Lax',\n\
                  'timezone' => 'UTC',\n\
                  ]);\n"
             ),
@@ -222,10 +226,16 @@ impl Default for ScriptedBrowser {
 
 impl ScriptedBrowser {
     pub fn new() -> Self {
+        Self::at("127.0.0.1".parse().unwrap())
+    }
+
+    /// A browser whose connections come from `address` (a loopback address).
+    pub fn at(address: std::net::IpAddr) -> Self {
         ScriptedBrowser {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .danger_accept_invalid_certs(true)
+                .local_address(address)
                 .build()
                 .unwrap(),
             cookies: BTreeMap::new(),

@@ -397,6 +397,8 @@ struct Req {
 
 enum UiBody {
     Form(Vec<(&'static str, String)>),
+    /// The same fields, as multipart/form-data (a page whose form also takes a file).
+    Multipart(Vec<(&'static str, String)>),
     Upload(Vec<u8>),
 }
 

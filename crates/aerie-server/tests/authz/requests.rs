@@ -273,6 +273,16 @@ pub(super) fn ui_request(row: &Row, fx: &Fx, who: Who) -> Option<UiReq> {
                 ("test_password", s(PASSWORD)),
             ],
         ),
+        ("/config/saml", action @ ("save" | "check")) => UiReq {
+            path: row.path.into(),
+            body: UiBody::Multipart(vec![
+                ("action", s(action)),
+                ("groups_attribute", s("groups")),
+                ("group_map", s("")),
+                ("clock_skew", s("60")),
+            ]),
+            spare: false,
+        },
         ("/config/roles", "delete") => form(
             row.path.into(),
             vec![("action", s("delete")), ("name", me.role.clone())],

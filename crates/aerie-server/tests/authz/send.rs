@@ -87,6 +87,23 @@ pub(super) async fn send_ui(fx: &Fx<'_>, http: &reqwest::Client, who: Who, r: Ui
             fields.push(("_csrf", csrf.clone()));
             builder.form(&fields)
         }
+        UiBody::Multipart(mut fields) => {
+            fields.push(("_csrf", csrf.clone()));
+            let boundary = "authz-matrix-boundary";
+            let mut body = String::new();
+            for (name, value) in &fields {
+                body.push_str(&format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                ));
+            }
+            body.push_str(&format!("--{boundary}--\r\n"));
+            builder
+                .header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body)
+        }
         UiBody::Upload(bytes) => {
             let boundary = "authz-matrix-boundary";
             let mut body = format!(

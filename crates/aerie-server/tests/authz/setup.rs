@@ -163,6 +163,7 @@ pub(super) async fn forms_shown(fx: &Fx<'_>, http: &reqwest::Client) -> BTreeSet
         "/config/roles",
         "/config/password",
         "/config/radius",
+        "/config/saml",
     ];
     let mut found = BTreeSet::new();
     for page in common.iter().map(|p| p.to_string()).chain(pages) {

@@ -132,6 +132,8 @@ pub(super) fn ui_forms() -> Vec<Row> {
         admin("POST /config/roles", "delete"),
         admin("POST /config/radius", "save"),
         admin("POST /config/radius", "test"),
+        admin("POST /config/saml", "save"),
+        admin("POST /config/saml", "check"),
         // Uploads, CM only: a refused permission is a 403 page; the MCM answers 404 before
         // it looks at the permission.
         r("POST /uploads",                       Cm,   Can(SendEvents)).elsewhere(LOGIN_THEN_404),

@@ -21,6 +21,7 @@ mod cm;
 mod forms;
 mod mcm;
 mod radius;
+mod saml;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -222,6 +223,17 @@ fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .find(|v| v.starts_with(&format!("{name}=")))
         .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+/// The text of the flash message a form's redirect carries.
+fn flash_text(resp: &reqwest::Response) -> String {
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let flash = set_cookie(resp, "aerie_flash").expect("a flash message");
+    let value = flash.trim_start_matches("aerie_flash=");
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, value).unwrap();
+    let flash: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    flash["text"].as_str().unwrap().to_owned()
 }
 
 /// The CSRF token of the first form of a page.

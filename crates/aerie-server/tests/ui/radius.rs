@@ -37,13 +37,7 @@ async fn submit(
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let flash = set_cookie(&resp, "aerie_flash").expect("a flash message");
-    let value = flash.trim_start_matches("aerie_flash=");
-    let bytes =
-        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, value).unwrap();
-    let flash: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    flash["text"].as_str().unwrap().to_owned()
+    flash_text(&resp)
 }
 
 /// Saves RADIUS login as on, with `servers` (address, secret) and the given timeout
