@@ -8,7 +8,7 @@
 
 use axum::{
     extract::FromRequestParts,
-    http::{HeaderMap, Method, header, request::Parts},
+    http::{HeaderMap, HeaderValue, Method, header, request::Parts},
 };
 use chrono::Utc;
 
@@ -25,6 +25,20 @@ use crate::{
 };
 
 pub const SESSION_COOKIE: &str = "aerie_session";
+
+/// The session cookie carrying `token`.
+pub fn session_cookie(state: &AppState, token: &str) -> Result<HeaderValue, OpError> {
+    let max_age = state.config.session_ttl_minutes * 60;
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}"
+    ))
+    .map_err(OpError::internal)
+}
+
+/// The header that clears the session cookie.
+pub fn cleared_cookie() -> HeaderValue {
+    HeaderValue::from_static("aerie_session=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
+}
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers

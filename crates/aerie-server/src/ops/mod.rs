@@ -19,4 +19,5 @@ pub mod radius;
 pub mod remote;
 pub mod roles;
 pub mod saml;
+pub mod sessions;
 pub mod users;

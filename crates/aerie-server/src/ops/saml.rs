@@ -435,7 +435,7 @@ pub async fn finish_login(
     match check_answer(state, &answer).await? {
         Ok(user) => {
             state.login_throttle.succeeded(attempt);
-            let (token, expires) = crate::api::session::open_session(state, &user, "saml").await?;
+            let (token, expires) = super::sessions::open_session(state, &user, "saml").await?;
             Ok(Ok(LoggedIn {
                 user,
                 token,

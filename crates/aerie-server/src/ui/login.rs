@@ -14,8 +14,8 @@ use aerie_domain::appliance::ApplianceRole;
 
 use super::{Session, UiError, layout};
 use crate::{
-    api::session::{self as api_session, Refused},
     auth,
+    ops::sessions::{self, Refused},
     state::AppState,
 };
 
@@ -85,8 +85,8 @@ pub async fn submit(
     }
     let refused =
         |status, text: &str| (status, form(&offer, Some(text), &f.username)).into_response();
-    match api_session::log_in(&state, peer.ip(), &f.username, &f.password).await {
-        Ok(Ok((_, token, _))) => match api_session::session_cookie(&state, &token) {
+    match sessions::log_in(&state, peer.ip(), &f.username, &f.password).await {
+        Ok(Ok((_, token, _))) => match auth::session_cookie(&state, &token) {
             Ok(cookie) => {
                 let mut resp = Redirect::to("/incidents").into_response();
                 resp.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -133,6 +133,6 @@ pub async fn logout(
     let _ = crate::audit::by(&state, &session.caller, "logout", "session", "").await;
     let mut resp = Redirect::to("/login").into_response();
     resp.headers_mut()
-        .insert(header::SET_COOKIE, api_session::cleared_cookie());
+        .insert(header::SET_COOKIE, auth::cleared_cookie());
     resp
 }

@@ -20,7 +20,7 @@ use maud::{Markup, html};
 
 use super::{UiError, layout};
 use crate::{
-    api::session as api_session,
+    auth,
     ops::saml::{self, Answer, PENDING_FOR, Refusal},
     state::AppState,
 };
@@ -85,7 +85,7 @@ pub async fn acs(
         relay_state: f.relay_state.as_deref(),
     };
     let mut resp = match saml::finish_login(&state, answer).await {
-        Ok(Ok(login)) => match api_session::session_cookie(&state, &login.token) {
+        Ok(Ok(login)) => match auth::session_cookie(&state, &login.token) {
             Ok(cookie) => {
                 let mut resp = onward(login.landing).into_response();
                 resp.headers_mut().append(header::SET_COOKIE, cookie);
