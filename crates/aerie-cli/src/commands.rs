@@ -130,6 +130,24 @@ fn execute(
             done(s, w, AdminRequest::SetHostname { hostname })?;
             s.refresh()?;
         }
+        Command::ShowSystem => match s.channel.call(&AdminRequest::ShowSystem)? {
+            AdminReply::Settings { rows } => {
+                let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+                for (k, v) in rows {
+                    out(w, &format!("{k:width$}  {v}"))?;
+                }
+            }
+            other => return Err(refused(other)),
+        },
+        Command::SetSystem => {
+            // `set system SETTING VALUE` or `set system software-updates enable|disable`.
+            let setting = p.words.get(2).cloned().unwrap_or_default();
+            let value = match p.arg("value") {
+                Some(v) => v.to_owned(),
+                None => p.words.get(3).cloned().unwrap_or_default(),
+            };
+            done(s, w, AdminRequest::SetSystem { setting, value })?;
+        }
         Command::ShowFips => {
             let st = s.refresh()?;
             out(

@@ -31,6 +31,8 @@ pub enum Command {
     RemoveMcm,
     ShowMcm,
     ShowIncidents,
+    ShowSystem,
+    SetSystem,
     Help,
     History,
     Exit,
@@ -44,6 +46,8 @@ pub enum Value {
     Passphrase,
     UserName,
     Count,
+    /// Any text the daemon checks (a time zone, a number, a banner).
+    Text,
 }
 
 /// A value the operator typed, checked into its domain type.
@@ -54,6 +58,7 @@ pub enum Arg {
     Passphrase(Passphrase),
     UserName(Username),
     Count(u32),
+    Text(String),
 }
 
 impl Value {
@@ -81,6 +86,7 @@ impl Value {
                     "{raw:?} is not a count: expected a number from 1 to 500"
                 )),
             },
+            Value::Text => Ok(Arg::Text(raw.to_owned())),
         }
     }
 }
@@ -181,6 +187,12 @@ pub static BASIC: &[Node] = &[
                 Some(Command::ShowUsers),
                 &[],
             ),
+            key(
+                "system",
+                "Show the System Settings",
+                Some(Command::ShowSystem),
+                &[],
+            ),
         ],
     ),
     key(
@@ -230,6 +242,12 @@ pub static BASIC: &[Node] = &[
                 ],
             ),
             key(
+                "system",
+                "Change the System Settings (the web UI's System Settings page)",
+                None,
+                SYSTEM,
+            ),
+            key(
                 "user",
                 "Set a web UI user's password",
                 None,
@@ -251,6 +269,77 @@ pub static BASIC: &[Node] = &[
     HELP,
     HISTORY,
     key("exit", "Leave the CLI", Some(Command::Exit), &[]),
+];
+
+/// `set system …`: one setting and its value each.
+static SYSTEM: &[Node] = &[
+    key(
+        "timezone",
+        "Set the time zone the web UI shows times in",
+        None,
+        &[arg(
+            "value",
+            Value::Text,
+            "An IANA time zone, e.g. UTC or Europe/Berlin",
+            Some(Command::SetSystem),
+            &[],
+        )],
+    ),
+    key(
+        "session-ttl",
+        "Set how long a login session lasts",
+        None,
+        &[arg(
+            "value",
+            Value::Text,
+            "Minutes from 1 to 43200, or default (the configuration's)",
+            Some(Command::SetSystem),
+            &[],
+        )],
+    ),
+    key(
+        "login-banner",
+        "Set the text shown above the login form",
+        None,
+        &[arg(
+            "value",
+            Value::Text,
+            "The banner in quotes; \"\" removes it",
+            Some(Command::SetSystem),
+            &[],
+        )],
+    ),
+    key(
+        "port",
+        "Set the HTTPS port (applies at the next start)",
+        None,
+        &[arg(
+            "value",
+            Value::Text,
+            "A port from 1 to 65535, or default",
+            Some(Command::SetSystem),
+            &[],
+        )],
+    ),
+    key(
+        "software-updates",
+        "Apply signed updates by themselves on the next :00 or :30",
+        None,
+        &[
+            key(
+                "enable",
+                "Turn automatic updates on",
+                Some(Command::SetSystem),
+                &[],
+            ),
+            key(
+                "disable",
+                "Turn automatic updates off",
+                Some(Command::SetSystem),
+                &[],
+            ),
+        ],
+    ),
 ];
 
 /// `cm` mode.

@@ -21,6 +21,7 @@ pub mod net;
 pub mod passphrase;
 pub mod query;
 pub mod risk;
+pub mod settings;
 pub mod status;
 pub mod text;
 pub mod user;

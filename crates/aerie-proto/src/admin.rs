@@ -40,6 +40,14 @@ pub enum AdminRequest {
     Incidents {
         count: u32,
     },
+    /// `show system`: the System Settings.
+    ShowSystem,
+    /// `set system SETTING VALUE` (`timezone`, `session-ttl`, `login-banner`, `port`,
+    /// `software-updates`); `default` clears the ones that defer to the configuration.
+    SetSystem {
+        setting: String,
+        value: String,
+    },
 }
 
 impl std::fmt::Debug for AdminRequest {
@@ -67,6 +75,10 @@ impl std::fmt::Debug for AdminRequest {
             AdminRequest::ResyncMcm => f.write_str("ResyncMcm"),
             AdminRequest::RemoveMcm => f.write_str("RemoveMcm"),
             AdminRequest::Incidents { count } => write!(f, "Incidents({count})"),
+            AdminRequest::ShowSystem => f.write_str("ShowSystem"),
+            AdminRequest::SetSystem { setting, value } => {
+                write!(f, "SetSystem({setting:?}, {value:?})")
+            }
         }
     }
 }
@@ -125,6 +137,10 @@ pub enum AdminReply {
     Mcm(McmStatus),
     Incidents {
         incidents: Vec<IncidentOut>,
+    },
+    /// Named values to print as a table, in order.
+    Settings {
+        rows: Vec<(String, String)>,
     },
     /// Refused or failed; the text says what was wrong and how to fix it.
     Error {

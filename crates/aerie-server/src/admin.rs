@@ -16,6 +16,7 @@ use aerie_proto::{
     incidents::IncidentOut,
 };
 
+use crate::rights::Operator;
 use aerie_domain::{net::HostName, net::McmAddress, passphrase::Passphrase, user::Username};
 
 use crate::{error::OpError, ops, state::AppState};
@@ -164,6 +165,14 @@ async fn run(state: &AppState, request: AdminRequest) -> Result<AdminReply, OpEr
         }
         AdminRequest::ResyncMcm => done(crate::federation::resync(&state.federation).await?),
         AdminRequest::RemoveMcm => done(crate::federation::remove(&state.federation).await?),
+        AdminRequest::ShowSystem => AdminReply::Settings {
+            rows: ops::settings::rows(state).await?,
+        },
+        AdminRequest::SetSystem { setting, value } => {
+            let change = ops::settings::console_change(&setting, &value)?;
+            let console = crate::rights::Console::at_the_socket();
+            done(ops::settings::change(state, Operator::Console(&console), vec![change]).await?)
+        }
         AdminRequest::Incidents { count } => {
             let limit = aerie_domain::query::check_limit(count)?;
             let query = IncidentQuery {

@@ -51,6 +51,7 @@ pub struct Identity {
     /// SHA-256 of the served certificate, `AA:BB:…`.
     pub fingerprint: String,
     url: OnceLock<String>,
+    listening: OnceLock<std::net::SocketAddr>,
 }
 
 impl Identity {
@@ -58,12 +59,22 @@ impl Identity {
         Identity {
             fingerprint,
             url: OnceLock::new(),
+            listening: OnceLock::new(),
         }
     }
 
     /// Set once the listener is bound.
-    pub fn set_public_url(&self, url: String) {
+    pub fn set_public_url(&self, url: String, listening: std::net::SocketAddr) {
         let _ = self.url.set(url);
+        let _ = self.listening.set(listening);
+    }
+
+    /// The address the HTTPS listener is bound to.
+    pub fn listening(&self) -> String {
+        self.listening
+            .get()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "(not yet bound)".to_owned())
     }
 
     /// The base URL peers reach this appliance's API at.

@@ -26,9 +26,12 @@ use crate::{
 
 pub const SESSION_COOKIE: &str = "aerie_session";
 
-/// The session cookie carrying `token`.
-pub fn session_cookie(state: &AppState, token: &str) -> Result<HeaderValue, OpError> {
-    let max_age = state.config.session_ttl_minutes * 60;
+/// The session cookie carrying `token`, kept by the browser until `expires`.
+pub fn session_cookie(
+    token: &str,
+    expires: chrono::DateTime<chrono::Utc>,
+) -> Result<HeaderValue, OpError> {
+    let max_age = (expires - chrono::Utc::now()).num_seconds().max(0);
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}"
     ))

@@ -62,3 +62,17 @@ pub async fn admin(
         .await?;
     Ok(())
 }
+
+/// The address to listen on: the configuration's, with the System Settings port when one
+/// is saved and the configuration does not name the address itself.
+pub async fn listen(
+    store: &dyn Store,
+    config: &crate::config::Config,
+) -> anyhow::Result<std::net::SocketAddr> {
+    let settings = crate::ops::settings::stored(store).await?;
+    let (addr, why) = crate::ops::settings::next_listen(config, &settings);
+    if settings.listen_port.is_some() {
+        tracing::info!(%addr, "listen address: {why}");
+    }
+    Ok(addr)
+}

@@ -135,6 +135,9 @@ fn redact_url(url: &str) -> String {
 pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// The listen address was given (file, environment or flag) rather than defaulted:
+    /// it then wins over the System Settings port.
+    pub listen_configured: bool,
     pub database_url: DatabaseUrl,
     pub hostname: String,
     pub max_body_bytes: usize,
@@ -163,6 +166,7 @@ impl Config {
 
     /// Validates a merged layer.
     pub fn resolve(data_dir: &Path, layer: ConfigLayer) -> Result<Config, ConfigError> {
+        let listen_configured = layer.listen.is_some();
         let listen_text = layer
             .listen
             .unwrap_or_else(|| Self::DEFAULT_LISTEN.to_owned());
@@ -247,6 +251,7 @@ impl Config {
             public_url: layer.public_url,
             data_dir: data_dir.to_owned(),
             listen,
+            listen_configured,
             database_url: DatabaseUrl(url),
             hostname,
             max_body_bytes,

@@ -191,6 +191,8 @@ pub async fn start_with_admin(
         .with_context(|| format!("open the store at {}", config.database_url))?;
     tracing::info!("store ready");
     bootstrap::admin(store.as_ref(), &config.data_dir, admin_password).await?;
+    let mut config = config;
+    config.listen = bootstrap::listen(store.as_ref(), &config).await?;
     let fingerprint = aerie_client::Fingerprint::of(&tls.cert_der).to_string();
     let appliance = Arc::new(appliance::Appliance::new(
         store.clone(),
@@ -259,7 +261,7 @@ pub async fn start_with_admin(
     state
         .appliance
         .identity
-        .set_public_url(public_url(&state.config, addr, &hostname));
+        .set_public_url(public_url(&state.config, addr, &hostname), addr);
     admin::listen(state.clone(), shutdown.clone()).await?;
     let sync_worker = tokio::spawn(federation::cm::run(
         state.federation.clone(),

@@ -116,6 +116,34 @@ impl<R: Right> Can<R> {
     }
 }
 
+/// The operator at the appliance console: the admin socket, reached only by root on the
+/// box. Made only by [`crate::admin`], for each console connection.
+#[derive(Debug)]
+pub struct Console(());
+
+impl Console {
+    pub(crate) fn at_the_socket() -> Console {
+        Console(())
+    }
+}
+
+/// Who changes an appliance-wide setting: an admin through the web UI or the API, or
+/// the operator at the console. The audit log names them (`cli` for the console).
+#[derive(Clone, Copy)]
+pub enum Operator<'a> {
+    Admin(&'a Can<Administer>),
+    Console(&'a Console),
+}
+
+impl Operator<'_> {
+    pub fn name(&self) -> &str {
+        match self {
+            Operator::Admin(can) => can.user().username.as_str(),
+            Operator::Console(_) => "cli",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use aerie_domain::user::{Permissions, Role, Username};

@@ -52,7 +52,7 @@ pub async fn login(
     };
     let mut resp = Json(body).into_response();
     resp.headers_mut()
-        .insert(header::SET_COOKIE, auth::session_cookie(&state, &token)?);
+        .insert(header::SET_COOKIE, auth::session_cookie(&token, expires)?);
     Ok(resp)
 }
 

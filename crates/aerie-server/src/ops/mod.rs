@@ -20,4 +20,5 @@ pub mod remote;
 pub mod roles;
 pub mod saml;
 pub mod sessions;
+pub mod settings;
 pub mod users;

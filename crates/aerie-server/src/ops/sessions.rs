@@ -101,7 +101,7 @@ pub async fn open_session(
     user: &User,
     method: &str,
 ) -> Result<(String, DateTime<Utc>), OpError> {
-    let ttl = TimeDelta::minutes(state.config.session_ttl_minutes as i64);
+    let ttl = TimeDelta::minutes(super::settings::session_ttl_minutes(state).await? as i64);
     let expires = Utc::now() + ttl;
     let token = crate::secret::new_secret(crate::secret::SecretKind::Session);
     state

@@ -106,7 +106,7 @@ pub async fn remote_page(
     Ok(frame.render(Tab::Incidents, &title, body))
 }
 
-fn summary(i: &IncidentOut) -> Markup {
+fn summary(frame: &Frame, i: &IncidentOut) -> Markup {
     let row = |label: &str, value: &str| html! { dt { (label) } dd { (layout::shown(value)) } };
     html! {
         section.summary #summary aria-labelledby="summary-h" {
@@ -123,8 +123,8 @@ fn summary(i: &IncidentOut) -> Markup {
                 (row("Source IP", layout::opt(&i.source_ip)))
                 (row("Source", layout::opt(&i.source_name)))
                 (row("Source country", layout::opt(&i.source_country)))
-                (row("First seen (UTC)", &layout::time(&i.first_seen_time)))
-                (row("Last activity (UTC)", &layout::time(&i.last_activity_time)))
+                (row(&format!("First seen ({})", frame.clock.zone_name()), &frame.clock.time(&i.first_seen_time)))
+                (row(&format!("Last activity ({})", frame.clock.zone_name()), &frame.clock.time(&i.last_activity_time)))
                 (row("Events", &i.event_count.to_string()))
                 dt { "Progression" } dd { (layout::stages(&i.progression)) }
                 (row("Collector", &format!("{} {}", i.collector_type, layout::opt(&i.collector_id))))
@@ -248,7 +248,7 @@ fn details(frame: &Frame, d: &IncidentDetail, links: &Links) -> Markup {
                             @match o.active {
                                 Some(mid) => {
                                     @let m = d.mitigations.iter().find(|m| m.id == mid);
-                                    td { span.state-on { "Active" } @if let Some(m) = m { span.muted { " by " (m.by) " at " (layout::time(&m.at)) } } }
+                                    td { span.state-on { "Active" } @if let Some(m) = m { span.muted { " by " (m.by) " at " (frame.clock.time(&m.at)) } } }
                                     @if mitigate {
                                         td { form.inline method="post" action={ (links.page) "/revoke" } {
                                             (frame.csrf_field())
@@ -288,7 +288,7 @@ fn details(frame: &Frame, d: &IncidentDetail, links: &Links) -> Markup {
                 @for e in &d.events {
                     li {
                         div.event-head {
-                            span.time { (layout::time(&e.time)) }
+                            span.time { (frame.clock.time(&e.time)) }
                             span.kind { (e.kind) }
                             span.threat { (layout::shown(&e.threat_name)) }
                             span.muted { "severity " (layout::severity(e.severity)) }
@@ -341,7 +341,7 @@ fn details(frame: &Frame, d: &IncidentDetail, links: &Links) -> Markup {
             ol.history #history {
                 @for h in &d.status_history {
                     li {
-                        span.time { (layout::time(&h.at)) } " "
+                        span.time { (frame.clock.time(&h.at)) } " "
                         strong { (h.by) } " "
                         @if h.from != h.to { "moved it from " (h.from.replace('_', " ")) " to " (h.to.replace('_', " ")) ": " } @else { "commented: " }
                         span.comment { (h.comment) }
@@ -367,7 +367,7 @@ fn page(
             span.muted { " · incident " (incident.incident_id) }
         }
         div.incident-grid {
-            (summary(incident))
+            (summary(frame, incident))
             @match detail {
                 Ok(d) => (details(frame, d, links)),
                 Err(why) => {

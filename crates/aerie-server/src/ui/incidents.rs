@@ -19,7 +19,7 @@ use aerie_proto::incidents::{IncidentList, IncidentListParams, IncidentOut};
 
 use super::{
     Session, UiError,
-    layout::{self, Frame, Tab},
+    layout::{self, Clock, Frame, Tab},
 };
 use crate::rights::Can;
 use crate::{ops, state::AppState};
@@ -51,25 +51,15 @@ fn given(v: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// A `datetime-local` value (`2026-11-26T10:00`, taken as UTC) as RFC 3339; anything
-/// else is passed on for the API to judge.
-fn local_time(v: Option<String>) -> Option<String> {
-    v.map(|v| match v.len() {
-        16 => format!("{v}:00Z"),
-        19 => format!("{v}Z"),
-        _ => v,
-    })
-}
-
 impl ListForm {
-    fn params(&self) -> IncidentListParams {
+    fn params(&self, clock: &Clock) -> IncidentListParams {
         IncidentListParams {
             risk: given(&self.risk),
             status: given(&self.status),
             category: given(&self.category),
             q: given(&self.q),
-            from: local_time(given(&self.from)),
-            to: local_time(given(&self.to)),
+            from: given(&self.from).map(|v| clock.form_time(&v)),
+            to: given(&self.to).map(|v| clock.form_time(&v)),
             cm: given(&self.cm),
             sort: given(&self.sort),
             after: given(&self.after),
@@ -125,8 +115,13 @@ struct Listing {
     count: Option<u64>,
 }
 
-async fn listing(state: &AppState, session: &Session, form: &ListForm) -> Result<Listing, UiError> {
-    let params = form.params();
+async fn listing(
+    state: &AppState,
+    session: &Session,
+    form: &ListForm,
+    clock: &Clock,
+) -> Result<Listing, UiError> {
+    let params = form.params(clock);
     let can = Can::check(session.caller.clone())?;
     let list = match ops::incidents::list(state, &can, &params).await {
         Ok(list) => Ok(list),
@@ -157,7 +152,7 @@ fn count_text(count: Option<u64>) -> String {
 }
 
 /// The part live updates replace: the count and the rows.
-fn live_part(mcm: bool, listing: &Listing) -> Markup {
+fn live_part(mcm: bool, clock: &Clock, listing: &Listing) -> Markup {
     let columns = if mcm { 10 } else { 9 };
     html! {
         div #live data-count=(count_text(listing.count)) {
@@ -166,7 +161,7 @@ fn live_part(mcm: bool, listing: &Listing) -> Markup {
                 thead {
                     tr {
                         @if mcm { th scope="col" { "CM Name" } }
-                        th scope="col" { "Time (UTC)" }
+                        th scope="col" { "Time (" (clock.zone_name()) ")" }
                         th scope="col" { "Risk" }
                         th scope="col" { "Threat name" }
                         th scope="col" { "Category" }
@@ -186,7 +181,7 @@ fn live_part(mcm: bool, listing: &Listing) -> Markup {
                             @for i in &list.items {
                                 tr data-incident=(i.incident_id) {
                                     @if mcm { td.cm { (layout::opt(&i.cm_name)) } }
-                                    td.time { (layout::time(&i.last_activity_time)) }
+                                    td.time { (clock.time(&i.last_activity_time)) }
                                     td { (layout::risk(&i.risk)) }
                                     td.threat { a href=(incident_href(i)) { (layout::shown(&i.threat_name)) } }
                                     td { (i.category.replace('_', " ")) }
@@ -233,9 +228,10 @@ pub async fn page(
     Query(form): Query<ListForm>,
 ) -> Result<Response, UiError> {
     let mcm = state.appliance.is_mcm().await?;
-    let listing = listing(&state, &session, &form).await?;
+    let clock = Clock::of(&state).await?;
+    let listing = listing(&state, &session, &form, &clock).await?;
     if form.fragment.as_deref() == Some("rows") {
-        return Ok(live_part(mcm, &listing).into_response());
+        return Ok(live_part(mcm, &clock, &listing).into_response());
     }
     let frame = Frame::new(&state, &session, &headers).await?;
     let cms = if mcm {
@@ -264,8 +260,8 @@ pub async fn page(
                     }
                 }
             }
-            label { span { "From (UTC)" } input type="datetime-local" name="from" id="f-from" value=(form.from.clone().unwrap_or_default()); }
-            label { span { "To (UTC)" } input type="datetime-local" name="to" id="f-to" value=(form.to.clone().unwrap_or_default()); }
+            label { span { "From (" (frame.clock.zone_name()) ")" } input type="datetime-local" name="from" id="f-from" value=(form.from.clone().unwrap_or_default()); }
+            label { span { "To (" (frame.clock.zone_name()) ")" } input type="datetime-local" name="to" id="f-to" value=(form.to.clone().unwrap_or_default()); }
             label.grow { span { "Search" } input type="search" name="q" id="f-q" placeholder="threat, host, source, IP" value=(form.q.clone().unwrap_or_default()); }
             (select("sort", "Sort", &form.sort, &["time", "risk", "endpoint"]))
             div.buttons {
@@ -277,7 +273,7 @@ pub async fn page(
             p.flash.bad #filter-error role="alert" { (message) }
         }
         div.livebox data-live=[live.then_some("/ui/live")] {
-            (live_part(mcm, &listing))
+            (live_part(mcm, &clock, &listing))
         }
         nav.paging aria-label="Pages" {
             @if form.after.is_some() {

@@ -7,7 +7,7 @@ use axum::{
 };
 use maud::{DOCTYPE, Markup, html};
 
-use aerie_domain::user::User;
+use aerie_domain::{settings::Tz, user::User};
 
 use super::{
     Session, UiError,
@@ -31,6 +31,7 @@ pub struct Frame {
     pub user: User,
     pub csrf: String,
     pub flash: Option<Flash>,
+    pub clock: Clock,
 }
 
 impl Frame {
@@ -45,6 +46,7 @@ impl Frame {
             user: session.caller.user.clone(),
             csrf: session.csrf.clone(),
             flash: flash::take(headers),
+            clock: Clock::of(state).await?,
         })
     }
 
@@ -137,9 +139,46 @@ pub fn status(status: &str) -> Markup {
     html! { span class={ "status status-" (status) } { (status.replace('_', " ")) } }
 }
 
-/// An API time (RFC 3339, UTC) as `2026-11-26 10:00:05`.
-pub fn time(t: &str) -> String {
-    t.get(..19).unwrap_or(t).replace('T', " ")
+/// How pages show times: in the System Settings time zone.
+#[derive(Clone, Copy)]
+pub struct Clock {
+    pub zone: Tz,
+}
+
+impl Clock {
+    pub async fn of(state: &AppState) -> Result<Clock, UiError> {
+        Ok(Clock {
+            zone: crate::ops::settings::time_zone(state).await?,
+        })
+    }
+
+    /// An API time (RFC 3339) as `2026-11-26 10:00:05` in the zone; text that is not a
+    /// time is shown as it is.
+    pub fn time(&self, t: &str) -> String {
+        match chrono::DateTime::parse_from_rfc3339(t) {
+            Ok(at) => at
+                .with_timezone(&self.zone)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string(),
+            Err(_) => t.to_owned(),
+        }
+    }
+
+    /// The zone's name, for column headings: `Time (Europe/Berlin)`.
+    pub fn zone_name(&self) -> &'static str {
+        self.zone.name()
+    }
+
+    /// A `datetime-local` form value (`2026-11-26T10:00`, in the zone) as RFC 3339 UTC;
+    /// anything else is passed on for the API to judge.
+    pub fn form_time(&self, v: &str) -> String {
+        let parsed = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
+            .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"));
+        match parsed.map(|t| t.and_local_timezone(self.zone).earliest()) {
+            Ok(Some(at)) => at.with_timezone(&chrono::Utc).to_rfc3339(),
+            _ => v.to_owned(),
+        }
+    }
 }
 
 pub fn stages(stages: &[String]) -> Markup {

@@ -29,6 +29,8 @@ pub struct LoginForm {
 struct Offer {
     role: ApplianceRole,
     sso: bool,
+    /// The System Settings login banner (plain text).
+    banner: String,
 }
 
 impl Offer {
@@ -37,6 +39,10 @@ impl Offer {
         Offer {
             role: state.appliance.role().await.unwrap_or(ApplianceRole::Cm),
             sso: crate::ops::saml::enabled(state).await.unwrap_or(false),
+            banner: crate::ops::settings::system(state)
+                .await
+                .map(|s| s.login_banner)
+                .unwrap_or_default(),
         }
     }
 }
@@ -48,6 +54,11 @@ fn form(offer: &Offer, error: Option<&str>, username: &str) -> Markup {
             main.login {
                 h1 { "Aerie" }
                 p.muted { "Advanced threat protection · " (offer.role.title()) }
+                @if !offer.banner.is_empty() {
+                    div.banner #login-banner role="note" {
+                        @for line in offer.banner.lines() { p { (layout::shown(line)) } }
+                    }
+                }
                 @if let Some(e) = error { p.flash.bad #login-error role="alert" { (e) } }
                 form method="post" action="/login" {
                     label for="username" { "User name" }
@@ -86,7 +97,7 @@ pub async fn submit(
     let refused =
         |status, text: &str| (status, form(&offer, Some(text), &f.username)).into_response();
     match sessions::log_in(&state, peer.ip(), &f.username, &f.password).await {
-        Ok(Ok((_, token, _))) => match auth::session_cookie(&state, &token) {
+        Ok(Ok((_, token, expires))) => match auth::session_cookie(&token, expires) {
             Ok(cookie) => {
                 let mut resp = Redirect::to("/incidents").into_response();
                 resp.headers_mut().insert(header::SET_COOKIE, cookie);

@@ -13,8 +13,6 @@ mod incident_action;
 mod incidents;
 mod layout;
 mod login;
-mod radius;
-mod saml;
 mod sso;
 pub(crate) mod uploads;
 
@@ -66,11 +64,21 @@ pub fn router() -> Router<AppState> {
             "/config/password",
             get(config::password).post(config::password_change),
         )
-        .route("/config/radius", get(radius::page).post(radius::action))
-        .route("/config/saml", get(saml::page).post(saml::action))
+        .route(
+            "/config/radius",
+            get(config::radius::page).post(config::radius::action),
+        )
+        .route(
+            "/config/saml",
+            get(config::saml::page).post(config::saml::action),
+        )
         .route("/saml/metadata", get(sso::metadata))
         .route("/saml/login", get(sso::start))
         .route("/saml/acs", axum::routing::post(sso::acs))
+        .route(
+            "/config/system",
+            get(config::system::page).post(config::system::save),
+        )
         .route("/config/cms", get(config::cms))
         .route("/config/mcm", get(config::mcm))
         .route(

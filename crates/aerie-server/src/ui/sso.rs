@@ -85,7 +85,7 @@ pub async fn acs(
         relay_state: f.relay_state.as_deref(),
     };
     let mut resp = match saml::finish_login(&state, answer).await {
-        Ok(Ok(login)) => match auth::session_cookie(&state, &login.token) {
+        Ok(Ok(login)) => match auth::session_cookie(&login.token, login.expires) {
             Ok(cookie) => {
                 let mut resp = onward(login.landing).into_response();
                 resp.headers_mut().append(header::SET_COOKIE, cookie);

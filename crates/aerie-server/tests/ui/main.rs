@@ -22,6 +22,7 @@ mod forms;
 mod mcm;
 mod radius;
 mod saml;
+mod system;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";

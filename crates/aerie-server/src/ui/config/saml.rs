@@ -12,9 +12,10 @@ use axum::{
 use chrono::Utc;
 use maud::html;
 
-use super::{Session, UiError, config::config_page, flash, layout::Frame};
+use super::config_page;
 use crate::ops::saml::{self, MAX_METADATA_BYTES, SamlForm};
 use crate::rights::{Administer, Can};
+use crate::ui::{Session, UiError, flash, layout::Frame};
 use crate::{error::OpError, state::AppState};
 
 const PAGE: &str = "/config/saml";

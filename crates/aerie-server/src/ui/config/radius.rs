@@ -4,9 +4,10 @@
 use axum::{Form, extract::State, http::HeaderMap, response::Response};
 use maud::html;
 
-use super::{Session, UiError, config::config_page, flash, layout::Frame};
+use super::config_page;
 use crate::ops::radius::{self, RadiusForm, RoleAttribute};
 use crate::rights::{Administer, Can};
+use crate::ui::{Session, UiError, flash, layout::Frame};
 use crate::{error::OpError, state::AppState};
 
 /// Server rows on the page.

@@ -1,0 +1,115 @@
+//! The Config tab: the System Profiles pages in the seed's order, one module each;
+//! Secondary CMs on the MCM, the MCM settings (read-only `show mcm`) on a CM. Pages join
+//! the list as they land; there are no dead links.
+
+mod federation;
+mod password;
+pub(super) mod radius;
+mod roles;
+pub(super) mod saml;
+pub(super) mod system;
+mod users;
+
+pub(super) use federation::{cms, mcm};
+pub(super) use password::{password, password_change};
+pub(super) use roles::{roles, roles_action};
+pub(super) use users::{users, users_action};
+
+use axum::{extract::State, http::HeaderMap, response::Response};
+use maud::{Markup, html};
+
+use super::{
+    Session, UiError,
+    layout::{Frame, Tab},
+};
+use crate::state::AppState;
+
+struct Entry {
+    href: &'static str,
+    title: &'static str,
+    about: &'static str,
+}
+
+/// The System Profiles pages, in the seed's order.
+fn entries(mcm: bool) -> Vec<Entry> {
+    let mut list = vec![
+        Entry {
+            href: "/config/password",
+            title: "Password Reset",
+            about: "Change your own password.",
+        },
+        Entry {
+            href: "/config/roles",
+            title: "Roles",
+            about: "The seeded roles and custom roles built from permissions.",
+        },
+        Entry {
+            href: "/config/users",
+            title: "Users",
+            about: "Create users, assign roles, disable, reset passwords, API keys.",
+        },
+        Entry {
+            href: "/config/saml",
+            title: "SAML Settings",
+            about: "Single sign-on with your SAML identity provider, roles from its groups.",
+        },
+        Entry {
+            href: "/config/radius",
+            title: "RADIUS Settings",
+            about: "Log users in with your RADIUS servers, their role from a reply attribute.",
+        },
+        Entry {
+            href: "/config/system",
+            title: "System Settings",
+            about: "Host name, time zone, session lifetime, login banner, port, software updates.",
+        },
+    ];
+    if mcm {
+        list.push(Entry {
+            href: "/config/cms",
+            title: "Secondary CMs",
+            about: "The CMs registered with this MCM and how their sync goes.",
+        });
+    } else {
+        list.push(Entry {
+            href: "/config/mcm",
+            title: "MCM Settings",
+            about: "The MCM this CM reports to (read-only; set it in the CLI).",
+        });
+    }
+    list
+}
+
+pub(super) fn config_page(frame: &Frame, current: &str, title: &str, body: Markup) -> Response {
+    let content = html! {
+        div.config {
+            nav.side aria-label="Config" {
+                h2 { "Config" }
+                ul {
+                    @for e in entries(frame.is_mcm()) {
+                        li { a.active[e.href == current] href=(e.href) { (e.title) } }
+                    }
+                }
+            }
+            section.config-body { h1 { (title) } (body) }
+        }
+    };
+    frame.render(Tab::Config, title, content)
+}
+
+pub async fn index(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    let frame = Frame::new(&state, &session, &headers).await?;
+    let body = html! {
+        dl.entries {
+            @for e in entries(frame.is_mcm()) {
+                dt { a href=(e.href) { (e.title) } }
+                dd { (e.about) }
+            }
+        }
+    };
+    Ok(config_page(&frame, "/config", "Config", body))
+}
