@@ -115,6 +115,8 @@ pub struct SyncBatch {
     pub cm_name: Option<HostName>,
     /// Whether the CM was in FIPS mode when it sent the batch, if it said.
     pub fips: Option<bool>,
+    /// The SHA-256 fingerprint (`AA:BB:…`) of the certificate the CM serves, if it said.
+    pub cm_fingerprint: Option<CertFingerprint>,
     /// The CM's resync epoch: versions compare only within one epoch, and a resync starts
     /// a new one that replaces whatever the MCM held.
     pub epoch: i64,

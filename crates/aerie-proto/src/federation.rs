@@ -77,6 +77,7 @@ pub mod paths {
     pub const REGISTER: &str = "/api/v1/federation/register";
     pub const PROXY_TOKEN: &str = "/api/v1/federation/proxy-token";
     pub const SYNC: &str = "/api/v1/federation/sync";
+    pub const CERTIFICATE: &str = "/api/v1/federation/certificate";
 }
 
 /// "FIPS mode differs: MCM is in FIPS mode, this CM is not" (or the reverse).
@@ -159,6 +160,29 @@ pub fn registered_message(
     format!("aerie-registered-v1\n{nonce}\n{mcm_fingerprint}\n{cm_id}\n{credential}").into_bytes()
 }
 
+/// `POST /api/v1/federation/certificate`: a CM whose pinned MCM certificate is no longer
+/// presented asks the MCM to prove, with the device key, the certificate it presents now.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateChallenge {
+    /// 32 random bytes, hex, chosen by the CM.
+    pub nonce: String,
+}
+
+/// The MCM's answer: the fingerprint of the certificate it serves and
+/// `HMAC(device_key, certificate_message(nonce, fingerprint))`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
+pub struct CertificateProof {
+    pub fingerprint: String,
+    pub proof: String,
+}
+
+/// What the MCM proves when its certificate changed: the CM checks it with the fingerprint
+/// it *saw*, so a man in the middle relaying to the real MCM fails.
+pub fn certificate_message(nonce: &str, mcm_fingerprint: &str) -> Vec<u8> {
+    format!("aerie-certificate-v1\n{nonce}\n{mcm_fingerprint}").into_bytes()
+}
+
 /// `POST /api/v1/federation/proxy-token`: the secret the MCM presents for live actions.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -198,6 +222,10 @@ pub struct SyncRequest {
     /// Whether the CM is in FIPS mode now: the MCM refuses a CM in the other mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fips: Option<bool>,
+    /// The fingerprint of the certificate the CM serves now: the MCM re-pins its proxy
+    /// when the CM's certificate was replaced (this request is authenticated and pinned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cm_fingerprint: Option<String>,
     /// The CM's resync epoch (see `docs/protocol.md`).
     #[serde(default)]
     pub epoch: i64,
@@ -225,6 +253,10 @@ pub struct SyncAck {
     /// Rows the end of a resync dropped.
     #[serde(default)]
     pub swept: u64,
+    /// The fingerprint of the certificate the MCM serves now: a CM pinned to another one
+    /// reconnects and asks the MCM to prove it (`POST /api/v1/federation/certificate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcm_fingerprint: Option<String>,
 }
 
 fn yes() -> bool {
@@ -238,6 +270,7 @@ impl From<SyncOutcome> for SyncAck {
             epoch: o.epoch,
             applied: o.applied,
             swept: o.swept,
+            mcm_fingerprint: None,
         }
     }
 }
@@ -383,6 +416,11 @@ impl SyncRequest {
                 .map(|n| aerie_domain::net::HostName::parse("cm_name", n))
                 .transpose()?,
             fips: self.fips,
+            cm_fingerprint: self
+                .cm_fingerprint
+                .as_deref()
+                .map(|f| aerie_domain::net::CertFingerprint::parse("cm_fingerprint", f))
+                .transpose()?,
             epoch: counter("epoch", self.epoch, 0)?,
             after_seq: self
                 .after_seq

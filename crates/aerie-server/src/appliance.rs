@@ -48,8 +48,8 @@ pub struct Appliance {
 
 /// How peers see this appliance: its certificate and its URL.
 pub struct Identity {
-    /// SHA-256 of the served certificate, `AA:BB:…`.
-    pub fingerprint: String,
+    /// SHA-256 of the served certificate, `AA:BB:…` (replaced by a certificate change).
+    fingerprint: RwLock<String>,
     url: OnceLock<String>,
     listening: OnceLock<std::net::SocketAddr>,
 }
@@ -57,7 +57,7 @@ pub struct Identity {
 impl Identity {
     pub fn new(fingerprint: String) -> Identity {
         Identity {
-            fingerprint,
+            fingerprint: RwLock::new(fingerprint),
             url: OnceLock::new(),
             listening: OnceLock::new(),
         }
@@ -67,6 +67,16 @@ impl Identity {
     pub fn set_public_url(&self, url: String, listening: std::net::SocketAddr) {
         let _ = self.url.set(url);
         let _ = self.listening.set(listening);
+    }
+
+    /// SHA-256 of the certificate served now, `AA:BB:…`.
+    pub fn fingerprint(&self) -> String {
+        self.fingerprint.read().expect("fingerprint lock").clone()
+    }
+
+    /// After a certificate change.
+    pub fn set_fingerprint(&self, fingerprint: String) {
+        *self.fingerprint.write().expect("fingerprint lock") = fingerprint;
     }
 
     /// The address the HTTPS listener is bound to.

@@ -194,6 +194,12 @@ pub async fn start_with_admin(
     let mut config = config;
     config.listen = bootstrap::listen(store.as_ref(), &config).await?;
     let fingerprint = aerie_client::Fingerprint::of(&tls.cert_der).to_string();
+    let fips = store.setting(appliance::keys::FIPS).await?.as_deref() == Some("enabled");
+    if fips {
+        tracing::info!("FIPS mode: TLS restricted to FIPS-approved algorithms");
+    }
+    let cert_der = tls.cert_der.to_vec();
+    let served = Arc::new(tls::Served::new(tls, fips)?);
     let appliance = Arc::new(appliance::Appliance::new(
         store.clone(),
         config.hostname.clone(),
@@ -209,6 +215,7 @@ pub async fn start_with_admin(
         appliance,
         login_throttle: Arc::new(throttle::Throttle::new(throttle::LOGINS)),
         downloads: Arc::new(tokio::sync::Semaphore::new(artifacts::MAX_DOWNLOADS)),
+        tls: served,
     };
 
     // Read before anything can change it: see `CmSide::started_at_seq`.
@@ -217,11 +224,7 @@ pub async fn start_with_admin(
         .cm
         .started_at_seq(state.store.last_change_seq().await?);
     let handle = axum_server::Handle::new();
-    let fips = state.appliance.fips().await?;
-    if fips {
-        tracing::info!("FIPS mode: TLS restricted to FIPS-approved algorithms");
-    }
-    let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls.server_config(fips)?);
+    let rustls = state.tls.rustls();
     let deadline = state.config.header_timeout;
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
         .handshake_timeout(deadline)
@@ -275,7 +278,7 @@ pub async fn start_with_admin(
     tracing::info!("listening on https://{addr}");
     Ok(Running {
         addr,
-        cert_der: tls.cert_der.to_vec(),
+        cert_der,
         state,
         task,
         sync_worker,

@@ -15,4 +15,6 @@ pub struct AppState {
     pub login_throttle: Arc<crate::throttle::Throttle>,
     /// Permits for artifact downloads in progress ([`crate::artifacts::MAX_DOWNLOADS`]).
     pub downloads: Arc<tokio::sync::Semaphore>,
+    /// The certificate served, swapped live by Certificate Management.
+    pub tls: Arc<crate::tls::Served>,
 }

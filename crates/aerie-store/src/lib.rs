@@ -238,6 +238,12 @@ pub trait FederationStore: Send + Sync {
     async fn set_cm_fips(&self, cm_id: CmId, fips: bool) -> Result<()>;
 
     /// Gives a CM its new host name (the CM Name everywhere on the MCM).
+    /// Pins the CM's new certificate for the proxy.
+    async fn repin_cm(
+        &self,
+        cm_id: CmId,
+        fingerprint: &aerie_domain::net::CertFingerprint,
+    ) -> Result<()>;
     async fn rename_cm(&self, cm_id: CmId, name: &aerie_domain::net::HostName) -> Result<()>;
 
     async fn set_cm_proxy_token(&self, cm_id: CmId, token: &str) -> Result<()>;

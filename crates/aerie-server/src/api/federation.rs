@@ -9,7 +9,8 @@ use axum::{
 
 use aerie_proto::ErrorBody;
 use aerie_proto::federation::{
-    Challenge, ProxyToken, RegisterRequest, RegisterResponse, SyncAck, SyncRequest,
+    CertificateChallenge, CertificateProof, Challenge, ProxyToken, RegisterRequest,
+    RegisterResponse, SyncAck, SyncRequest,
 };
 
 use crate::{auth::CmPeer, error::OpError, federation::mcm, json::ApiJson, state::AppState};
@@ -25,6 +26,20 @@ pub async fn challenge(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Result<Json<Challenge>, OpError> {
     Ok(Json(mcm::challenge(&state.federation, peer.ip()).await?))
+}
+
+/// On the MCM: proves with the device key the certificate it serves now, for a CM whose
+/// pinned certificate is no longer presented (no credential: nothing secret travels).
+#[utoipa::path(post, path = "/api/v1/federation/certificate", tag = "federation protocol",
+    request_body = CertificateChallenge,
+    responses((status = 200, body = CertificateProof),
+        (status = 400, description = "Malformed nonce", body = ErrorBody),
+        (status = 404, description = "Not an MCM", body = ErrorBody)))]
+pub async fn certificate(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<CertificateChallenge>,
+) -> Result<Json<CertificateProof>, OpError> {
+    Ok(Json(mcm::certificate(&state.federation, &req).await?))
 }
 
 /// On the MCM: registers a CM that proves the shared passphrase (throttled per address

@@ -105,6 +105,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/federation/challenge", post(federation::challenge))
         .route("/api/v1/federation/register", post(federation::register))
         .route(
+            "/api/v1/federation/certificate",
+            post(federation::certificate),
+        )
+        .route(
             "/api/v1/federation/proxy-token",
             post(federation::proxy_token),
         )

@@ -52,6 +52,7 @@ use utoipa::{
         super::cms::list,
         super::federation::challenge,
         super::federation::register,
+        super::federation::certificate,
         super::federation::proxy_token,
         super::federation::sync,
     ),

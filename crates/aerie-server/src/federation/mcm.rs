@@ -19,8 +19,9 @@ use aerie_proto::{
     admin::McmStatus,
     device_key::{DeviceKey, Kdf},
     federation::{
-        Challenge, FederationCode, RegisterRequest, RegisterResponse, SyncAck, SyncRequest,
-        fips_mismatch, register_message, registered_message,
+        CertificateChallenge, CertificateProof, Challenge, FederationCode, RegisterRequest,
+        RegisterResponse, SyncAck, SyncRequest, certificate_message, fips_mismatch,
+        register_message, registered_message,
     },
 };
 
@@ -311,6 +312,28 @@ pub async fn challenge(fed: &Federation, ip: std::net::IpAddr) -> Result<Challen
     })
 }
 
+/// Proves, with the device key, the certificate this MCM serves now, to a CM whose pin
+/// no longer matches (after a certificate change here). Nothing secret is asked for or
+/// given: the proof binds the CM's nonce and this certificate only.
+pub async fn certificate(
+    fed: &Federation,
+    req: &CertificateChallenge,
+) -> Result<CertificateProof, OpError> {
+    require_mcm(fed).await?;
+    if req.nonce.len() != 64 || !req.nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(OpError::invalid(
+            "nonce",
+            "the nonce is 32 random bytes as 64 hex digits",
+        ));
+    }
+    let (_, key) = device_key(fed).await?;
+    let fingerprint = fed.appliance.identity.fingerprint();
+    Ok(CertificateProof {
+        proof: key.prove(&certificate_message(&req.nonce, &fingerprint)),
+        fingerprint,
+    })
+}
+
 /// The nonce, the key derivation, the proof of the passphrase, and only then the MCM
 /// user: who is an enabled admin here is said only to a CM that proved the passphrase.
 async fn check_registration(
@@ -341,7 +364,7 @@ async fn check_registration(
     }
     let message = register_message(
         &req.nonce,
-        &fed.appliance.identity.fingerprint,
+        &fed.appliance.identity.fingerprint(),
         &req.username,
         &req.cm_uid,
         &req.cm_fingerprint,
@@ -398,7 +421,7 @@ pub async fn register(
             return Err(e);
         }
     };
-    let fingerprint = fed.appliance.identity.fingerprint.clone();
+    let fingerprint = fed.appliance.identity.fingerprint();
     let check = |field: &str, value: &str, max: usize| -> Result<String, OpError> {
         Ok(Text::parse(field, value, max)?.as_str().to_owned())
     };
@@ -492,6 +515,15 @@ pub async fn sync(fed: &Federation, cm: &Cm, req: &SyncRequest) -> Result<SyncAc
             ));
         }
     }
+    if let Some(fp) = batch
+        .cm_fingerprint
+        .as_ref()
+        .filter(|f| **f != cm.cert_fingerprint)
+    {
+        fed.store.repin_cm(cm.id, fp).await?;
+        fed.mcm.forget_peers();
+        tracing::info!(cm = %cm.name, to = fp.as_str(), "the CM's certificate changed: the proxy pins the new one");
+    }
     if let Some(name) = batch.cm_name.as_ref().filter(|n| **n != cm.name) {
         fed.store.rename_cm(cm.id, name).await?;
         fed.mcm.forget_peers();
@@ -511,7 +543,9 @@ pub async fn sync(fed: &Federation, cm: &Cm, req: &SyncRequest) -> Result<SyncAc
     } else if !(batch.upserts.is_empty() && batch.removals.is_empty() && outcome.swept == 0) {
         fed.mcm.changes.send_modify(|n| *n += 1);
     }
-    Ok(outcome.into())
+    let mut ack = SyncAck::from(outcome);
+    ack.mcm_fingerprint = Some(fed.appliance.identity.fingerprint());
+    Ok(ack)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! here and carry a `tracing` span with the ids that matter.
 
 pub mod appliance;
+pub mod certificates;
 pub mod cms;
 pub mod external;
 pub mod incidents;

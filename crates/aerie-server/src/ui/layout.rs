@@ -32,6 +32,8 @@ pub struct Frame {
     pub csrf: String,
     pub flash: Option<Flash>,
     pub clock: Clock,
+    /// A warning every page shows to admins (the HTTPS certificate near expiry).
+    pub admin_notice: Option<String>,
 }
 
 impl Frame {
@@ -47,6 +49,12 @@ impl Frame {
             csrf: session.csrf.clone(),
             flash: flash::take(headers),
             clock: Clock::of(state).await?,
+            admin_notice: session
+                .caller
+                .user
+                .can(aerie_domain::user::Permission::Administer)
+                .then(|| crate::ops::certificates::expiry_banner(state))
+                .flatten(),
         })
     }
 
@@ -94,6 +102,9 @@ impl Frame {
                             }
                             span.user { (self.user.username.as_str()) " · " (self.user.role.as_str()) }
                         }
+                    }
+                    @if let Some(n) = &self.admin_notice {
+                        div.flash.bad #admin-notice role="alert" { (n) }
                     }
                     @if let Some(f) = &self.flash {
                         div.flash.ok[f.ok].bad[!f.ok] #flash role="status" { (f.text) }

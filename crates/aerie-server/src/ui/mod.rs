@@ -79,6 +79,10 @@ pub fn router() -> Router<AppState> {
             "/config/system",
             get(config::system::page).post(config::system::save),
         )
+        .route(
+            "/config/certificates",
+            get(config::certificates::page).post(config::certificates::action),
+        )
         .route("/config/cms", get(config::cms))
         .route("/config/mcm", get(config::mcm))
         .route(

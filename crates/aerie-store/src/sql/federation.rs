@@ -193,6 +193,19 @@ impl crate::FederationStore for SqlStore {
         Ok(())
     }
 
+    async fn repin_cm(
+        &self,
+        cm_id: CmId,
+        fingerprint: &aerie_domain::net::CertFingerprint,
+    ) -> Result<()> {
+        sqlx::query("UPDATE cms SET cert_fingerprint = $1 WHERE id = $2")
+            .bind(fingerprint.as_str().to_owned())
+            .bind(cm_id.get())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn rename_cm(&self, cm_id: CmId, name: &aerie_domain::net::HostName) -> Result<()> {
         sqlx::query("UPDATE cms SET name = $1 WHERE id = $2")
             .bind(name.as_str().to_owned())

@@ -93,7 +93,8 @@ pub struct CmSide {
     /// The MCM configuration as last read from the store; every writer of the `mcm.*`
     /// settings in this daemon clears it ([`Federation::forget_config`]).
     config: Mutex<config::ConfigCache>,
-    /// The host name the MCM last acknowledged from this CM.
+    /// The host name and certificate fingerprint (`NAME|FP`) the MCM last acknowledged
+    /// from this CM.
     told_name: Mutex<Option<String>>,
     /// The highest change sequence number the MCM can have acknowledged from this data:
     /// the store's counter when the daemon started, raised by every request sent since.

@@ -24,12 +24,15 @@ pub enum Failure {
     Error(String),
     /// The MCM said this CM is deregistered.
     Deregistered,
+    /// The MCM no longer presents the pinned certificate: the worker asks it to prove
+    /// the one it presents now (see `register::repin`).
+    PinMismatch(String),
 }
 
 impl Failure {
     pub fn state(&self) -> SyncState {
         match self {
-            Failure::Error(why) => SyncState::Failed(why.clone()),
+            Failure::Error(why) | Failure::PinMismatch(why) => SyncState::Failed(why.clone()),
             Failure::Deregistered => SyncState::Deregistered,
         }
     }
@@ -66,11 +69,13 @@ pub fn describe(e: &ClientError, config: &McmConfig) -> Failure {
         Some(FederationCode::UnknownCm) => {
             "the MCM does not know this CM's credential — register again with set mcm ip …".to_owned()
         }
-        _ if e.is_pin_mismatch() => format!(
-            "MCM certificate changed — {} no longer presents the certificate pinned at registration \
-             (possible man in the middle); if the MCM's certificate was replaced, run set mcm ip again",
-            config.address
-        ),
+        _ if e.is_pin_mismatch() => {
+            return Failure::PinMismatch(format!(
+                "MCM certificate changed — {} no longer presents the certificate pinned at \
+                 registration",
+                config.address
+            ));
+        }
         _ if e.status().is_none() => {
             format!("MCM unreachable at {}: {}", config.address.base_url(), e.root_cause())
         }

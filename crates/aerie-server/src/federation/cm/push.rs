@@ -80,6 +80,22 @@ pub(super) async fn send(
         .map_err(|e| describe(&e, config))
 }
 
+/// The MCM says it serves another certificate than the pinned one (this connection was
+/// opened before it changed): drop the client, so that the next round connects anew,
+/// meets the new certificate, and asks the MCM to prove it (`register::repin`).
+fn follow_certificate(fed: &Federation, config: &McmConfig, ack: &SyncAck) {
+    let pinned = config.fingerprint.map(|f| f.to_string());
+    if let Some(now) = &ack.mcm_fingerprint
+        && pinned.as_ref() != Some(now)
+    {
+        tracing::info!(mcm = %config.address, to = %now, "the MCM serves a new certificate: reconnecting to verify it");
+        *fed.cm.client.lock().expect("client lock") = None;
+        // The next round sends a heartbeat at once, on a new connection.
+        *fed.cm.told_name.lock().expect("name lock") = None;
+        fed.cm.wake();
+    }
+}
+
 /// Pushes the next batch of the change stream; `Idle` when there is none.
 pub(super) async fn push(
     fed: &Federation,
@@ -93,7 +109,10 @@ pub(super) async fn push(
         .await?;
     let last = *fed.store.watch_changes().borrow();
     let name = fed.appliance.hostname().await?;
-    let renamed = fed.cm.told_name.lock().expect("name lock").as_ref() != Some(&name);
+    let fingerprint = fed.appliance.identity.fingerprint();
+    // What the MCM knows this CM by: a new name or certificate is told at once.
+    let told = format!("{name}|{fingerprint}");
+    let renamed = fed.cm.told_name.lock().expect("name lock").as_ref() != Some(&told);
     // The first contact of this process is a heartbeat: it applies nothing, so the
     // MCM's answer is what it held before, to compare with this CM's data.
     let first = !fed.cm.contacted.load(std::sync::atomic::Ordering::Relaxed);
@@ -102,13 +121,15 @@ pub(super) async fn push(
             let heartbeat = SyncRequest {
                 cm_name: Some(name.clone()),
                 fips: Some(config.kdf.is_fips()),
+                cm_fingerprint: Some(fingerprint.clone()),
                 epoch: config.epoch,
                 after_seq: Some(config.cursor),
                 ..SyncRequest::default()
             };
             let ack = send(&client, &heartbeat, config).await?;
             *last_contact = Instant::now();
-            *fed.cm.told_name.lock().expect("name lock") = Some(name);
+            *fed.cm.told_name.lock().expect("name lock") = Some(told);
+            follow_certificate(fed, config, &ack);
             fed.cm
                 .contacted
                 .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -128,13 +149,15 @@ pub(super) async fn push(
         backlog: last - request.high_seq,
         cm_name: Some(name.clone()),
         fips: Some(config.kdf.is_fips()),
+        cm_fingerprint: Some(fingerprint.clone()),
         epoch: config.epoch,
         after_seq: Some(config.cursor),
         ..request
     };
     fed.cm.sending(request.high_seq);
     let ack = send(&client, &request, config).await?;
-    *fed.cm.told_name.lock().expect("name lock") = Some(name);
+    *fed.cm.told_name.lock().expect("name lock") = Some(told);
+    follow_certificate(fed, config, &ack);
     *last_contact = Instant::now();
     if needs_resync(fed, config, &ack).await? {
         return Ok(Step::Busy);

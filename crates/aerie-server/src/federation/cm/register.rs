@@ -7,8 +7,9 @@ use aerie_client::{Client, ClientError, Trust};
 use aerie_proto::{
     device_key::Kdf,
     federation::{
-        Challenge, ProxyToken, RegisterRequest, RegisterResponse, fips_mismatch, paths,
-        register_message, registered_message,
+        CertificateChallenge, CertificateProof, Challenge, ProxyToken, RegisterRequest,
+        RegisterResponse, certificate_message, fips_mismatch, paths, register_message,
+        registered_message,
     },
 };
 
@@ -74,7 +75,7 @@ pub(super) async fn register(fed: &Federation, config: &McmConfig) -> Result<Reg
         .expect("recorder lock")
         .ok_or_else(|| Failure::Error("the MCM presented no certificate".to_owned()))?;
     let uid = config::uid(fed).await?;
-    let cm_fp = fed.appliance.identity.fingerprint.clone();
+    let cm_fp = fed.appliance.identity.fingerprint();
     let message = register_message(
         &challenge.nonce,
         &mcm_fp.to_string(),
@@ -129,4 +130,80 @@ pub(super) async fn register(fed: &Federation, config: &McmConfig) -> Result<Reg
         cm_id: reply.cm_id,
         proxy_hash: secret_hash(&token),
     })
+}
+
+/// The MCM no longer presents the pinned certificate: asks it to prove, with the device
+/// key, the certificate it presents now (bound to a fresh nonce and to the certificate
+/// this CM *sees*), and pins that one if it can. Nothing secret is sent on the unpinned
+/// connection. Says what changed.
+pub(super) async fn repin(
+    fed: &Federation,
+    config: &McmConfig,
+    why: &str,
+) -> Result<String, Failure> {
+    let fail = |e: ClientError| describe(&e, config);
+    let seen = aerie_client::Recorder::default();
+    let client = Client::with_options(
+        &config.address.base_url(),
+        Trust::Record(seen.clone()),
+        config.kdf.is_fips(),
+    )
+    .map_err(fail)?;
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).expect("the system RNG works");
+    let nonce: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let answer: CertificateProof = client
+        .post(
+            paths::CERTIFICATE,
+            &CertificateChallenge {
+                nonce: nonce.clone(),
+            },
+        )
+        .await
+        .map_err(|e| match fail(e) {
+            Failure::Error(e) => {
+                Failure::Error(format!("{why}, and proving the new one failed: {e}"))
+            }
+            other => other,
+        })?;
+    let refused = || {
+        Failure::Error(format!(
+            "{why}, and it cannot prove the certificate it presents now with the device key \
+             (possible man in the middle, or the MCM's passphrase changed: then run set mcm ip \
+             again)"
+        ))
+    };
+    let seen = (*seen.lock().expect("recorder lock")).ok_or_else(refused)?;
+    let seen_text = seen.to_string();
+    if answer.fingerprint != seen_text
+        || !config
+            .key
+            .verify(&certificate_message(&nonce, &seen_text), &answer.proof)
+    {
+        tracing::warn!(mcm = %config.address, seen = %seen_text, "MCM certificate change refused: no proof");
+        return Err(refused());
+    }
+    let old = config
+        .fingerprint
+        .map(|f| f.to_string())
+        .unwrap_or_default();
+    fed.store
+        .set_setting(keys::MCM_FINGERPRINT, &seen_text)
+        .await?;
+    fed.forget_config();
+    let detail = format!(
+        "MCM {} certificate {old} → {seen_text}, proven with the device key",
+        config.address
+    );
+    fed.store
+        .append_audit(&aerie_domain::audit::AuditRecord {
+            at: chrono::Utc::now(),
+            actor: "federation".to_owned(),
+            action: "mcm.certificate".to_owned(),
+            target: "mcm".to_owned(),
+            detail: detail.clone(),
+        })
+        .await?;
+    tracing::info!(mcm = %config.address, from = %old, to = %seen_text, "the MCM's new certificate is pinned");
+    Ok(detail)
 }

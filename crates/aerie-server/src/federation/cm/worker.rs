@@ -91,6 +91,20 @@ async fn step(fed: &Federation, last_contact: &mut Instant) -> Result<Step, Fail
     push::push(fed, &config, last_contact).await
 }
 
+/// [`step`], following an MCM certificate change the MCM can prove.
+async fn step_or_repin(fed: &Federation, last_contact: &mut Instant) -> Result<Step, Failure> {
+    match step(fed, last_contact).await {
+        Err(Failure::PinMismatch(why)) => {
+            let Some(config) = config::load(fed).await? else {
+                return Err(Failure::Error(why));
+            };
+            register::repin(fed, &config, &why).await?;
+            Ok(Step::Busy)
+        }
+        other => other,
+    }
+}
+
 /// The worker: runs until `shutdown`.
 pub async fn run(fed: Arc<Federation>, shutdown: CancellationToken) {
     let side = &fed.cm;
@@ -101,7 +115,7 @@ pub async fn run(fed: Arc<Federation>, shutdown: CancellationToken) {
         changes.borrow_and_update();
         let outcome = tokio::select! {
             _ = shutdown.cancelled() => return,
-            outcome = step(&fed, &mut last_contact) => outcome,
+            outcome = step_or_repin(&fed, &mut last_contact) => outcome,
         };
         let wait = match outcome {
             Ok(Step::Busy) => {

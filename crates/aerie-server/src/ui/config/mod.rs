@@ -2,6 +2,7 @@
 //! Secondary CMs on the MCM, the MCM settings (read-only `show mcm`) on a CM. Pages join
 //! the list as they land; there are no dead links.
 
+pub(super) mod certificates;
 mod federation;
 mod password;
 pub(super) mod radius;
@@ -30,54 +31,95 @@ struct Entry {
     about: &'static str,
 }
 
+/// On which appliance a page exists.
+#[derive(PartialEq)]
+enum On {
+    Both,
+    Mcm,
+    Cm,
+}
+
 /// The System Profiles pages, in the seed's order.
-fn entries(mcm: bool) -> Vec<Entry> {
-    let mut list = vec![
+const ENTRIES: &[(On, Entry)] = &[
+    (
+        On::Both,
         Entry {
             href: "/config/password",
             title: "Password Reset",
             about: "Change your own password.",
         },
+    ),
+    (
+        On::Both,
         Entry {
             href: "/config/roles",
             title: "Roles",
             about: "The seeded roles and custom roles built from permissions.",
         },
+    ),
+    (
+        On::Both,
         Entry {
             href: "/config/users",
             title: "Users",
             about: "Create users, assign roles, disable, reset passwords, API keys.",
         },
+    ),
+    (
+        On::Both,
         Entry {
             href: "/config/saml",
             title: "SAML Settings",
             about: "Single sign-on with your SAML identity provider, roles from its groups.",
         },
+    ),
+    (
+        On::Both,
         Entry {
             href: "/config/radius",
             title: "RADIUS Settings",
             about: "Log users in with your RADIUS servers, their role from a reply attribute.",
         },
+    ),
+    (
+        On::Both,
         Entry {
             href: "/config/system",
             title: "System Settings",
             about: "Host name, time zone, session lifetime, login banner, port, software updates.",
         },
-    ];
-    if mcm {
-        list.push(Entry {
+    ),
+    (
+        On::Both,
+        Entry {
+            href: "/config/certificates",
+            title: "Certificate Management",
+            about: "The HTTPS certificate: show, renew, CSR, upload; the trust store.",
+        },
+    ),
+    (
+        On::Mcm,
+        Entry {
             href: "/config/cms",
             title: "Secondary CMs",
             about: "The CMs registered with this MCM and how their sync goes.",
-        });
-    } else {
-        list.push(Entry {
+        },
+    ),
+    (
+        On::Cm,
+        Entry {
             href: "/config/mcm",
             title: "MCM Settings",
             about: "The MCM this CM reports to (read-only; set it in the CLI).",
-        });
-    }
-    list
+        },
+    ),
+];
+
+fn entries(mcm: bool) -> impl Iterator<Item = &'static Entry> {
+    ENTRIES
+        .iter()
+        .filter(move |(on, _)| *on == On::Both || (*on == On::Mcm) == mcm)
+        .map(|(_, e)| e)
 }
 
 pub(super) fn config_page(frame: &Frame, current: &str, title: &str, body: Markup) -> Response {
