@@ -148,6 +148,7 @@ fn execute(
             };
             done(s, w, AdminRequest::SetSystem { setting, value })?;
         }
+        Command::Rollback => done(s, w, AdminRequest::Rollback)?,
         Command::ShowFips => {
             let st = s.refresh()?;
             out(

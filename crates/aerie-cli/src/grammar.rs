@@ -33,6 +33,7 @@ pub enum Command {
     ShowIncidents,
     ShowSystem,
     SetSystem,
+    Rollback,
     Help,
     History,
     Exit,
@@ -273,6 +274,12 @@ pub static BASIC: &[Node] = &[
 
 /// `set system …`: one setting and its value each.
 static SYSTEM: &[Node] = &[
+    key(
+        "rollback",
+        "Go back to the software before the last update (the appliance restarts)",
+        Some(Command::Rollback),
+        &[],
+    ),
     key(
         "timezone",
         "Set the time zone the web UI shows times in",

@@ -48,6 +48,8 @@ pub enum AdminRequest {
         setting: String,
         value: String,
     },
+    /// `set system rollback`: back to the software before the last update.
+    Rollback,
 }
 
 impl std::fmt::Debug for AdminRequest {
@@ -76,6 +78,7 @@ impl std::fmt::Debug for AdminRequest {
             AdminRequest::RemoveMcm => f.write_str("RemoveMcm"),
             AdminRequest::Incidents { count } => write!(f, "Incidents({count})"),
             AdminRequest::ShowSystem => f.write_str("ShowSystem"),
+            AdminRequest::Rollback => f.write_str("Rollback"),
             AdminRequest::SetSystem { setting, value } => {
                 write!(f, "SetSystem({setting:?}, {value:?})")
             }

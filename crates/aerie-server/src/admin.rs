@@ -173,6 +173,10 @@ async fn run(state: &AppState, request: AdminRequest) -> Result<AdminReply, OpEr
             let console = crate::rights::Console::at_the_socket();
             done(ops::settings::change(state, Operator::Console(&console), vec![change]).await?)
         }
+        AdminRequest::Rollback => {
+            let console = crate::rights::Console::at_the_socket();
+            done(ops::updates::rollback(state, Operator::Console(&console)).await?)
+        }
         AdminRequest::Incidents { count } => {
             let limit = aerie_domain::query::check_limit(count)?;
             let query = IncidentQuery {

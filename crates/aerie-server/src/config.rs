@@ -35,6 +35,9 @@ pub struct ConfigLayer {
     pub idle_timeout_secs: Option<u64>,
     /// Open connections accepted at most; further ones are closed at once.
     pub max_connections: Option<usize>,
+    /// TESTS ONLY: an Ed25519 public key (base64) trusted for licenses and updates
+    /// instead of the vendor's. Refused in a release build and in FIPS mode.
+    pub vendor_public_key_override: Option<String>,
 }
 
 impl ConfigLayer {
@@ -69,6 +72,7 @@ impl ConfigLayer {
             header_timeout_secs: number("AERIE_HEADER_TIMEOUT_SECS")?,
             idle_timeout_secs: number("AERIE_IDLE_TIMEOUT_SECS")?,
             max_connections: number("AERIE_MAX_CONNECTIONS")?.map(|n| n as usize),
+            vendor_public_key_override: vars("AERIE_VENDOR_PUBLIC_KEY_OVERRIDE"),
         })
     }
 
@@ -85,6 +89,9 @@ impl ConfigLayer {
             header_timeout_secs: self.header_timeout_secs.or(lower.header_timeout_secs),
             idle_timeout_secs: self.idle_timeout_secs.or(lower.idle_timeout_secs),
             max_connections: self.max_connections.or(lower.max_connections),
+            vendor_public_key_override: self
+                .vendor_public_key_override
+                .or(lower.vendor_public_key_override),
         }
     }
 }
@@ -146,6 +153,8 @@ pub struct Config {
     pub header_timeout: std::time::Duration,
     pub idle_timeout: std::time::Duration,
     pub max_connections: usize,
+    /// The test override of the vendor key ([`ConfigLayer::vendor_public_key_override`]).
+    pub vendor_key_override: Option<aerie_license::VendorKey>,
 }
 
 impl Config {
@@ -247,7 +256,21 @@ impl Config {
                 "public_url {url:?} must start with https://"
             )));
         }
+        let vendor_key_override = match &layer.vendor_public_key_override {
+            None => None,
+            Some(_) if !cfg!(debug_assertions) => {
+                return Err(ConfigError(
+                    "vendor_public_key_override is for tests and is refused in a release build"
+                        .to_owned(),
+                ));
+            }
+            Some(key) => Some(
+                key.parse()
+                    .map_err(|e| ConfigError(format!("vendor_public_key_override: {e}")))?,
+            ),
+        };
         Ok(Config {
+            vendor_key_override,
             public_url: layer.public_url,
             data_dir: data_dir.to_owned(),
             listen,

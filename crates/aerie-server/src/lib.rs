@@ -17,6 +17,7 @@ mod error;
 pub mod federation;
 mod json;
 pub mod ops;
+pub mod restore;
 pub mod rights;
 pub mod secret;
 mod state;
@@ -197,6 +198,14 @@ pub async fn start_with_admin(
     let fips = store.setting(appliance::keys::FIPS).await?.as_deref() == Some("enabled");
     if fips {
         tracing::info!("FIPS mode: TLS restricted to FIPS-approved algorithms");
+        if config.vendor_key_override.is_some() {
+            anyhow::bail!(
+                "vendor_public_key_override (a test setting) is refused in FIPS mode: remove it"
+            );
+        }
+    }
+    if let Some(key) = &config.vendor_key_override {
+        tracing::warn!(key = %key.fingerprint(), "TEST vendor key in use for licenses and updates");
     }
     let cert_der = tls.cert_der.to_vec();
     let served = Arc::new(tls::Served::new(tls, fips)?);
@@ -216,6 +225,7 @@ pub async fn start_with_admin(
         login_throttle: Arc::new(throttle::Throttle::new(throttle::LOGINS)),
         downloads: Arc::new(tokio::sync::Semaphore::new(artifacts::MAX_DOWNLOADS)),
         tls: served,
+        restart: Default::default(),
     };
 
     // Read before anything can change it: see `CmSide::started_at_seq`.
@@ -266,6 +276,8 @@ pub async fn start_with_admin(
         .identity
         .set_public_url(public_url(&state.config, addr, &hostname), addr);
     admin::listen(state.clone(), shutdown.clone()).await?;
+    tokio::spawn(ops::updates::run_window(state.clone(), shutdown.clone()));
+    tokio::spawn(ops::backup::run_schedule(state.clone(), shutdown.clone()));
     let sync_worker = tokio::spawn(federation::cm::run(
         state.federation.clone(),
         shutdown.clone(),

@@ -133,6 +133,8 @@ impl Console {
 pub enum Operator<'a> {
     Admin(&'a Can<Administer>),
     Console(&'a Console),
+    /// The appliance itself, on a schedule the operator set (automatic updates, backups).
+    Scheduled,
 }
 
 impl Operator<'_> {
@@ -140,6 +142,7 @@ impl Operator<'_> {
         match self {
             Operator::Admin(can) => can.user().username.as_str(),
             Operator::Console(_) => "cli",
+            Operator::Scheduled => "scheduled",
         }
     }
 }

@@ -17,4 +17,6 @@ pub struct AppState {
     pub downloads: Arc<tokio::sync::Semaphore>,
     /// The certificate served, swapped live by Certificate Management.
     pub tls: Arc<crate::tls::Served>,
+    /// Set by an update or a rollback; `aerie serve` restarts into the staged binary.
+    pub restart: Arc<crate::ops::updates::Restart>,
 }

@@ -26,6 +26,10 @@ pub enum StoreError {
     Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A PostgreSQL client tool (`pg_dump`, `pg_restore`) is missing or failed; the text
+    /// says which and its last words, for the operator.
+    #[error("{0}")]
+    Tool(String),
 }
 
 impl From<sqlx::Error> for StoreError {

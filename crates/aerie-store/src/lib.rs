@@ -30,12 +30,13 @@ use aerie_domain::{
 
 pub use error::StoreError;
 pub use sql::{Backend, SqlStore, open};
+pub use sql::backup::{Peek, latest_schema, peek, restore_postgres, sqlite_path};
 
 /// Every capability trait, for code that calls store methods on a concrete store.
 pub mod prelude {
     pub use crate::{
-        AuditStore, FederationStore, IncidentStore, IngestStore, InvestigationStore, SettingsStore,
-        SsoStore, Store, UserStore,
+        AuditStore, BackupStore, FederationStore, IncidentStore, IngestStore, InvestigationStore,
+        SettingsStore, SsoStore, Store, UserStore,
     };
 }
 
@@ -52,6 +53,7 @@ pub trait Store:
     + AuditStore
     + SettingsStore
     + SsoStore
+    + BackupStore
     + Send
     + Sync
     + 'static
@@ -434,4 +436,16 @@ pub trait SettingsStore: Send + Sync {
 
     /// Every setting whose name starts with `prefix`.
     async fn settings_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>>;
+}
+
+/// A consistent copy of the whole store while it serves, for backups.
+#[async_trait]
+pub trait BackupStore: Send + Sync {
+    /// Writes a consistent snapshot of the store to `path`, which must not exist: the
+    /// SQLite database file itself (`VACUUM INTO`), or a `pg_dump -Fc` archive of the
+    /// PostgreSQL database. Writers go on meanwhile; the copy is as of its start.
+    async fn snapshot_into(&self, path: &std::path::Path) -> Result<()>;
+
+    /// The store's schema version: the highest migration applied.
+    async fn schema_version(&self) -> Result<i64>;
 }

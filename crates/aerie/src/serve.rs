@@ -19,6 +19,10 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(bin) = aerie_server::ops::updates::staged_binary(&args.data_dir) {
+        return Err(exec_staged(&bin));
+    }
+    let data_dir = args.data_dir.clone();
     let flags = ConfigLayer {
         listen: args.listen,
         database_url: args.database_url,
@@ -27,8 +31,52 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.data_dir, flags)?;
     let shutdown = CancellationToken::new();
     let running = aerie_server::start(config, shutdown.clone()).await?;
-    tokio::spawn(stop_on_signal(shutdown));
-    running.wait().await
+    let restart = running.state.restart.clone();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    let on_restart = shutdown.clone();
+    let watch = restart.clone();
+    tokio::spawn(async move {
+        watch.requested().await;
+        on_restart.cancel();
+    });
+    running.wait().await?;
+    if restart.is_requested() {
+        // What `current` points at after an update or a rollback to a staged version;
+        // the installed binary after a rollback past every update.
+        let bin = match aerie_server::ops::updates::current_binary(&data_dir) {
+            Some(bin) => bin,
+            None => installed_binary()?,
+        };
+        return Err(exec_staged(&bin));
+    }
+    Ok(())
+}
+
+/// The binary the package installed (not a staged one).
+fn installed_binary() -> anyhow::Result<PathBuf> {
+    match std::env::var_os(INSTALLED) {
+        Some(path) => Ok(PathBuf::from(path)),
+        None => Ok(std::env::current_exe()?),
+    }
+}
+
+/// Carries the installed binary's path to a staged one, for a later rollback.
+const INSTALLED: &str = "AERIE_INSTALLED_BINARY";
+
+/// Replaces this process with `bin`, same arguments; returns only if that failed.
+fn exec_staged(bin: &std::path::Path) -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    tracing::warn!(bin = %bin.display(), "starting the staged software");
+    let installed = match installed_binary() {
+        Ok(path) => path,
+        Err(e) => return e,
+    };
+    let err = std::process::Command::new(bin)
+        .args(std::env::args_os().skip(1))
+        .env(aerie_server::ops::updates::STARTED_FROM_UPDATE, "1")
+        .env(INSTALLED, installed)
+        .exec();
+    anyhow::anyhow!("cannot start {}: {err}", bin.display())
 }
 
 /// Cancels `shutdown` on the first SIGINT or SIGTERM.

@@ -9,6 +9,7 @@
 //! here and carry a `tracing` span with the ids that matter.
 
 pub mod appliance;
+pub mod backup;
 pub mod certificates;
 pub mod cms;
 pub mod external;
@@ -16,10 +17,12 @@ pub mod incidents;
 pub mod ingest;
 pub mod investigation;
 pub mod keys;
+pub mod licensing;
 pub mod radius;
 pub mod remote;
 pub mod roles;
 pub mod saml;
 pub mod sessions;
 pub mod settings;
+pub mod updates;
 pub mod users;

@@ -83,6 +83,14 @@ pub fn router() -> Router<AppState> {
             "/config/certificates",
             get(config::certificates::page).post(config::certificates::action),
         )
+        .route(
+            "/config/licensing",
+            get(config::licensing::page).post(config::licensing::install),
+        )
+        .route(
+            "/config/gss",
+            get(config::gss::page).post(config::gss::action),
+        )
         .route("/config/cms", get(config::cms))
         .route("/config/mcm", get(config::mcm))
         .route(

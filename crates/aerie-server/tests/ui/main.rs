@@ -20,6 +20,8 @@ use serde_json::json;
 mod certificates;
 mod cm;
 mod forms;
+mod gss;
+mod licensing;
 mod mcm;
 mod radius;
 mod saml;

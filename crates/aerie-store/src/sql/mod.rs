@@ -4,6 +4,7 @@
 //! differ are chosen by [`Backend`].
 
 mod audit;
+pub(crate) mod backup;
 mod bulk;
 mod federation;
 mod feed;
@@ -80,6 +81,8 @@ pub struct SqlStore {
     sql: ingest::IngestSql,
     /// SQLite: the directory holding the database file, for its free space.
     data_dir: Option<std::path::PathBuf>,
+    /// The URL the store was opened with: PostgreSQL's `pg_dump` connects with it.
+    url: String,
     /// The last storage probe, reused for a second (`/healthz` needs no login).
     storage_probe: tokio::sync::Mutex<Option<(std::time::Instant, crate::StorageHealth)>>,
     /// The last readable change position, for the sync worker and live views to wake on.
@@ -197,6 +200,7 @@ impl SqlStore {
             feed: feed::FeedSql::new(backend, base),
             sql: ingest::IngestSql::new(),
             data_dir: (backend == Backend::Sqlite).then(|| sqlite_dir(url)),
+            url: url.to_owned(),
             storage_probe: Default::default(),
             changes: Arc::new(tokio::sync::watch::Sender::new(0)),
             committed: tokio::sync::watch::Sender::new(0),

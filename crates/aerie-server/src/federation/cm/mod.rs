@@ -6,6 +6,9 @@
 //! MCM's manifest, and [`worker`] the loop that runs them.
 
 mod config;
+
+/// The appliance's stable id (a CM registers under it; a license binds to it).
+pub use config::uid as appliance_id;
 mod outcome;
 mod push;
 mod register;

@@ -4,6 +4,8 @@
 
 pub(super) mod certificates;
 mod federation;
+pub(super) mod gss;
+pub(super) mod licensing;
 mod password;
 pub(super) mod radius;
 mod roles;
@@ -98,6 +100,14 @@ const ENTRIES: &[(On, Entry)] = &[
         },
     ),
     (
+        On::Both,
+        Entry {
+            href: "/config/gss",
+            title: "GSS Settings",
+            about: "Signed software updates: source, check, apply under the license, roll back.",
+        },
+    ),
+    (
         On::Mcm,
         Entry {
             href: "/config/cms",
@@ -111,6 +121,14 @@ const ENTRIES: &[(On, Entry)] = &[
             href: "/config/mcm",
             title: "MCM Settings",
             about: "The MCM this CM reports to (read-only; set it in the CLI).",
+        },
+    ),
+    (
+        On::Both,
+        Entry {
+            href: "/config/licensing",
+            title: "Licensing",
+            about: "What is licensed here and until when; install a license.",
         },
     ),
 ];
