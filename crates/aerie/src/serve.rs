@@ -30,9 +30,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let config = Config::load(&args.data_dir, flags)?;
     let shutdown = CancellationToken::new();
+    // Before the daemon says it listens: a SIGTERM right after must stop it cleanly.
+    tokio::spawn(stop_on_signal(shutdown.clone()));
     let running = aerie_server::start(config, shutdown.clone()).await?;
     let restart = running.state.restart.clone();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
     let on_restart = shutdown.clone();
     let watch = restart.clone();
     tokio::spawn(async move {
@@ -79,13 +80,17 @@ fn exec_staged(bin: &std::path::Path) -> anyhow::Error {
     anyhow::anyhow!("cannot start {}: {err}", bin.display())
 }
 
-/// Cancels `shutdown` on the first SIGINT or SIGTERM.
-pub async fn stop_on_signal(shutdown: CancellationToken) {
+/// Cancels `shutdown` on the first SIGINT or SIGTERM; the handlers are in place when this
+/// returns (not only once the future runs).
+pub fn stop_on_signal(shutdown: CancellationToken) -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let mut int = signal(SignalKind::interrupt()).expect("install the SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        shutdown.cancel();
     }
-    shutdown.cancel();
 }

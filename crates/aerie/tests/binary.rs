@@ -338,3 +338,89 @@ async fn concurrent_artifact_downloads_stream_from_storage() {
     child.wait().unwrap();
     reaper.disarm();
 }
+
+/// Stages `DIR/updates/VERSION/bin/aerie` as a script that records its arguments and
+/// environment in `DIR/ran`, and points `current` at it.
+fn stage_script(dir: &Path, version: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let staged = dir.join("updates").join(version);
+    std::fs::create_dir_all(staged.join("bin")).unwrap();
+    let bin = staged.join("bin/aerie");
+    std::fs::write(
+        &bin,
+        format!(
+            "#!/bin/sh\necho \"{version} $* from=$AERIE_STARTED_FROM_UPDATE installed=$AERIE_INSTALLED_BINARY\" > \"{}\"\n",
+            dir.join("ran").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _ = std::fs::remove_file(dir.join("updates/current"));
+    std::os::unix::fs::symlink(&staged, dir.join("updates/current")).unwrap();
+}
+
+#[test]
+fn serve_starts_a_newer_staged_binary_and_a_rollback_restarts_into_the_installed_one() {
+    // A newer staged version runs instead of this binary, with the same arguments.
+    let dir = tempfile::tempdir().unwrap();
+    stage_script(dir.path(), "99.0.0");
+    let status = Command::new(AERIE)
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ran = std::fs::read_to_string(dir.path().join("ran")).unwrap();
+    assert!(ran.starts_with("99.0.0 serve --data-dir"), "{ran}");
+    assert!(
+        ran.contains("from=1") && ran.contains(&format!("installed={AERIE}")),
+        "{ran}"
+    );
+
+    // An older staged version does not; a rollback past it restarts the installed
+    // binary in place (same process id, a second "listening on").
+    std::fs::remove_file(dir.path().join("ran")).unwrap();
+    stage_script(dir.path(), "0.0.1");
+    let mut child = Command::new(AERIE)
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .env("AERIE_ADMIN_PASSWORD", "binary-test-password")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut guard = KillOnDrop(Some(child.id()));
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("listening on https://") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the daemon starts");
+    assert!(
+        !dir.path().join("ran").exists(),
+        "an older staged binary is not started"
+    );
+    let out = Command::new(AERIE)
+        .args(["cli", "--data-dir"])
+        .arg(dir.path())
+        .args(["-c", "set system rollback"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("Rolled back: 0.0.1 → the installed binary"),
+        "{said}"
+    );
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the daemon restarts in place and listens again");
+    assert!(!dir.path().join("ran").exists());
+    sigterm(&child);
+    assert!(child.wait().unwrap().success());
+    guard.disarm();
+}
