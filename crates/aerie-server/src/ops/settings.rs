@@ -58,7 +58,8 @@ pub fn next_listen(
             std::net::SocketAddr::new(config.listen.ip(), port),
             "from System Settings",
         ),
-        None => (config.listen, "the configuration's default"),
+        None if config.listen_configured => (config.listen, "from the configuration"),
+        None => (config.listen, "the default"),
     }
 }
 
