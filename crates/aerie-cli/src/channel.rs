@@ -11,6 +11,9 @@ use aerie_proto::admin::{AdminReply, AdminRequest, SOCKET_FILE};
 
 use crate::CliError;
 
+/// How long a reply may take, unless a command says otherwise ([`Channel::set_timeout`]).
+pub const TIMEOUT: Duration = Duration::from_secs(120);
+
 /// A connection to the running daemon of one data directory.
 pub struct Channel {
     reader: BufReader<UnixStream>,
@@ -38,8 +41,8 @@ impl Channel {
                 data_dir.display()
             ))
         })?;
-        // Registration with an MCM may take a while; nothing else should.
-        stream.set_read_timeout(Some(Duration::from_secs(120))).ok();
+        // Registration with an MCM may take a while; nothing else should (a backup says so).
+        stream.set_read_timeout(Some(TIMEOUT)).ok();
         let writer = stream
             .try_clone()
             .map_err(|e| CliError::Daemon(e.to_string()))?;
@@ -47,6 +50,11 @@ impl Channel {
             reader: BufReader::new(stream),
             writer,
         })
+    }
+
+    /// How long the next replies may take.
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.writer.set_read_timeout(Some(timeout)).ok();
     }
 
     /// Sends one request and waits for its reply.

@@ -149,6 +149,28 @@ fn execute(
             done(s, w, AdminRequest::SetSystem { setting, value })?;
         }
         Command::Rollback => done(s, w, AdminRequest::Rollback)?,
+        Command::SystemBackup => {
+            let (Some(file), Some(Arg::Passphrase(passphrase))) =
+                (p.arg("file"), p.value("passphrase"))
+            else {
+                unreachable!("the grammar requires a file and a passphrase")
+            };
+            if !file.starts_with('/') {
+                return Err(CliError::Input(format!(
+                    "{file:?} is a relative path — give the backup's absolute path, e.g. \
+                     /var/backups/appliance.aerie-backup (the daemon writes it, not this shell)"
+                )));
+            }
+            let request = AdminRequest::Backup {
+                file: file.to_owned(),
+                passphrase: passphrase.expose().to_owned(),
+            };
+            // A large store takes a while to copy and seal.
+            s.channel.set_timeout(std::time::Duration::from_secs(3600));
+            let result = done(s, w, request);
+            s.channel.set_timeout(crate::channel::TIMEOUT);
+            result?;
+        }
         Command::ShowFips => {
             let st = s.refresh()?;
             out(

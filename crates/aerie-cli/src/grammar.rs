@@ -34,6 +34,7 @@ pub enum Command {
     ShowSystem,
     SetSystem,
     Rollback,
+    SystemBackup,
     Help,
     History,
     Exit,
@@ -274,6 +275,29 @@ pub static BASIC: &[Node] = &[
 
 /// `set system …`: one setting and its value each.
 static SYSTEM: &[Node] = &[
+    key(
+        "backup",
+        "Write an encrypted backup of this appliance to a file",
+        None,
+        &[arg(
+            "file",
+            Value::Text,
+            "The new backup file's absolute path, e.g. /var/backups/cm1.aerie-backup",
+            None,
+            &[key(
+                "passphrase",
+                "The passphrase that encrypts the backup (needed to restore it)",
+                None,
+                &[arg(
+                    "passphrase",
+                    Value::Passphrase,
+                    "8-128 characters; quote it if it has spaces",
+                    Some(Command::SystemBackup),
+                    &[],
+                )],
+            )],
+        )],
+    ),
     key(
         "rollback",
         "Go back to the software before the last update (the appliance restarts)",
@@ -850,11 +874,30 @@ mod tests {
         assert_eq!(complete(Mode::Cm, "sh"), (0, vec!["show ".to_owned()]));
         assert_eq!(
             complete(Mode::Basic, "set ").1,
-            ["hostname ", "fips ", "user "]
+            ["hostname ", "fips ", "system ", "user "]
         );
         assert!(
             complete(Mode::Cm, "set mcm ip ").1.is_empty(),
             "values are typed, not completed"
+        );
+    }
+
+    #[test]
+    fn system_backup_takes_a_file_and_a_passphrase() {
+        let p = run(
+            Mode::Basic,
+            "set system backup /var/backups/a.aerie-backup passphrase \"long pass 1\"",
+        );
+        assert_eq!(p.command, Command::SystemBackup);
+        assert_eq!(p.arg("file"), Some("/var/backups/a.aerie-backup"));
+        assert_eq!(p.arg("passphrase"), Some("long pass 1"));
+        match parse(Mode::Basic, "set system backup /x passphrase short") {
+            Outcome::Error(e) => assert!(e.contains("8 to 128"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            mask("set system backup /x passphrase \"long pass 1\""),
+            "set system backup /x passphrase ******"
         );
     }
 

@@ -50,6 +50,11 @@ pub enum AdminRequest {
     },
     /// `set system rollback`: back to the software before the last update.
     Rollback,
+    /// `set system backup FILE passphrase P`: a backup written to `FILE` (absolute).
+    Backup {
+        file: String,
+        passphrase: String,
+    },
 }
 
 impl std::fmt::Debug for AdminRequest {
@@ -81,6 +86,9 @@ impl std::fmt::Debug for AdminRequest {
             AdminRequest::Rollback => f.write_str("Rollback"),
             AdminRequest::SetSystem { setting, value } => {
                 write!(f, "SetSystem({setting:?}, {value:?})")
+            }
+            AdminRequest::Backup { file, .. } => {
+                write!(f, "Backup {{ file: {file:?}, passphrase: *** }}")
             }
         }
     }
@@ -149,4 +157,25 @@ pub enum AdminReply {
     Error {
         error: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backup_requests_never_show_their_passphrase() {
+        let request = AdminRequest::Backup {
+            file: "/var/backups/a.aerie-backup".into(),
+            passphrase: "correct horse".into(),
+        };
+        let shown = format!("{request:?}");
+        assert!(!shown.contains("correct horse"), "{shown}");
+        assert!(shown.contains("/var/backups/a.aerie-backup"), "{shown}");
+        let json = serde_json::to_string(&request).unwrap();
+        assert_eq!(
+            serde_json::from_str::<AdminRequest>(&json).unwrap(),
+            request
+        );
+    }
 }

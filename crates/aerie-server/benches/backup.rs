@@ -1,1 +1,301 @@
-fn main() {}
+//! Backup and restore benchmark. For a store of `AERIE_BENCH_INCIDENTS` incidents
+//! (default 1,000,000), on SQLite and (when `AERIE_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`, answers) on PostgreSQL, prints the seconds
+//! of, each next to the baseline measured in the same run:
+//!
+//! - the baseline: a plain copy of the store — `std::fs::copy` of the SQLite file, or
+//!   `pg_dump -Fc` alone;
+//! - `ops::backup::create` on the running daemon (copy, compress, encrypt, sync);
+//! - `restore::restore` into the stopped daemon's data dir (decrypt, check, swap, open).
+//!
+//! SQLite is filled through `Store::ingest` (an event per incident), PostgreSQL in SQL
+//! (`generate_series`, incidents only), as `benches/incidents.rs` does.
+//!
+//! Run: `cargo bench -p aerie-server --bench backup` (`AERIE_BENCH_INCIDENTS=10000` for
+//! a quick run; `AERIE_BENCH_BACKENDS=sqlite` or `postgres` for one).
+
+/// The allocator the `aerie` binary ships with, so figures match production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use aerie_domain::{
+    event::{Category, CollectorType, Endpoint, EventKind, NewEvent, Source, Stage},
+    passphrase::Passphrase,
+    risk::Severity,
+    text::Text,
+    user::Username,
+};
+use aerie_server::{
+    Config, ConfigLayer, Running,
+    ops::backup,
+    restore::{RestoreOptions, restore},
+    rights::{Administer, Caller, Can, Credential, Operator},
+};
+use aerie_store::{Backend, SqlStore, Store};
+use chrono::{TimeDelta, Utc};
+use tokio_util::sync::CancellationToken;
+
+const PASSPHRASE: &str = "bench backup passphrase";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One incident per event: each on its own endpoint, a second apart.
+fn seed_event(i: usize) -> NewEvent {
+    let x = (i as u64)
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let severity = [0.0, 0.1, 0.3, 0.6, 0.9][(x >> 33) as usize % 5];
+    let category = Category::ALL[(x >> 40) as usize % Category::ALL.len()];
+    NewEvent {
+        kind: EventKind::Download,
+        time: Utc::now() - TimeDelta::days(30) + TimeDelta::seconds(i as i64),
+        severity: Severity::parse("s", severity).unwrap(),
+        category,
+        threat_name: Text::parse("t", &format!("TROJAN_Bench.{}", x % 997), 64).unwrap(),
+        endpoint: Endpoint {
+            ip: IpAddr::V4(Ipv4Addr::from(0x0a00_0000u32 + i as u32 + 1)),
+            name: None,
+            os: None,
+            user: None,
+        },
+        source: Source::default(),
+        progression: [Stage::Download].into_iter().collect(),
+        collector_id: None,
+        collector_type: CollectorType::Web,
+        file_sha256: None,
+        behaviour: Default::default(),
+        artifacts: Vec::new(),
+    }
+}
+
+async fn seed_sqlite(url: &str, n: usize) {
+    let store: Arc<dyn Store> = Arc::new(SqlStore::open(url).await.unwrap());
+    for start in (0..n).step_by(5000) {
+        let batch: Vec<NewEvent> = (start..n.min(start + 5000)).map(seed_event).collect();
+        store.ingest(&batch).await.unwrap();
+    }
+}
+
+/// Incidents `0..n` straight in SQL, the shape of [`seed_event`]'s (as
+/// `benches/incidents.rs` seeds PostgreSQL).
+async fn seed_postgres(url: &str, n: usize) {
+    use sqlx::{Connection, Executor};
+    SqlStore::open(url).await.unwrap().close().await;
+    let severities = [0.0, 0.1, 0.3, 0.6, 0.9];
+    let ranks: Vec<String> = severities
+        .iter()
+        .map(|&s| Severity::parse("s", s).unwrap().risk().rank().to_string())
+        .collect();
+    let categories: Vec<String> = Category::ALL
+        .iter()
+        .map(|c| format!("'{}'", c.as_str()))
+        .collect();
+    let progression: aerie_domain::event::Progression = [Stage::Download].into_iter().collect();
+    let start_ms = (Utc::now() - TimeDelta::days(30)).timestamp_millis();
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    for chunk in (0..n).step_by(1_000_000) {
+        let sql = format!(
+            "INSERT INTO incidents (first_seen_ms, last_activity_ms, severity, risk_rank, category, \
+             threat_name, endpoint_ip, endpoint_key, progression, collector_type, event_count, \
+             status, version, change_seq) \
+             SELECT {start_ms} + i * 1000, {start_ms} + i * 1000, \
+             (ARRAY[{sev}])[1 + h % 5], (ARRAY[{ranks}])[1 + h % 5], \
+             (ARRAY[{cats}])[1 + (h / 5) % {ncat}], 'TROJAN_Bench.' || (h % 997), \
+             '10.' || ((i + 1) >> 16 & 255) || '.' || ((i + 1) >> 8 & 255) || '.' || ((i + 1) & 255), \
+             '00000000000000000000ffff' || lpad(to_hex(167772160 + i + 1), 8, '0'), \
+             {bits}, '{web}', 1, 'new', 1, i + 1 \
+             FROM (SELECT i, abs(hashint8(i)::bigint) AS h FROM generate_series({chunk}::bigint, {end}::bigint - 1) AS i) AS s",
+            sev = severities.map(|s| s.to_string()).join(", "),
+            ranks = ranks.join(", "),
+            cats = categories.join(", "),
+            ncat = categories.len(),
+            bits = progression.bits(),
+            web = CollectorType::Web.as_str(),
+            end = n.min(chunk + 1_000_000),
+        );
+        conn.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+    }
+    conn.execute("ANALYZE incidents").await.unwrap();
+}
+
+async fn start(dir: &Path, url: &str) -> (Running, CancellationToken) {
+    let layer = ConfigLayer {
+        listen: Some("127.0.0.1:0".into()),
+        hostname: Some("bench".into()),
+        database_url: Some(url.into()),
+        ..Default::default()
+    };
+    let shutdown = CancellationToken::new();
+    let running = aerie_server::start_with_admin(
+        Config::resolve(dir, layer).unwrap(),
+        shutdown.clone(),
+        Some("bench-admin-pw".into()),
+    )
+    .await
+    .unwrap();
+    (running, shutdown)
+}
+
+async fn admin(running: &Running) -> Can<Administer> {
+    let name = Username::parse("admin").unwrap();
+    let (user, _) = running
+        .state
+        .store
+        .user_credentials(&name)
+        .await
+        .unwrap()
+        .unwrap();
+    Can::check(Caller {
+        user,
+        credential: Credential::SessionCookie,
+        session: None,
+    })
+    .unwrap()
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+async fn measure(backend: Backend, url: Option<String>, n: usize) {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    // SQLite's store is the data dir's own file.
+    let url = url.unwrap_or_else(|| SqlStore::sqlite_url(&dir));
+    let seeding = Instant::now();
+    match backend {
+        Backend::Sqlite => seed_sqlite(&url, n).await,
+        Backend::Postgres => seed_postgres(&url, n).await,
+    }
+    let seeded = seeding.elapsed();
+    let (running, shutdown) = start(&dir, &url).await;
+    let can = admin(&running).await;
+
+    // The baseline: a plain copy of the store.
+    let plain = root.path().join("plain");
+    let started = Instant::now();
+    let store_bytes = match backend {
+        Backend::Sqlite => {
+            checkpoint(&url).await;
+            std::fs::copy(dir.join("aerie.db"), &plain).unwrap()
+        }
+        Backend::Postgres => {
+            let status = std::process::Command::new("pg_dump")
+                .args(["-Fc", "--no-owner", "-f"])
+                .arg(&plain)
+                .arg("--dbname")
+                .arg(&url)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            std::fs::metadata(&plain).unwrap().len()
+        }
+    };
+    let baseline = started.elapsed();
+
+    let file = root.path().join("bench.aerie-backup");
+    let passphrase = Passphrase::parse("p", PASSPHRASE).unwrap();
+    let done = backup::create(&running.state, Operator::Admin(&can), &passphrase, &file)
+        .await
+        .unwrap();
+    let created = done.elapsed;
+
+    let store = Arc::downgrade(&running.state.store);
+    shutdown.cancel();
+    running.wait().await.unwrap();
+    while store.strong_count() > 0 || dir.join("aerie.db-wal").exists() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let opts = RestoreOptions {
+        data_dir: dir.clone(),
+        from: file.clone(),
+        passphrase: PASSPHRASE.into(),
+        force: false,
+        database_url: Some(url.clone()),
+    };
+    let started = Instant::now();
+    restore(&opts).await.unwrap();
+    let restored = started.elapsed();
+
+    let name = match backend {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+    };
+    let what = match backend {
+        Backend::Sqlite => "std::fs::copy of aerie.db",
+        Backend::Postgres => "pg_dump -Fc alone       ",
+    };
+    println!(
+        "backup: {n} incidents, {name} (seeded in {:.1} s); store copy {:.1} MiB, backup {:.1} MiB",
+        secs(seeded),
+        mib(store_bytes),
+        mib(done.size)
+    );
+    println!("  baseline, {what}: {:8.2} s", secs(baseline));
+    println!(
+        "  ops::backup::create:                 {:8.2} s   ratio {:6.2}",
+        secs(created),
+        secs(created) / secs(baseline)
+    );
+    println!(
+        "  restore (offline):                   {:8.2} s   ratio {:6.2}",
+        secs(restored),
+        secs(restored) / secs(baseline)
+    );
+}
+
+/// Folds the WAL into the database file, so that a copy of the file is the whole store.
+async fn checkpoint(url: &str) {
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+fn main() {
+    let n = env_usize("AERIE_BENCH_INCIDENTS", 1_000_000);
+    let backends =
+        std::env::var("AERIE_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        if backends.contains("sqlite") {
+            measure(Backend::Sqlite, None, n).await;
+        }
+        if backends.contains("postgres")
+            && let Some(url) = aerie_store::testing::fresh_postgres_url().await
+        {
+            measure(Backend::Postgres, Some(url.clone()), n).await;
+            drop_database(&url).await;
+        }
+    });
+}
+
+/// Drops the bench's PostgreSQL database.
+async fn drop_database(url: &str) {
+    use sqlx::{Connection, Executor};
+    let name = url.rsplit_once('/').unwrap().1;
+    let base = std::env::var("AERIE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    admin.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+}

@@ -177,6 +177,16 @@ async fn run(state: &AppState, request: AdminRequest) -> Result<AdminReply, OpEr
             let console = crate::rights::Console::at_the_socket();
             done(ops::updates::rollback(state, Operator::Console(&console)).await?)
         }
+        AdminRequest::Backup { file, passphrase } => {
+            let passphrase = Passphrase::parse("passphrase", &passphrase)?;
+            let console = crate::rights::Console::at_the_socket();
+            let path = std::path::Path::new(&file);
+            done(
+                ops::backup::create(state, Operator::Console(&console), &passphrase, path)
+                    .await?
+                    .said(),
+            )
+        }
         AdminRequest::Incidents { count } => {
             let limit = aerie_domain::query::check_limit(count)?;
             let query = IncidentQuery {

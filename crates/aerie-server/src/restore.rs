@@ -71,12 +71,10 @@ impl Restored {
 /// Why a restore did not happen (or, for [`RestoreError::Swap`], did not finish).
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
-    #[error(
-        "the daemon of {0} is running (its admin socket answers): stop it first, then restore"
-    )]
+    #[error("the daemon of {0} is running (its admin socket answers): stop it first, then restore")]
     Running(PathBuf),
     /// The archive itself: wrong passphrase, truncated, damaged, not a backup.
-    #[error("{0}")]
+    #[error(transparent)]
     Backup(#[from] BackupError),
     /// A check refused it; the text says why and what to do.
     #[error("{0} — nothing was changed")]
@@ -89,7 +87,7 @@ pub enum RestoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     /// The swap began and failed part-way: what is where is in the text.
     #[error("the restore failed while replacing the data: {0}")]
@@ -127,9 +125,10 @@ pub async fn restore(opts: &RestoreOptions) -> Result<Restored, RestoreError> {
     let result = async {
         let from = opts.from.clone();
         let (pass, into) = (opts.passphrase.clone(), staging.clone());
-        let manifest = tokio::task::spawn_blocking(move || aerie_backup::extract(&from, &pass, &into))
-            .await
-            .map_err(|e| RestoreError::Swap(format!("the extraction stopped: {e}")))??;
+        let manifest =
+            tokio::task::spawn_blocking(move || aerie_backup::extract(&from, &pass, &into))
+                .await
+                .map_err(|e| RestoreError::Swap(format!("the extraction stopped: {e}")))??;
         check(&manifest, backend, &url, opts.force).await?;
         swap(dir, &staging, &manifest, backend, &url).await
     }
@@ -240,8 +239,9 @@ async fn swap(
     };
     let (cert, key) = (read(members::CERT)?, read(members::KEY)?);
     fs::create_dir_all(dir.join("tls")).map_err(io("create the tls directory"))?;
-    crate::tls::install(dir, &cert, &key)
-        .map_err(|e| RestoreError::Swap(format!("the TLS identity: {e:#} (the store is restored)")))?;
+    crate::tls::install(dir, &cert, &key).map_err(|e| {
+        RestoreError::Swap(format!("the TLS identity: {e:#} (the store is restored)"))
+    })?;
     let pending = crate::tls::Files::of(dir).pending_key;
     if has(members::PENDING_KEY) {
         fs::rename(staging.join(members::PENDING_KEY), &pending)

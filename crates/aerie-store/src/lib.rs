@@ -29,8 +29,8 @@ use aerie_domain::{
 };
 
 pub use error::StoreError;
-pub use sql::{Backend, SqlStore, open};
 pub use sql::backup::{Peek, latest_schema, peek, restore_postgres, sqlite_path};
+pub use sql::{Backend, SqlStore, open};
 
 /// Every capability trait, for code that calls store methods on a concrete store.
 pub mod prelude {
@@ -441,7 +441,8 @@ pub trait SettingsStore: Send + Sync {
 /// A consistent copy of the whole store while it serves, for backups.
 #[async_trait]
 pub trait BackupStore: Send + Sync {
-    /// Writes a consistent snapshot of the store to `path`, which must not exist: the
+    /// Writes a consistent snapshot of the store to `path`, which must not exist or be an
+    /// empty file (so that the caller can create it owner-only first): the
     /// SQLite database file itself (`VACUUM INTO`), or a `pg_dump -Fc` archive of the
     /// PostgreSQL database. Writers go on meanwhile; the copy is as of its start.
     async fn snapshot_into(&self, path: &std::path::Path) -> Result<()>;

@@ -2,6 +2,7 @@
 
 mod demo;
 mod logging;
+mod restore;
 mod serve;
 mod simulate;
 
@@ -43,6 +44,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Send realistic sensor traffic to a CM's ingest API.
     Simulate(simulate::SimulateArgs),
+    /// Restore a backup into a data dir, with its daemon stopped (passphrase from
+    /// AERIE_BACKUP_PASSPHRASE, else asked).
+    Restore(restore::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Simulate(args) => simulate::run(args).await,
+            Command::Restore(args) => restore::run(args).await,
             Command::Cli { .. } => unreachable!("handled before the runtime starts"),
         }
     });

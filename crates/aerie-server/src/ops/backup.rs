@@ -136,7 +136,15 @@ async fn write(
         })?;
     let snapshot = with_suffix(out, ".store.tmp");
     let result = async {
+        // The copy is plaintext: owner-only from its first byte (`VACUUM INTO` and
+        // `pg_dump -f` both write into an existing empty file).
         let _ = fs::remove_file(&snapshot);
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&snapshot)
+            .map_err(|e| io_refusal("file", &snapshot, &e))?;
         state
             .store
             .snapshot_into(&snapshot)
@@ -418,18 +426,24 @@ pub async fn delete(state: &AppState, by: Operator<'_>, name: &str) -> Result<St
     Ok(format!("Deleted {name}."))
 }
 
-/// A new backup's file name: `HOST-ROLE-20250102T030405Z[-scheduled].aerie-backup`, with
-/// `-2`, `-3`… before the suffix if one of that second exists.
-async fn new_name(state: &AppState, dir: &Path, scheduled: bool) -> Result<PathBuf, OpError> {
+/// A new backup's file name: `HOST-ROLE-20250102T030405Z[-scheduled].aerie-backup` for a
+/// backup at `at`, with `_2`, `_3`… before the suffix if one of that second exists (so
+/// that names sort by time: retention relies on it).
+async fn new_name(
+    state: &AppState,
+    dir: &Path,
+    scheduled: bool,
+    at: DateTime<Utc>,
+) -> Result<PathBuf, OpError> {
     let host = state.appliance.hostname().await?;
     let role = state.appliance.role().await?;
-    let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
+    let stamp = at.format("%Y%m%dT%H%M%SZ");
     let end = if scheduled { SCHEDULED_SUFFIX } else { SUFFIX };
-    for n in 1..100 {
+    for n in 1..10 {
         let extra = if n == 1 {
             String::new()
         } else {
-            format!("-{n}")
+            format!("_{n}")
         };
         let path = dir.join(format!("{host}-{}-{stamp}{extra}{end}", role.as_str()));
         if !path.exists() && !with_suffix(&path, ".tmp").exists() {
@@ -448,7 +462,7 @@ pub async fn create_in_directory(
     passphrase: &Passphrase,
 ) -> Result<BackupDone, OpError> {
     let dir = ensure_directory(state).await?;
-    let out = new_name(state, &dir, false).await?;
+    let out = new_name(state, &dir, false, Utc::now()).await?;
     let result = create(state, by, passphrase, &out).await;
     note_run(state, by.name(), &result).await;
     result
@@ -467,7 +481,7 @@ pub async fn start_in_directory(
         ));
     }
     let dir = ensure_directory(state).await?;
-    let out = new_name(state, &dir, false).await?;
+    let out = new_name(state, &dir, false, Utc::now()).await?;
     check_target(&out)?;
     let (state, actor) = (state.clone(), by.name().to_owned());
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -713,7 +727,7 @@ pub async fn run_due(state: &AppState, now: DateTime<Utc>) -> Result<Option<Back
         })?;
         let passphrase = Passphrase::parse("passphrase", text.trim_end_matches(['\r', '\n']))?;
         let dir = ensure_directory(state).await?;
-        let out = new_name(state, &dir, true).await?;
+        let out = new_name(state, &dir, true, now).await?;
         write(state, "schedule", &passphrase, &out).await
     }
     .await;

@@ -84,6 +84,14 @@ pub fn router() -> Router<AppState> {
             get(config::certificates::page).post(config::certificates::action),
         )
         .route(
+            "/config/backup",
+            get(config::backup::page).post(config::backup::action),
+        )
+        .route(
+            "/config/backup/download/{name}",
+            get(config::backup::download),
+        )
+        .route(
             "/config/licensing",
             get(config::licensing::page).post(config::licensing::install),
         )

@@ -17,6 +17,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::StatusCode;
 use serde_json::json;
 
+mod backup;
 mod certificates;
 mod cm;
 mod forms;

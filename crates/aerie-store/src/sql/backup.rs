@@ -211,7 +211,11 @@ fn dump_tables(listing: &str) -> BTreeSet<String> {
 }
 
 /// Runs a PostgreSQL client tool against `url` (given as `--dbname`).
-async fn run_tool(program: &'static str, mut args: Vec<std::ffi::OsString>, url: &str) -> Result<()> {
+async fn run_tool(
+    program: &'static str,
+    mut args: Vec<std::ffi::OsString>,
+    url: &str,
+) -> Result<()> {
     let (url, password) = split_password(url);
     args.insert(0, "--dbname".into());
     args.insert(1, url.into());

@@ -18,10 +18,12 @@ use aerie_store::{Store, StoreError, testing};
 use chrono::{DateTime, TimeDelta, Utc};
 
 mod accounts;
+mod backup;
 mod federation;
 mod incidents;
 mod investigation;
 use accounts::*;
+use backup::*;
 use federation::*;
 use incidents::*;
 use investigation::*;
@@ -75,6 +77,7 @@ conformance!(
     counts_stop_at_the_cap,
     custom_roles_grant_their_permissions,
     sso_state_is_kept_once,
+    snapshots_copy_the_whole_store,
 );
 
 fn t0() -> DateTime<Utc> {

@@ -2,6 +2,7 @@
 //! Secondary CMs on the MCM, the MCM settings (read-only `show mcm`) on a CM. Pages join
 //! the list as they land; there are no dead links.
 
+pub(super) mod backup;
 pub(super) mod certificates;
 mod federation;
 pub(super) mod gss;
@@ -129,6 +130,14 @@ const ENTRIES: &[(On, Entry)] = &[
             href: "/config/licensing",
             title: "Licensing",
             about: "What is licensed here and until when; install a license.",
+        },
+    ),
+    (
+        On::Both,
+        Entry {
+            href: "/config/backup",
+            title: "Backup/Restore",
+            about: "Encrypted backups of this appliance: create, download, schedule; how to restore.",
         },
     ),
 ];
