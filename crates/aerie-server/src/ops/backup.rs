@@ -68,6 +68,8 @@ pub struct BackupDone {
     /// Members in the archive, the manifest not counted.
     pub members: usize,
     pub elapsed: Duration,
+    /// Of `elapsed`, the store's consistent copy (`VACUUM INTO`, `pg_dump`).
+    pub store_copy: Duration,
 }
 
 impl BackupDone {
@@ -135,21 +137,8 @@ async fn write(
             _ => io_refusal("file", &tmp, &e),
         })?;
     let snapshot = with_suffix(out, ".store.tmp");
+    let mut store_copy = Duration::ZERO;
     let result = async {
-        // The copy is plaintext: owner-only from its first byte (`VACUUM INTO` and
-        // `pg_dump -f` both write into an existing empty file).
-        let _ = fs::remove_file(&snapshot);
-        fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&snapshot)
-            .map_err(|e| io_refusal("file", &snapshot, &e))?;
-        state
-            .store
-            .snapshot_into(&snapshot)
-            .await
-            .map_err(store_refusal)?;
         let meta = ManifestMeta {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             role: state.appliance.role().await?.as_str().to_owned(),
@@ -160,6 +149,32 @@ async fn write(
                 "hostname": state.appliance.hostname().await?,
             }),
         };
+        // The key derivation (deliberately slow) runs on another core meanwhile.
+        let passphrase_ = passphrase.clone();
+        let writer = tokio::task::spawn_blocking(move || {
+            Writer::new(file, passphrase_.expose(), meta).map_err(backup_refusal)
+        });
+        // The copy is plaintext: owner-only from its first byte (`VACUUM INTO` and
+        // `pg_dump -f` both write into an existing empty file).
+        let copied = async {
+            let copying = Instant::now();
+            let _ = fs::remove_file(&snapshot);
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&snapshot)
+                .map_err(|e| io_refusal("file", &snapshot, &e))?;
+            state
+                .store
+                .snapshot_into(&snapshot)
+                .await
+                .map_err(store_refusal)?;
+            Ok::<_, OpError>(copying.elapsed())
+        };
+        let (writer, copied) = tokio::join!(writer, copied);
+        let writer = writer.map_err(OpError::internal)??;
+        store_copy = copied?;
         let store_member = match state.store.backend() {
             aerie_store::Backend::Sqlite => members::SQLITE,
             aerie_store::Backend::Postgres => members::POSTGRES,
@@ -175,9 +190,8 @@ async fn write(
         if config.exists() {
             sources.push((members::CONFIG, config));
         }
-        let passphrase = passphrase.clone();
         let (tmp_, out_) = (tmp.clone(), out.to_owned());
-        tokio::task::spawn_blocking(move || seal(file, passphrase, meta, &sources, &tmp_, &out_))
+        tokio::task::spawn_blocking(move || seal(writer, &sources, &tmp_, &out_))
             .await
             .map_err(OpError::internal)?
     }
@@ -196,6 +210,7 @@ async fn write(
         size,
         members,
         elapsed: started.elapsed(),
+        store_copy,
     };
     tracing::info!(path = %out.display(), size, members, elapsed_ms = done.elapsed.as_millis() as u64, "backup written");
     audit::record(
@@ -211,14 +226,11 @@ async fn write(
 
 /// The blocking part: seal the members into `file` (= `tmp`), sync, rename to `out`.
 fn seal(
-    file: fs::File,
-    passphrase: Passphrase,
-    meta: ManifestMeta,
+    mut writer: Writer<fs::File>,
     sources: &[(&str, PathBuf)],
     tmp: &Path,
     out: &Path,
 ) -> Result<usize, OpError> {
-    let mut writer = Writer::new(file, passphrase.expose(), meta).map_err(backup_refusal)?;
     for (name, path) in sources {
         writer.add_file(name, path).map_err(backup_refusal)?;
     }
