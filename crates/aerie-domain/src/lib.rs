@@ -4,6 +4,7 @@
 //! (one endpoint, a 5-minute window), derives [`risk::Risk`] from severity, and moves
 //! incidents through the [`status::Status`] workflow. Nothing here performs I/O.
 
+pub mod analysis;
 pub mod appliance;
 pub mod artifact;
 pub mod audit;

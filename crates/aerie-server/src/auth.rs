@@ -43,7 +43,7 @@ pub fn cleared_cookie() -> HeaderValue {
     HeaderValue::from_static("aerie_session=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -115,41 +115,51 @@ impl FromRequestParts<AppState> for Caller {
                 None => return Err(OpError::unauthorized()),
             },
         };
-        let hash = secret_hash(&secret);
-        if SecretKind::Proxy.marks(&secret) {
-            return mcm_caller(parts, state, &hash).await;
-        }
-        let user = match credential {
-            Credential::ApiKey => state.store.api_key_user(&hash).await?,
-            _ => state.store.session_user(&hash, Utc::now()).await?,
-        };
-        let user = user
-            .filter(|u| !u.disabled)
-            .ok_or_else(|| OpError::unauthenticated("invalid, expired or revoked credentials"))?;
-        let session = matches!(
-            credential,
-            Credential::SessionCookie | Credential::SessionToken
-        )
-        .then_some(secret);
-        Ok(Caller {
-            user,
-            credential,
-            session,
-        })
+        caller_for_secret(&parts.headers, state, secret, credential).await
     }
+}
+
+/// The caller a secret (an API key, a session's token, or this CM's MCM's proxy token)
+/// belongs to; `headers` carry a proxied call's acting user.
+pub(crate) async fn caller_for_secret(
+    headers: &HeaderMap,
+    state: &AppState,
+    secret: String,
+    credential: Credential,
+) -> Result<Caller, OpError> {
+    let hash = secret_hash(&secret);
+    if SecretKind::Proxy.marks(&secret) {
+        return mcm_caller(headers, state, &hash).await;
+    }
+    let user = match credential {
+        Credential::ApiKey => state.store.api_key_user(&hash).await?,
+        _ => state.store.session_user(&hash, Utc::now()).await?,
+    };
+    let user = user
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| OpError::unauthenticated("invalid, expired or revoked credentials"))?;
+    let session = matches!(
+        credential,
+        Credential::SessionCookie | Credential::SessionToken
+    )
+    .then_some(secret);
+    Ok(Caller {
+        user,
+        credential,
+        session,
+    })
 }
 
 /// A live action from this CM's registered MCM: the MCM checked its user's role; the CM
 /// checks that the MCM is its own and records the acting user as `USER@mcm`. The
 /// permissions go through the same rule as every role's (`view` included).
-async fn mcm_caller(parts: &Parts, state: &AppState, hash: &str) -> Result<Caller, OpError> {
+async fn mcm_caller(headers: &HeaderMap, state: &AppState, hash: &str) -> Result<Caller, OpError> {
     let expected = state.store.setting(keys::MCM_PROXY_HASH).await?;
     if expected.as_deref() != Some(hash) {
         return Err(OpError::unauthenticated("not this CM's registered MCM"));
     }
     let header = |name: &str| {
-        parts
-            .headers
+        headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")

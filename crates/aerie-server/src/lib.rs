@@ -88,6 +88,7 @@ pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     let appliance = state.appliance.clone();
     api::router()
+        .merge(api::compat::router())
         .merge(ui::router())
         .with_state(state)
         .layer(axum::middleware::map_response(

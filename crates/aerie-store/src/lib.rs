@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use aerie_domain::{
+    analysis::{Analysis, KnownFile, Verdict},
     artifact::{ArtifactInfo, ArtifactKind},
     audit::{AuditEntry, AuditRecord},
     event::{Event, NewEvent},
@@ -35,8 +36,8 @@ pub use sql::{Backend, SqlStore, open};
 /// Every capability trait, for code that calls store methods on a concrete store.
 pub mod prelude {
     pub use crate::{
-        AuditStore, BackupStore, FederationStore, IncidentStore, IngestStore, InvestigationStore,
-        SettingsStore, SsoStore, Store, UserStore,
+        AnalysisStore, AuditStore, BackupStore, FederationStore, IncidentStore, IngestStore,
+        InvestigationStore, SettingsStore, SsoStore, Store, UserStore,
     };
 }
 
@@ -54,6 +55,7 @@ pub trait Store:
     + SettingsStore
     + SsoStore
     + BackupStore
+    + AnalysisStore
     + Send
     + Sync
     + 'static
@@ -303,6 +305,38 @@ impl StorageHealth {
 
 /// The size of an artifact's stored chunks.
 pub const ARTIFACT_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Events by id and by time, and the analyses of submitted files.
+#[async_trait]
+pub trait AnalysisStore: Send + Sync {
+    /// This CM's event `id`.
+    async fn event(&self, id: i64) -> Result<Option<Event>>;
+
+    /// A page of the events with `from_ms <= time < to_ms`, oldest first: at most
+    /// `limit`, after the `(time in ms, event id)` cursor when given.
+    async fn events_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<(i64, i64)>,
+        limit: u32,
+    ) -> Result<Vec<Event>>;
+
+    /// The most severe sensor event (not an upload) whose file has this SHA-256.
+    async fn known_file(&self, sha256: &Sha256Hex) -> Result<Option<KnownFile>>;
+
+    /// Records a submission waiting for its verdict.
+    async fn put_analysis(&self, analysis: &Analysis) -> Result<()>;
+
+    /// Records the verdict of the submission of upload event `event_id`.
+    async fn finish_analysis(&self, event_id: i64, verdict: &Verdict) -> Result<()>;
+
+    /// The submission of upload event `event_id`.
+    async fn analysis(&self, event_id: i64) -> Result<Option<Analysis>>;
+
+    /// The latest submission of a file with this MD5 (lowercase hex).
+    async fn analysis_by_md5(&self, md5: &str) -> Result<Option<Analysis>>;
+}
 
 /// Artifacts, comments, mitigations and their feeds, and the whitelist.
 #[async_trait]

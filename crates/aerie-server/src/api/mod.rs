@@ -3,6 +3,7 @@
 mod artifacts;
 mod audit_log;
 pub(crate) mod cms;
+pub(crate) mod compat;
 mod events;
 mod federation;
 mod feeds;

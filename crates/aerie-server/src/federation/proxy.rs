@@ -145,3 +145,29 @@ pub async fn call<T: serde::de::DeserializeOwned>(
     }
     client.send(request).await.map_err(|e| failed(cm, e))
 }
+
+/// Posts a form to the CM as the calling MCM user and reads its JSON answer (the
+/// original API's, which answers HTTP 200 for its own errors).
+pub async fn post_form(
+    cm: &Cm,
+    caller: &Caller,
+    path: &str,
+    form: String,
+) -> Result<serde_json::Value, OpError> {
+    let (_, request) = request_as(cm, caller, Method::POST, path)?;
+    let resp = request
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .map_err(|e| failed(cm, ClientError::from(e)))?;
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| failed(cm, ClientError::from(e)))?;
+    if !status.is_success() {
+        return Err(failed(cm, ClientError::answered(status, &bytes)));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| unreachable(cm, format!("it answered no JSON: {e}")))
+}

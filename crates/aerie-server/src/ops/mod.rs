@@ -25,4 +25,5 @@ pub mod saml;
 pub mod sessions;
 pub mod settings;
 pub mod updates;
+pub mod uploads;
 pub mod users;

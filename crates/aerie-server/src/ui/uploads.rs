@@ -1,6 +1,6 @@
 //! Uploads (CM only): an analyst submits a file for analysis. It is stored once by its
-//! SHA-256 and an upload event opens an incident for it; the analysis engine comes later,
-//! so the incident is benign (pending) until then.
+//! SHA-256, an upload event opens an incident for it, and its analysis follows
+//! ([`crate::ops::uploads`]).
 
 use std::net::SocketAddr;
 
@@ -9,15 +9,7 @@ use axum::{
     http::HeaderMap,
     response::Response,
 };
-use chrono::Utc;
 use maud::html;
-
-use aerie_domain::{
-    artifact::ArtifactKind,
-    event::{Category, CollectorType, Endpoint, EventKind, NewEvent, Source, Stage},
-    risk::Severity,
-    text::Text,
-};
 
 use super::{
     Session, UiError, flash,
@@ -25,7 +17,7 @@ use super::{
 };
 use crate::{error::OpError, state::AppState};
 
-pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
+pub use crate::ops::uploads::MAX_UPLOAD_BYTES;
 
 async fn require_cm(state: &AppState) -> Result<(), UiError> {
     if state.appliance.is_mcm().await? {
@@ -45,7 +37,7 @@ pub async fn page(
     let frame = Frame::new(&state, &session, &headers).await?;
     let body = html! {
         h1 { "Uploads" }
-        p { "Submit a file for analysis (at most 16 MiB). It is kept by its SHA-256 and opens an upload incident you can follow in the Incidents tab." }
+        p { "Submit a file for analysis (at most 32 MiB). It is kept by its SHA-256 and opens an upload incident you can follow in the Incidents tab." }
         form.card #upload-form method="post" action="/uploads" enctype="multipart/form-data" {
             (frame.csrf_field())
             label for="file" { "File" }
@@ -80,7 +72,7 @@ pub async fn read_form(mut multipart: Multipart) -> Result<UploadForm, OpError> 
                 let bytes = field
                     .bytes()
                     .await
-                    .map_err(|_| OpError::too_large("uploads may be at most 16 MiB"))?;
+                    .map_err(|_| OpError::too_large("uploads may be at most 32 MiB"))?;
                 file = Some((name, bytes));
             }
             _ => {}
@@ -96,7 +88,7 @@ pub async fn submit(
     multipart: Multipart,
 ) -> Result<Response, UiError> {
     require_cm(&state).await?;
-    crate::rights::Can::<crate::rights::SendEvents>::check(session.caller.clone())?;
+    let can = crate::rights::Can::<crate::rights::SendEvents>::check(session.caller.clone())?;
     let UploadForm { csrf, file } = read_form(multipart).await.map_err(UiError)?;
     session.check_csrf(&csrf)?;
     let (name, bytes) =
@@ -107,66 +99,12 @@ pub async fn submit(
             Err("The file is empty.".into()),
         ));
     }
-    if bytes.len() > MAX_UPLOAD_BYTES {
-        return Err(UiError(OpError::too_large("uploads may be at most 16 MiB")));
-    }
-    let sha = crate::artifacts::digest(&bytes);
-    let now = Utc::now();
-    state
-        .store
-        .put_artifact(&sha, ArtifactKind::Sample, &bytes, now)
-        .await?;
-    // The name is the uploader's: bounded and stripped of control characters, as all text.
-    let shown: String = name.chars().filter(|c| !c.is_control()).take(200).collect();
-    let threat = Text::parse(
-        "file",
-        &format!(
-            "Submitted for analysis: {}",
-            if shown.trim().is_empty() {
-                "unnamed"
-            } else {
-                &shown
-            }
-        ),
-        Text::SHORT,
-    )
-    .map_err(OpError::from)?;
-    let event = NewEvent {
-        kind: EventKind::Upload,
-        time: now,
-        severity: Severity::BENIGN,
-        category: Category::Other,
-        threat_name: threat,
-        endpoint: Endpoint {
-            ip: peer.ip(),
-            name: None,
-            os: None,
-            user: Some(Text::from_trusted(
-                session.caller.user.username.as_str().to_owned(),
-            )),
-        },
-        source: Source::default(),
-        progression: [Stage::FileSubmission].into_iter().collect(),
-        collector_id: Some(Text::from_trusted("uploads".into())),
-        collector_type: CollectorType::Upload,
-        file_sha256: Some(sha.clone()),
-        behaviour: Default::default(),
-        artifacts: vec![sha.clone()],
-    };
-    let placed = state.store.ingest(&[event]).await?;
-    let id = placed[0].incident_id;
-    crate::audit::by(
-        &state,
-        &session.caller,
-        "upload.submit",
-        format!("incident {id}"),
-        format!("{sha} ({} bytes)", bytes.len()),
-    )
-    .await?;
+    let done = crate::ops::uploads::submit(&state, &can, &name, &bytes, peer.ip()).await?;
+    let (id, sha) = (done.incident_id, done.sha256);
     Ok(flash::redirect(
         &format!("/incidents/{id}"),
         Ok(format!(
-            "File received: SHA-256 {sha}, {} bytes. It waits for analysis.",
+            "File received: SHA-256 {sha}, {} bytes. It is being analysed.",
             bytes.len()
         )),
     ))

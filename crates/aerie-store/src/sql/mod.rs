@@ -3,6 +3,7 @@
 //! value is a plain integer, float or text on both backends; the few statements that
 //! differ are chosen by [`Backend`].
 
+mod analysis;
 mod audit;
 pub(crate) mod backup;
 mod bulk;

@@ -47,7 +47,7 @@ fn parsed_opt<T: FromStr>(row: &AnyRow, col: &str) -> Result<Option<T>> {
         .transpose()
 }
 
-fn text(row: &AnyRow, col: &str) -> Result<Text> {
+pub(crate) fn text(row: &AnyRow, col: &str) -> Result<Text> {
     Ok(Text::from_trusted(row.try_get(col)?))
 }
 
@@ -69,7 +69,7 @@ fn sha(row: &AnyRow) -> Result<Option<Sha256Hex>> {
         .transpose()
 }
 
-fn severity(row: &AnyRow) -> Result<Severity> {
+pub(crate) fn severity(row: &AnyRow) -> Result<Severity> {
     let raw: f64 = row.try_get("severity")?;
     Severity::parse("severity", raw).map_err(|e| corrupt(e.to_string()))
 }
@@ -237,5 +237,33 @@ pub fn api_key(row: &AnyRow) -> Result<ApiKey> {
             .try_get::<Option<i64>, _>("revoked_ms")?
             .map(time)
             .transpose()?,
+    })
+}
+
+/// The columns of `analyses`, in the order [`analysis`] reads them.
+pub const ANALYSIS_COLUMNS: &str = "event_id, sha256, md5, file_name, size, submitted_ms, \
+    done_ms, severity, malware_name, reason";
+
+pub fn analysis(row: &AnyRow) -> Result<aerie_domain::analysis::Analysis> {
+    let raw: String = row.try_get("sha256")?;
+    let sha256 = Sha256Hex::parse("sha256", &raw).map_err(|e| corrupt(e.to_string()))?;
+    let done: Option<i64> = row.try_get("done_ms")?;
+    let verdict = match done {
+        None => None,
+        Some(ms) => Some(aerie_domain::analysis::Verdict {
+            done: time(ms)?,
+            severity: severity(row)?,
+            malware_name: text(row, "malware_name")?,
+            reason: text(row, "reason")?,
+        }),
+    };
+    Ok(aerie_domain::analysis::Analysis {
+        event_id: row.try_get("event_id")?,
+        sha256,
+        md5: row.try_get("md5")?,
+        file_name: text(row, "file_name")?,
+        size: row.try_get("size")?,
+        submitted: time(row.try_get("submitted_ms")?)?,
+        verdict,
     })
 }
