@@ -19,28 +19,23 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::{
-    net::{IpAddr, Ipv4Addr},
     path::Path,
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use aerie_domain::{
-    event::{Category, CollectorType, Endpoint, EventKind, NewEvent, Source, Stage},
-    passphrase::Passphrase,
-    risk::Severity,
-    text::Text,
-    user::Username,
-};
+use aerie_domain::{passphrase::Passphrase, user::Username};
 use aerie_server::{
     Config, ConfigLayer, Running,
     ops::backup,
     restore::{RestoreOptions, restore},
     rights::{Administer, Caller, Can, Credential, Operator},
 };
-use aerie_store::{Backend, SqlStore, Store};
-use chrono::{TimeDelta, Utc};
+use aerie_store::{Backend, SqlStore};
 use tokio_util::sync::CancellationToken;
+
+mod seed;
+use seed::{drop_database, seed_postgres, seed_sqlite};
 
 const PASSPHRASE: &str = "bench backup passphrase";
 
@@ -49,85 +44,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// One incident per event: each on its own endpoint, a second apart.
-fn seed_event(i: usize) -> NewEvent {
-    let x = (i as u64)
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let severity = [0.0, 0.1, 0.3, 0.6, 0.9][(x >> 33) as usize % 5];
-    let category = Category::ALL[(x >> 40) as usize % Category::ALL.len()];
-    NewEvent {
-        kind: EventKind::Download,
-        time: Utc::now() - TimeDelta::days(30) + TimeDelta::seconds(i as i64),
-        severity: Severity::parse("s", severity).unwrap(),
-        category,
-        threat_name: Text::parse("t", &format!("TROJAN_Bench.{}", x % 997), 64).unwrap(),
-        endpoint: Endpoint {
-            ip: IpAddr::V4(Ipv4Addr::from(0x0a00_0000u32 + i as u32 + 1)),
-            name: None,
-            os: None,
-            user: None,
-        },
-        source: Source::default(),
-        progression: [Stage::Download].into_iter().collect(),
-        collector_id: None,
-        collector_type: CollectorType::Web,
-        file_sha256: None,
-        behaviour: Default::default(),
-        artifacts: Vec::new(),
-    }
-}
-
-async fn seed_sqlite(url: &str, n: usize) {
-    let store: Arc<dyn Store> = Arc::new(SqlStore::open(url).await.unwrap());
-    for start in (0..n).step_by(5000) {
-        let batch: Vec<NewEvent> = (start..n.min(start + 5000)).map(seed_event).collect();
-        store.ingest(&batch).await.unwrap();
-    }
-}
-
-/// Incidents `0..n` straight in SQL, the shape of [`seed_event`]'s (as
-/// `benches/incidents.rs` seeds PostgreSQL).
-async fn seed_postgres(url: &str, n: usize) {
-    use sqlx::{Connection, Executor};
-    SqlStore::open(url).await.unwrap().close().await;
-    let severities = [0.0, 0.1, 0.3, 0.6, 0.9];
-    let ranks: Vec<String> = severities
-        .iter()
-        .map(|&s| Severity::parse("s", s).unwrap().risk().rank().to_string())
-        .collect();
-    let categories: Vec<String> = Category::ALL
-        .iter()
-        .map(|c| format!("'{}'", c.as_str()))
-        .collect();
-    let progression: aerie_domain::event::Progression = [Stage::Download].into_iter().collect();
-    let start_ms = (Utc::now() - TimeDelta::days(30)).timestamp_millis();
-    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    for chunk in (0..n).step_by(1_000_000) {
-        let sql = format!(
-            "INSERT INTO incidents (first_seen_ms, last_activity_ms, severity, risk_rank, category, \
-             threat_name, endpoint_ip, endpoint_key, progression, collector_type, event_count, \
-             status, version, change_seq) \
-             SELECT {start_ms} + i * 1000, {start_ms} + i * 1000, \
-             (ARRAY[{sev}])[1 + h % 5], (ARRAY[{ranks}])[1 + h % 5], \
-             (ARRAY[{cats}])[1 + (h / 5) % {ncat}], 'TROJAN_Bench.' || (h % 997), \
-             '10.' || ((i + 1) >> 16 & 255) || '.' || ((i + 1) >> 8 & 255) || '.' || ((i + 1) & 255), \
-             '00000000000000000000ffff' || lpad(to_hex(167772160 + i + 1), 8, '0'), \
-             {bits}, '{web}', 1, 'new', 1, i + 1 \
-             FROM (SELECT i, abs(hashint8(i)::bigint) AS h FROM generate_series({chunk}::bigint, {end}::bigint - 1) AS i) AS s",
-            sev = severities.map(|s| s.to_string()).join(", "),
-            ranks = ranks.join(", "),
-            cats = categories.join(", "),
-            ncat = categories.len(),
-            bits = progression.bits(),
-            web = CollectorType::Web.as_str(),
-            end = n.min(chunk + 1_000_000),
-        );
-        conn.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
-    }
-    conn.execute("ANALYZE incidents").await.unwrap();
 }
 
 async fn start(dir: &Path, url: &str) -> (Running, CancellationToken) {
@@ -181,8 +97,8 @@ async fn measure(backend: Backend, url: Option<String>, n: usize) {
     let url = url.unwrap_or_else(|| SqlStore::sqlite_url(&dir));
     let seeding = Instant::now();
     match backend {
-        Backend::Sqlite => seed_sqlite(&url, n).await,
-        Backend::Postgres => seed_postgres(&url, n).await,
+        Backend::Sqlite => seed_sqlite(&url, seed::start_time(), n).await,
+        Backend::Postgres => seed_postgres(&url, seed::start_time(), n).await,
     }
     let seeded = seeding.elapsed();
     let (running, shutdown) = start(&dir, &url).await;
@@ -322,13 +238,3 @@ fn main() {
     });
 }
 
-/// Drops the bench's PostgreSQL database.
-async fn drop_database(url: &str) {
-    use sqlx::{Connection, Executor};
-    let name = url.rsplit_once('/').unwrap().1;
-    let base = std::env::var("AERIE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-    admin.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
-}

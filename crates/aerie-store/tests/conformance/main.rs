@@ -18,11 +18,13 @@ use aerie_store::{Store, StoreError, testing};
 use chrono::{DateTime, TimeDelta, Utc};
 
 mod accounts;
+mod analysis;
 mod backup;
 mod federation;
 mod incidents;
 mod investigation;
 use accounts::*;
+use analysis::*;
 use backup::*;
 use federation::*;
 use incidents::*;
@@ -78,6 +80,7 @@ conformance!(
     custom_roles_grant_their_permissions,
     sso_state_is_kept_once,
     snapshots_copy_the_whole_store,
+    events_by_window_and_analyses,
 );
 
 fn t0() -> DateTime<Utc> {
