@@ -175,6 +175,9 @@ pub(super) fn api_request(row: &Row, fx: &Fx, who: Who) -> Option<Req> {
                 "kdf": "pbkdf2-sha256", "nonce": "n_not-issued", "proof": "00",
             }),
         ),
+        ("POST", "/api/v1/federation/certificate", _) => {
+            post(row.path, json!({"nonce": "ab".repeat(32)}))
+        }
         ("POST", "/api/v1/federation/proxy-token", _) => {
             post(row.path, json!({"token": "px_not-a-token"}))
         }

@@ -85,6 +85,10 @@ pub(super) fn api_routes() -> Vec<Row> {
         // nonce and proof. A CM answers 404 to both before looking at anything.
         r("POST /api/v1/federation/challenge",                           Mcm,  Public).elsewhere(ONLY_404),
         r("POST /api/v1/federation/register",                            Mcm,  CmProof).elsewhere(ONLY_404),
+        // A CM that saw the MCM's certificate change asks it to prove the new one with
+        // the device key: anyone may ask, only a holder of the device key can check the
+        // answer.
+        r("POST /api/v1/federation/certificate",                         Mcm,  Public).elsewhere(ONLY_404),
         // The CM credential is checked first, on either side (a CM knows no CM credential).
         r("POST /api/v1/federation/proxy-token",                         Mcm,  CmCredential).elsewhere(THEN_401),
         r("POST /api/v1/federation/sync",                                Mcm,  CmCredential).elsewhere(THEN_401),
