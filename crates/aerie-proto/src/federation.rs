@@ -161,16 +161,19 @@ pub fn registered_message(
 }
 
 /// `POST /api/v1/federation/certificate`: a CM whose pinned MCM certificate is no longer
-/// presented asks the MCM to prove, with the device key, the certificate it presents now.
+/// presented asks the MCM to prove, with the device key and what only its own MCM knows
+/// of it, the certificate it presents now.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CertificateChallenge {
     /// 32 random bytes, hex, chosen by the CM.
     pub nonce: String,
+    /// The id the MCM gave this CM at registration.
+    pub cm_id: i64,
 }
 
 /// The MCM's answer: the fingerprint of the certificate it serves and
-/// `HMAC(device_key, certificate_message(nonce, fingerprint))`.
+/// `HMAC(device_key, certificate_message(nonce, fingerprint, cm_id, proxy_hash))`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, utoipa::ToSchema)]
 pub struct CertificateProof {
     pub fingerprint: String,
@@ -178,9 +181,16 @@ pub struct CertificateProof {
 }
 
 /// What the MCM proves when its certificate changed: the CM checks it with the fingerprint
-/// it *saw*, so a man in the middle relaying to the real MCM fails.
-pub fn certificate_message(nonce: &str, mcm_fingerprint: &str) -> Vec<u8> {
-    format!("aerie-certificate-v1\n{nonce}\n{mcm_fingerprint}").into_bytes()
+/// it *saw*, so a man in the middle relaying to the real MCM fails; and with the hash of
+/// the proxy token this CM gave its MCM at registration, so another box that merely knows
+/// the passphrase (and so the device key) cannot pass for the MCM.
+pub fn certificate_message(
+    nonce: &str,
+    mcm_fingerprint: &str,
+    cm_id: i64,
+    proxy_hash: &str,
+) -> Vec<u8> {
+    format!("aerie-certificate-v2\n{nonce}\n{mcm_fingerprint}\n{cm_id}\n{proxy_hash}").into_bytes()
 }
 
 /// `POST /api/v1/federation/proxy-token`: the secret the MCM presents for live actions.

@@ -83,12 +83,22 @@ async fn measured<F: std::future::Future<Output = usize>>(f: F) -> Run {
 }
 
 /// Pages through `/api/v1/incidents` for `[from, to)`.
-async fn paged(http: &reqwest::Client, base: &str, key: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> usize {
+async fn paged(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> usize {
     let (from, to) = (aerie_proto::format_time(from), aerie_proto::format_time(to));
     let mut after: Option<String> = None;
     let mut rows = 0;
     loop {
-        let mut query = vec![("from", from.clone()), ("to", to.clone()), ("limit", "500".into())];
+        let mut query = vec![
+            ("from", from.clone()),
+            ("to", to.clone()),
+            ("limit", "500".into()),
+        ];
         if let Some(a) = &after {
             query.push(("after", a.clone()));
         }
@@ -137,7 +147,11 @@ async fn streamed(http: &reqwest::Client, base: &str, key: &str, end: i64) -> us
         let keep = tail.len().saturating_sub(needle.len() - 1);
         tail.drain(..keep);
     }
-    assert!(head.starts_with(b"{\"status\":0"), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"{\"status\":0"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     rows
 }
 

@@ -326,10 +326,24 @@ pub async fn certificate(
             "the nonce is 32 random bytes as 64 hex digits",
         ));
     }
+    // An unknown, deregistered or unfinished CM gets the same answer as a stranger.
+    let unknown = || OpError::not_found(format!("CM {}", req.cm_id));
+    let cm = fed
+        .store
+        .cm(aerie_domain::ids::CmId::new(req.cm_id))
+        .await?
+        .filter(|cm| cm.deregistered.is_none())
+        .ok_or_else(unknown)?;
+    let proxy_hash = secret_hash(cm.proxy_token.as_deref().ok_or_else(unknown)?);
     let (_, key) = device_key(fed).await?;
     let fingerprint = fed.appliance.identity.fingerprint();
     Ok(CertificateProof {
-        proof: key.prove(&certificate_message(&req.nonce, &fingerprint)),
+        proof: key.prove(&certificate_message(
+            &req.nonce,
+            &fingerprint,
+            req.cm_id,
+            &proxy_hash,
+        )),
         fingerprint,
     })
 }

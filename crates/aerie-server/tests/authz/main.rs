@@ -246,6 +246,9 @@ struct Row {
     /// For a route on one side only: what the other side answers, and what it checks
     /// before.
     elsewhere: Option<(Outcome, Checked)>,
+    /// What a caller holding the right gets where the route is (the form's own checks
+    /// may refuse the harmless request the table sends, after the right is checked).
+    granted: Outcome,
 }
 
 /// A row for `route` ("METHOD /path").
@@ -258,6 +261,7 @@ fn r(route: &'static str, on: On, need: Need) -> Row {
         on,
         need,
         elsewhere: None,
+        granted: Allowed,
     }
 }
 
@@ -279,6 +283,15 @@ impl Row {
         Row { variant, ..self }
     }
 
+    /// A caller with the right passes to the form's own checks, which refuse the
+    /// request sent (it must change nothing another row relies on).
+    fn then_refused(self) -> Row {
+        Row {
+            granted: Failed,
+            ..self
+        }
+    }
+
     fn elsewhere(self, answer: (Outcome, Checked)) -> Row {
         Row {
             elsewhere: Some(answer),
@@ -297,7 +310,7 @@ impl Row {
     fn expected(&self, side: Side, who: Who) -> Outcome {
         let refusal = refusal(self.need, who);
         if self.on.includes(side) {
-            return refusal.unwrap_or(Allowed);
+            return refusal.unwrap_or(self.granted);
         }
         let (answer, checked) = self.elsewhere.unwrap_or_else(|| {
             panic!(

@@ -176,7 +176,7 @@ pub(super) fn api_request(row: &Row, fx: &Fx, who: Who) -> Option<Req> {
             }),
         ),
         ("POST", "/api/v1/federation/certificate", _) => {
-            post(row.path, json!({"nonce": "ab".repeat(32)}))
+            post(row.path, json!({"nonce": "ab".repeat(32), "cm_id": cm}))
         }
         ("POST", "/api/v1/federation/proxy-token", _) => {
             post(row.path, json!({"token": "px_not-a-token"}))
@@ -286,6 +286,41 @@ pub(super) fn ui_request(row: &Row, fx: &Fx, who: Who) -> Option<UiReq> {
             ]),
             spare: false,
         },
+        ("/config/backup", "schedule") => form(
+            row.path.into(),
+            vec![
+                ("action", s("schedule")),
+                ("every_hours", s("24")),
+                ("keep", s("7")),
+                ("directory", s("")),
+            ],
+        ),
+        ("/config/backup", "create") => form(
+            row.path.into(),
+            vec![
+                ("action", s("create")),
+                ("passphrase", s("authz matrix one")),
+                ("confirm", s("authz matrix two")),
+            ],
+        ),
+        ("/config/gss", action @ ("check" | "apply" | "rollback")) => {
+            form(row.path.into(), vec![("action", s(action))])
+        }
+        ("/config/licensing", _) => form(row.path.into(), vec![("license", s(""))]),
+        ("/config/system", _) => form(
+            row.path.into(),
+            vec![
+                ("hostname", s("")),
+                ("time_zone", s("UTC")),
+                ("session_ttl", s("default")),
+                ("login_banner", s("")),
+                ("listen_port", s("")),
+            ],
+        ),
+        ("/config/gss", "source") => form(
+            row.path.into(),
+            vec![("action", s("source")), ("kind", s("none"))],
+        ),
         ("/config/roles", "delete") => form(
             row.path.into(),
             vec![("action", s("delete")), ("name", me.role.clone())],

@@ -164,6 +164,10 @@ pub(super) async fn forms_shown(fx: &Fx<'_>, http: &reqwest::Client) -> BTreeSet
         "/config/password",
         "/config/radius",
         "/config/saml",
+        "/config/system",
+        "/config/licensing",
+        "/config/gss",
+        "/config/backup",
     ];
     let mut found = BTreeSet::new();
     for page in common.iter().map(|p| p.to_string()).chain(pages) {

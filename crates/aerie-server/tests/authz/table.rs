@@ -138,6 +138,18 @@ pub(super) fn ui_forms() -> Vec<Row> {
         admin("POST /config/radius", "test"),
         admin("POST /config/saml", "save"),
         admin("POST /config/saml", "check"),
+        // System Profiles. The table sends requests that change nothing another row relies
+        // on: a schedule turned off, no update source; the rest are refused by the form's
+        // own checks once the right is checked (passphrases that differ, no update to
+        // apply or roll back, an empty license, an empty host name).
+        admin("POST /config/backup", "schedule"),
+        admin("POST /config/backup", "create").then_refused(),
+        admin("POST /config/gss", "source"),
+        admin("POST /config/gss", "check").then_refused(),
+        admin("POST /config/gss", "apply").then_refused(),
+        admin("POST /config/gss", "rollback").then_refused(),
+        admin("POST /config/licensing", "").then_refused(),
+        admin("POST /config/system", "").then_refused(),
         // Uploads, CM only: a refused permission is a 403 page; the MCM answers 404 before
         // it looks at the permission.
         r("POST /uploads",                       Cm,   Can(SendEvents)).elsewhere(LOGIN_THEN_404),

@@ -153,13 +153,21 @@ async fn config_links_all_lead_somewhere() {
             links.contains(&only_here.to_owned()) && !links.contains(&not_here.to_owned()),
             "{links:?}"
         );
-        for both in ["/config/saml", "/config/radius"] {
+        for both in [
+            "/config/saml",
+            "/config/radius",
+            "/config/system",
+            "/config/certificates",
+            "/config/gss",
+            "/config/licensing",
+            "/config/backup",
+        ] {
             assert!(links.contains(&both.to_owned()), "{both} on both roles");
         }
         assert_eq!(
             links.len(),
-            12,
-            "six entries, each in the side list and the index: {links:?}"
+            22,
+            "the seed's eleven entries, each in the side list and the index: {links:?}"
         );
         for link in links {
             let resp = get(link.clone()).await.unwrap();

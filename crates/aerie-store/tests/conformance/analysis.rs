@@ -19,7 +19,10 @@ pub async fn events_by_window_and_analyses(store: Arc<dyn Store>) {
     store.ingest(&events).await.unwrap();
 
     // The window visits every event once, oldest first, across pages.
-    let (from, to) = (t0().timestamp_millis(), (t0() + TimeDelta::hours(1)).timestamp_millis());
+    let (from, to) = (
+        t0().timestamp_millis(),
+        (t0() + TimeDelta::hours(1)).timestamp_millis(),
+    );
     let mut seen = Vec::new();
     let mut after = None;
     loop {
@@ -31,7 +34,10 @@ pub async fn events_by_window_and_analyses(store: Arc<dyn Store>) {
         after = page.last().map(|e| (e.event.time.timestamp_millis(), e.id));
     }
     assert_eq!(seen.len(), 10);
-    assert!(seen.windows(2).all(|w| w[0] < w[1]), "oldest first, no row twice");
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "oldest first, no row twice"
+    );
     let narrow = store
         .events_between(from + 20_000, from + 30_000, None, 100)
         .await
@@ -66,10 +72,19 @@ pub async fn events_by_window_and_analyses(store: Arc<dyn Store>) {
         verdict: None,
     };
     store.put_analysis(&pending).await.unwrap();
-    assert_eq!(store.analysis(upload_event.id).await.unwrap(), Some(pending.clone()));
-    assert!(store.put_analysis(&pending).await.is_err(), "one submission per event");
+    assert_eq!(
+        store.analysis(upload_event.id).await.unwrap(),
+        Some(pending.clone())
+    );
+    assert!(
+        store.put_analysis(&pending).await.is_err(),
+        "one submission per event"
+    );
     let verdict = Verdict::judge(Some(&known), false, t0() + TimeDelta::seconds(1));
-    store.finish_analysis(upload_event.id, &verdict).await.unwrap();
+    store
+        .finish_analysis(upload_event.id, &verdict)
+        .await
+        .unwrap();
     let judged = store.analysis_by_md5(&pending.md5).await.unwrap().unwrap();
     assert_eq!(judged.verdict, Some(verdict));
     assert_eq!(store.analysis_by_md5(&"f".repeat(32)).await.unwrap(), None);

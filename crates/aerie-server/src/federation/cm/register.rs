@@ -149,6 +149,22 @@ pub(super) async fn repin(
         config.kdf.is_fips(),
     )
     .map_err(fail)?;
+    let refused = || {
+        Failure::Error(format!(
+            "{why}, and it cannot prove the certificate it presents now with the device key \
+             (possible man in the middle, or the MCM's passphrase changed: then run set mcm ip \
+             again)"
+        ))
+    };
+    let cm_id = fed
+        .store
+        .setting(keys::MCM_CM_ID)
+        .await?
+        .and_then(|v| v.parse::<i64>().ok());
+    let proxy_hash = fed.store.setting(keys::MCM_PROXY_HASH).await?;
+    let (Some(cm_id), Some(proxy_hash)) = (cm_id, proxy_hash) else {
+        return Err(refused());
+    };
     let mut bytes = [0u8; 32];
     aws_lc_rs::rand::fill(&mut bytes).expect("the system RNG works");
     let nonce: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -157,6 +173,7 @@ pub(super) async fn repin(
             paths::CERTIFICATE,
             &CertificateChallenge {
                 nonce: nonce.clone(),
+                cm_id,
             },
         )
         .await
@@ -166,19 +183,13 @@ pub(super) async fn repin(
             }
             other => other,
         })?;
-    let refused = || {
-        Failure::Error(format!(
-            "{why}, and it cannot prove the certificate it presents now with the device key \
-             (possible man in the middle, or the MCM's passphrase changed: then run set mcm ip \
-             again)"
-        ))
-    };
     let seen = (*seen.lock().expect("recorder lock")).ok_or_else(refused)?;
     let seen_text = seen.to_string();
     if answer.fingerprint != seen_text
-        || !config
-            .key
-            .verify(&certificate_message(&nonce, &seen_text), &answer.proof)
+        || !config.key.verify(
+            &certificate_message(&nonce, &seen_text, cm_id, &proxy_hash),
+            &answer.proof,
+        )
     {
         tracing::warn!(mcm = %config.address, seen = %seen_text, "MCM certificate change refused: no proof");
         return Err(refused());
