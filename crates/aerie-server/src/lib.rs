@@ -16,6 +16,7 @@ mod connections;
 mod error;
 pub mod federation;
 mod json;
+pub mod metrics;
 pub mod ops;
 pub mod restore;
 pub mod rights;
@@ -87,9 +88,18 @@ pub fn install_crypto_provider() {
 pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     let appliance = state.appliance.clone();
+    let recorder = state.metrics.clone();
     api::router()
         .merge(api::compat::router())
         .merge(ui::router())
+        .route_layer(axum::middleware::from_fn(
+            move |path: axum::extract::MatchedPath,
+                  request: axum::extract::Request,
+                  next: axum::middleware::Next| {
+                let recorder = recorder.clone();
+                async move { metrics::track(&recorder, path, request, next).await }
+            },
+        ))
         .with_state(state)
         .layer(axum::middleware::map_response(
             move |method: axum::http::Method,
@@ -227,6 +237,7 @@ pub async fn start_with_admin(
         downloads: Arc::new(tokio::sync::Semaphore::new(artifacts::MAX_DOWNLOADS)),
         tls: served,
         restart: Default::default(),
+        metrics: Default::default(),
     };
 
     // Read before anything can change it: see `CmSide::started_at_seq`.

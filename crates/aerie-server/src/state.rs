@@ -19,4 +19,6 @@ pub struct AppState {
     pub tls: Arc<crate::tls::Served>,
     /// Set by an update or a rollback; `aerie serve` restarts into the staged binary.
     pub restart: Arc<crate::ops::updates::Restart>,
+    /// This daemon's Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

@@ -102,6 +102,10 @@ pub trait IncidentStore: Send + Sync {
         cap: u32,
     ) -> Result<u64>;
 
+    /// How many incidents there are of each (risk rank, status): this CM's, or with
+    /// `remote` the MCM's table of its CMs'.
+    async fn incident_census(&self, remote: bool) -> Result<Vec<(i64, Status, i64)>>;
+
     /// Moves an incident along the status workflow, recording who did it and why.
     async fn change_status(
         &self,

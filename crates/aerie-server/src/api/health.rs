@@ -35,3 +35,20 @@ pub async fn health(State(state): State<AppState>) -> Result<Response, OpError> 
     };
     Ok((status, Json(body)).into_response())
 }
+
+/// `GET /metrics`: this daemon's metrics in the Prometheus text format (admins: an API
+/// key as `Authorization: Bearer`, or a session).
+pub async fn metrics(
+    State(state): State<AppState>,
+    _can: crate::rights::Can<crate::rights::Administer>,
+) -> Result<Response, OpError> {
+    let text = crate::metrics::render(&state).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}

@@ -34,6 +34,7 @@ pub use openapi::ApiDoc;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(health::health))
+        .route("/metrics", get(health::metrics))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/login", post(session::login))
         .route("/api/v1/logout", post(session::logout))

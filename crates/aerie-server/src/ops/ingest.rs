@@ -19,7 +19,18 @@ pub async fn events(
 ) -> Result<Vec<Placement>, OpError> {
     state.appliance.on_cm(NOT_ON_THE_MCM).await?;
     check_artifacts(state, events).await?;
-    Ok(state.store.ingest(events).await?)
+    let started = std::time::Instant::now();
+    let placed = state.store.ingest(events).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let opened = placed.iter().filter(|p| p.opened).count() as u64;
+    state.metrics.record(|| {
+        use crate::metrics::names;
+        metrics::counter!(names::INGEST_EVENTS).increment(events.len() as u64);
+        metrics::counter!(names::INGEST_BATCHES).increment(1);
+        metrics::counter!(names::INCIDENTS_OPENED).increment(opened);
+        metrics::histogram!(names::INGEST_SECONDS).record(seconds);
+    });
+    Ok(placed)
 }
 
 /// Every artifact an event references must have been uploaded first.

@@ -36,6 +36,9 @@ pub async fn log_in(
     };
     let Some((user, method)) = authenticate(state, username, password).await? else {
         state.login_throttle.failed(attempt);
+        state.metrics.record(|| {
+            metrics::counter!(crate::metrics::names::LOGIN_FAILURES).increment(1);
+        });
         return Ok(Err(Refused::Wrong));
     };
     state.login_throttle.succeeded(attempt);

@@ -33,7 +33,7 @@ pub(super) fn api_request(row: &Row, fx: &Fx, who: Who) -> Option<Req> {
     let quarantine = |ip: &str| json!({"kind": "quarantine_endpoint", "value": ip});
     let whitelist = |ip: &str| json!({"kind": "endpoint", "value": ip, "reason": "authz matrix"});
     Some(match (row.method, row.path, row.variant) {
-        ("GET", "/healthz" | "/api/v1/openapi.json", _) => get(row.path),
+        ("GET", "/healthz" | "/api/v1/openapi.json" | "/metrics", _) => get(row.path),
         ("POST", "/api/v1/login", _) => {
             post(row.path, json!({"username": PROBE, "password": PASSWORD}))
         }

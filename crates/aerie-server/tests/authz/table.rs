@@ -103,6 +103,8 @@ pub(super) fn undocumented_routes() -> Vec<Row> {
     use On::*;
     vec![
         r("GET /api/v1/openapi.json",                                    Both, Public),
+        // Prometheus scrapes with an admin's API key.
+        r("GET /metrics",                                                Both, Can(Administer)),
         // The router's `/api/v1/incidents/{id}/{incident}/{*action}` takes any method; the
         // document gives it as POST only. Its DELETE and its reads:
         r("DELETE /api/v1/incidents/{cm}/{id}/mitigations/{mitigation}", Mcm,  Can(Mitigate)).elsewhere(THEN_404),

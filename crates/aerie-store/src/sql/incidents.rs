@@ -4,7 +4,7 @@
 use aerie_domain::ids::CmId;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::AssertSqlSafe;
+use sqlx::{AssertSqlSafe, Row};
 
 use aerie_domain::{
     incident::{Incident, IncidentId},
@@ -351,6 +351,29 @@ impl crate::IncidentStore for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(rows::event).collect()
+    }
+
+    async fn incident_census(&self, remote: bool) -> Result<Vec<(i64, Status, i64)>> {
+        let table = if remote {
+            "remote_incidents"
+        } else {
+            "incidents"
+        };
+        let sql = format!(
+            "SELECT risk_rank, status, COUNT(*) AS n FROM {table} GROUP BY risk_rank, status"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<i64, _>("risk_rank")?,
+                    rows::parsed(r, "status")?,
+                    r.try_get::<i64, _>("n")?,
+                ))
+            })
+            .collect()
     }
 
     async fn status_history(
