@@ -33,7 +33,9 @@ pub mod names {
     pub const HTTP_REQUESTS: &str = "aerie_http_requests_total";
     pub const HTTP_SECONDS: &str = "aerie_http_request_duration_seconds";
     pub const LOGIN_FAILURES: &str = "aerie_login_failures_total";
-    pub const SYNC_BATCHES: &str = "aerie_sync_batches_applied_total";
+    pub const SYNC_BATCHES: &str = "aerie_sync_batches_total";
+    pub const SYNC_CHANGES: &str = "aerie_sync_changes_total";
+    pub const SYNC_ERRORS: &str = "aerie_sync_errors_total";
     pub const PROXY_CALLS: &str = "aerie_proxy_calls_total";
 }
 
@@ -68,6 +70,14 @@ impl Metrics {
     /// Runs `record` (calls of the `metrics` macros) against this daemon's recorder.
     pub fn record(&self, record: impl FnOnce()) {
         metrics::with_local_recorder(&self.recorder, record);
+    }
+
+    /// A live call to a CM (the MCM's proxy), by outcome.
+    pub fn proxy_call(&self, cm: &str, ok: bool) {
+        let (cm, outcome) = (cm.to_owned(), if ok { "ok" } else { "failed" });
+        self.record(|| {
+            metrics::counter!(names::PROXY_CALLS, "cm" => cm, "outcome" => outcome).increment(1);
+        });
     }
 
     /// What was recorded, in the Prometheus text format.

@@ -89,5 +89,23 @@ pub async fn sync(
     CmPeer(cm): CmPeer,
     ApiJson(req): ApiJson<SyncRequest>,
 ) -> Result<Json<SyncAck>, OpError> {
-    Ok(Json(mcm::sync(&state.federation, &cm, &req).await?))
+    let answer = mcm::sync(&state.federation, &cm, &req).await;
+    let (name, changes) = (
+        cm.name.as_str().to_owned(),
+        req.upserts.len() + req.removals.len(),
+    );
+    state.metrics.record(|| {
+        use crate::metrics::names;
+        match &answer {
+            Ok(_) => {
+                metrics::counter!(names::SYNC_BATCHES, "cm" => name.clone()).increment(1);
+                metrics::counter!(names::SYNC_CHANGES, "cm" => name).increment(changes as u64);
+            }
+            Err(e) => {
+                metrics::counter!(names::SYNC_ERRORS, "cm" => name, "status" => e.status().as_u16().to_string())
+                    .increment(1);
+            }
+        }
+    });
+    Ok(Json(answer?))
 }

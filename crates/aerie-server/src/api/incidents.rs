@@ -110,5 +110,7 @@ pub async fn remote_detail(
     let (cm, id) = super::remote::ids(&cm, &id)?;
     let page = event_page(page)?;
     let cm = crate::ops::remote::owned(&state, cm, id).await?;
-    Ok(Json(crate::ops::remote::detail(&can, &cm, id, page).await?))
+    Ok(Json(
+        crate::ops::remote::detail(&state, &can, &cm, id, page).await?,
+    ))
 }

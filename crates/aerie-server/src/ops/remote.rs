@@ -35,19 +35,22 @@ pub async fn owned(state: &AppState, cm: CmId, id: IncidentId) -> Result<Cm, OpE
 
 /// An incident's details, live from the CM that owns it (checked with [`owned`]).
 pub async fn detail(
+    state: &AppState,
     can: &Can<View>,
     cm: &Cm,
     id: IncidentId,
     page: (Option<(i64, i64)>, u32),
 ) -> Result<IncidentDetail, OpError> {
-    let mut detail: IncidentDetail = proxy::call(
+    let answer = proxy::call(
         cm,
         can.caller(),
         Method::GET,
         &format!("/api/v1/incidents/{id}{}", EventPageParams::query(page)),
         None,
     )
-    .await?;
+    .await;
+    state.metrics.proxy_call(cm.name.as_str(), answer.is_ok());
+    let mut detail: IncidentDetail = answer?;
     detail.incident = mcm::with_cm(detail.incident, cm);
     Ok(detail)
 }
@@ -117,6 +120,7 @@ pub async fn forward(
         req.body,
     )
     .await;
+    state.metrics.proxy_call(cm.name.as_str(), answer.is_ok());
     if changes {
         let outcome = match &answer {
             Ok(r) => r.status().to_string(),

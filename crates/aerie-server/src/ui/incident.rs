@@ -89,7 +89,7 @@ pub async fn remote_page(
     let links = Links::remote(cm.get(), incident_id.get());
     let title = format!("Incident {incident_id} · {}", cm_row.name);
     let can = Can::check(session.caller.clone())?;
-    let live = remote::detail(&can, &cm_row, incident_id, page_asked).await;
+    let live = remote::detail(&state, &can, &cm_row, incident_id, page_asked).await;
     let body = match live {
         Ok(detail) => page(&frame, &detail.incident, Ok(&detail), &links),
         Err(e) if e.status() == StatusCode::BAD_GATEWAY => {

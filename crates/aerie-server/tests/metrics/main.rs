@@ -229,3 +229,67 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[tokio::test]
+async fn the_mcm_counts_each_cm_s_sync_and_live_calls() {
+    use common::{cm_id_of, convert, node, register};
+    let mcm = node("mcm-metrics", 1).await;
+    convert(&mcm).await;
+    let cm = node("cm-metrics", 2).await;
+    assert!(register(&cm, &mcm).await.0);
+    let cm_id = cm_id_of(&mcm, "cm-metrics").await;
+    let events: Vec<_> = (0..3)
+        .map(|i| event(&format!("10.6.0.{}", i + 1), 60 * i, 0.8))
+        .collect();
+    let placed = cm.admin.post_events(&batch(events)).await.unwrap();
+    let key = key_of(&mcm, "admin").await;
+    let scrape = || async {
+        http()
+            .get(mcm.url("/metrics"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let labels = format!("{{cm=\"cm-metrics\",cm_id=\"{cm_id}\"}}");
+    assert!(
+        eventually(15, || async {
+            sample(&scrape().await, &format!("aerie_cm_incidents{labels}")) == Some(3.0)
+        })
+        .await,
+        "{}",
+        scrape().await
+    );
+    let text = scrape().await;
+    assert!(
+        sample(&text, "aerie_sync_batches_total{cm=\"cm-metrics\"}").unwrap() >= 1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "aerie_sync_changes_total{cm=\"cm-metrics\"}"),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(sample(&text, &format!("aerie_cm_up{labels}")), Some(1.0));
+    assert!(sample(&text, &format!("aerie_cm_last_contact_age_seconds{labels}")).unwrap() < 60.0);
+    assert!(text.contains("aerie_info{version=\"") && text.contains("role=\"mcm\""));
+    // A live read of the CM's incident counts as a proxy call.
+    let id = placed.placements[0].incident_id;
+    let _: Value = mcm
+        .admin
+        .get(&format!("/api/v1/incidents/{cm_id}/{id}"))
+        .await
+        .unwrap();
+    let text = scrape().await;
+    assert_eq!(
+        sample(
+            &text,
+            "aerie_proxy_calls_total{cm=\"cm-metrics\",outcome=\"ok\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+}

@@ -111,7 +111,7 @@ async fn events(call: &Call<'_>, caller: &Caller) -> Result<Response, Failed> {
     let cms: Vec<Cm> = live_cms(call.state).await?;
     let mut answers = Vec::with_capacity(cms.len());
     for cm in &cms {
-        let mut answer = ask(cm, caller, "events", &form).await?;
+        let mut answer = ask(call.state, cm, caller, "events", &form).await?;
         let list = answer
             .get_mut("event_array")
             .and_then(Value::as_array_mut)
@@ -172,7 +172,7 @@ async fn forward(
         &["status", "last_status", "comments", "get_components"],
         Some((id_param, local)),
     );
-    let answer = ask(&cm, caller, op, &form).await?;
+    let answer = ask(call.state, &cm, caller, op, &form).await?;
     let mut answer = match answer {
         Value::Object(m) => m,
         _ => {
@@ -206,7 +206,7 @@ async fn by_md5(call: &Call<'_>, caller: &Caller) -> Result<Response, Failed> {
     Can::<View>::check(caller.clone())?;
     let form = pass_on(call, &["md5sum", "get_components"], None);
     for cm in live_cms(call.state).await? {
-        match ask(&cm, caller, "analysis_details", &form).await {
+        match ask(call.state, &cm, caller, "analysis_details", &form).await {
             Ok(Value::Object(mut m)) => {
                 m.remove("status");
                 for v in m.values_mut() {
@@ -229,15 +229,22 @@ async fn by_md5(call: &Call<'_>, caller: &Caller) -> Result<Response, Failed> {
 
 /// Sends `op` with `form` to the CM's original API; its own failure comes back as one,
 /// prefixed with the CM's name.
-async fn ask(cm: &Cm, caller: &Caller, op: &str, form: &str) -> Result<Value, Failed> {
+async fn ask(
+    state: &AppState,
+    cm: &Cm,
+    caller: &Caller,
+    op: &str,
+    form: &str,
+) -> Result<Value, Failed> {
     let answer = proxy::post_form(
         cm,
         caller,
         &format!("/cyadmin/api.php?op={op}"),
         form.to_owned(),
     )
-    .await
-    .map_err(|e| Failed::new(codes::UNAVAILABLE, e.to_string()))?;
+    .await;
+    state.metrics.proxy_call(cm.name.as_str(), answer.is_ok());
+    let answer = answer.map_err(|e| Failed::new(codes::UNAVAILABLE, e.to_string()))?;
     match answer.get("status").and_then(Value::as_i64) {
         Some(0) => Ok(answer),
         Some(status) => Err(Failed::new(
@@ -338,7 +345,7 @@ pub async fn event_incident(
     Can::<View>::check(caller.clone())?;
     let cm = proxy::registered_cm(state.store.as_ref(), cm).await?;
     let form = format!("event_id={local}");
-    let answer = ask(&cm, caller, "event_details", &form).await?;
+    let answer = ask(state, &cm, caller, "event_details", &form).await?;
     answer["event_details"]["incident_id"]
         .as_i64()
         .ok_or_else(|| {
