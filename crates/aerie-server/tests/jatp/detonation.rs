@@ -54,13 +54,11 @@ pub async fn submit(
 /// Polls `event_details` until the analysis is done; returns its reply.
 pub async fn until_done(http: &reqwest::Client, s: &TestServer, key: &str, event_id: i64) -> Value {
     for _ in 0..100 {
-        let v = reply(
-            http.post(s.url("/cyadmin/api.php?op=event_details"))
-                .header(header::AUTHORIZATION, key)
-                .form(&[("event_id", event_id.to_string())])
-                .send()
-                .await
-                .unwrap(),
+        let v = post_form(
+            &http,
+            s.url("/cyadmin/api.php?op=event_details"),
+            key,
+            &[("event_id", event_id.to_string())],
         )
         .await;
         succeeded(&v);
@@ -177,13 +175,11 @@ async fn a_submitted_file_is_judged_by_what_the_cm_knows_of_it() {
     until_done(&http, &s, &key, unknown_event).await;
 
     // SOAR: analysis_details by event_id.
-    let v = reply(
-        http.post(s.url("/cyadmin/api.php?op=analysis_details"))
-            .header(header::AUTHORIZATION, &key)
-            .form(&[("event_id", bad_event.to_string())])
-            .send()
-            .await
-            .unwrap(),
+    let v = post_form(
+        &http,
+        s.url("/cyadmin/api.php?op=analysis_details"),
+        &key,
+        &[("event_id", bad_event.to_string())],
     )
     .await;
     succeeded(&v);
@@ -214,13 +210,11 @@ async fn a_submitted_file_is_judged_by_what_the_cm_knows_of_it() {
     );
 
     // SOAR: behavior_details of the upload.
-    let v = reply(
-        http.post(s.url("/cyadmin/api.php?op=behavior_details"))
-            .header(header::AUTHORIZATION, &key)
-            .form(&[("event_id", bad_event.to_string())])
-            .send()
-            .await
-            .unwrap(),
+    let v = post_form(
+        &http,
+        s.url("/cyadmin/api.php?op=behavior_details"),
+        &key,
+        &[("event_id", bad_event.to_string())],
     )
     .await;
     succeeded(&v);
@@ -243,13 +237,11 @@ async fn a_submitted_file_is_judged_by_what_the_cm_knows_of_it() {
     let v = submit(&http, &s, &key, &[("file", Some("again.exe"), None, bad)]).await;
     let again = v["detail"]["event_id"].as_i64().unwrap();
     until_done(&http, &s, &key, again).await;
-    let v = reply(
-        http.post(s.url("/cyadmin/api.php?op=analysis_details"))
-            .header(header::AUTHORIZATION, &key)
-            .form(&[("event_id", again.to_string())])
-            .send()
-            .await
-            .unwrap(),
+    let v = post_form(
+        &http,
+        s.url("/cyadmin/api.php?op=analysis_details"),
+        &key,
+        &[("event_id", again.to_string())],
     )
     .await;
     assert_eq!(

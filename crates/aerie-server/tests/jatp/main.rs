@@ -59,6 +59,24 @@ async fn reply(resp: reqwest::Response) -> Value {
     v
 }
 
+/// A form POST with the key raw in `Authorization`, as the SOAR app and Splunk send it.
+async fn post_form<F: serde::Serialize + ?Sized>(
+    http: &reqwest::Client,
+    url: String,
+    key: &str,
+    form: &F,
+) -> Value {
+    reply(
+        http.post(url)
+            .header(header::AUTHORIZATION, key)
+            .form(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
 fn succeeded(v: &Value) {
     assert_eq!(v["status"], json!(0), "{v}");
 }
@@ -224,13 +242,11 @@ async fn every_client_s_request_shapes_get_the_replies_they_read() {
     let incident_id = int(&incidents[0]["incident_id"]);
 
     // An empty window still has its list; windows are whole and disjoint.
-    let v = reply(
-        http.post(api("op=incidents"))
-            .header(header::AUTHORIZATION, &key)
-            .form(&[("interval_sec", "60"), ("end_time_sec", "1000000000")])
-            .send()
-            .await
-            .unwrap(),
+    let v = post_form(
+        &http,
+        api("op=incidents"),
+        &key,
+        &[("interval_sec", "60"), ("end_time_sec", "1000000000")],
     )
     .await;
     succeeded(&v);
@@ -288,13 +304,11 @@ async fn every_client_s_request_shapes_get_the_replies_they_read() {
     }
 
     // SOAR: behaviour of the CnC event, form body.
-    let v = reply(
-        http.post(api("op=behavior_details"))
-            .header(header::AUTHORIZATION, &key)
-            .form(&[("event_id", cnc_event.to_string())])
-            .send()
-            .await
-            .unwrap(),
+    let v = post_form(
+        &http,
+        api("op=behavior_details"),
+        &key,
+        &[("event_id", cnc_event.to_string())],
     )
     .await;
     succeeded(&v);
@@ -309,13 +323,11 @@ async fn every_client_s_request_shapes_get_the_replies_they_read() {
     assert_eq!(b["file_opened"], json!([]));
 
     // A sensor event's analysis is its detection.
-    let v = reply(
-        http.post(api("op=event_details"))
-            .header(header::AUTHORIZATION, &key)
-            .form(&[("event_id", cnc_event.to_string())])
-            .send()
-            .await
-            .unwrap(),
+    let v = post_form(
+        &http,
+        api("op=event_details"),
+        &key,
+        &[("event_id", cnc_event.to_string())],
     )
     .await;
     succeeded(&v);
@@ -355,18 +367,16 @@ async fn every_client_s_request_shapes_get_the_replies_they_read() {
     );
 
     // add_user, then it is listed.
-    let v = reply(
-        http.post(api("op=add_user"))
-            .header(header::AUTHORIZATION, &key)
-            .form(&[
-                ("user_name", "soc-bot"),
-                ("full_name", "SOC Bot"),
-                ("is_admin", "0"),
-                ("password", "bot-password-123"),
-            ])
-            .send()
-            .await
-            .unwrap(),
+    let v = post_form(
+        &http,
+        api("op=add_user"),
+        &key,
+        &[
+            ("user_name", "soc-bot"),
+            ("full_name", "SOC Bot"),
+            ("is_admin", "0"),
+            ("password", "bot-password-123"),
+        ],
     )
     .await;
     succeeded(&v);
@@ -434,23 +444,19 @@ async fn every_client_s_request_shapes_get_the_replies_they_read() {
     failed(&reply(wrong).await, "wrong user name or password");
 
     // A bad license is refused with its reason.
-    let v = reply(
-        http.post(api("op=add_license"))
-            .header(header::AUTHORIZATION, &key)
-            .form(&[("license_type", "product"), ("filename", "not a license")])
-            .send()
-            .await
-            .unwrap(),
+    let v = post_form(
+        &http,
+        api("op=add_license"),
+        &key,
+        &[("license_type", "product"), ("filename", "not a license")],
     )
     .await;
     assert!(v["status"].as_i64().unwrap() < 0, "{v}");
-    let v = reply(
-        http.post(api("op=add_license"))
-            .header(header::AUTHORIZATION, &key)
-            .form(&[("license_type", "lifetime"), ("filename", "x")])
-            .send()
-            .await
-            .unwrap(),
+    let v = post_form(
+        &http,
+        api("op=add_license"),
+        &key,
+        &[("license_type", "lifetime"), ("filename", "x")],
     )
     .await;
     failed(&v, "product or support");

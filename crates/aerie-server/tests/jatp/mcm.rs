@@ -98,17 +98,15 @@ async fn the_mcm_answers_for_the_whole_federation() {
     assert_eq!(v["behavior_details"]["mutexes"], json!(["Global\\evil"]));
 
     // A comment with a status change lands on the CM, as the MCM user.
-    let v = reply(
-        http.post(mcm.url("/cyadmin/api.php?op=add_incident_comments"))
-            .header(header::AUTHORIZATION, &key)
-            .form(&[
-                ("incident_id", east_incident.to_string()),
-                ("status", "in_progress".into()),
-                ("comments", "from the MCM's SOAR".into()),
-            ])
-            .send()
-            .await
-            .unwrap(),
+    let v = post_form(
+        &http,
+        mcm.url("/cyadmin/api.php?op=add_incident_comments"),
+        &key,
+        &[
+            ("incident_id", east_incident.to_string()),
+            ("status", "in_progress".into()),
+            ("comments", "from the MCM's SOAR".into()),
+        ],
     )
     .await;
     succeeded(&v);
