@@ -98,7 +98,7 @@ async fn measure(backend: Backend, url: Option<String>, n: usize) {
     let seeding = Instant::now();
     match backend {
         Backend::Sqlite => seed_sqlite(&url, seed::start_time(), n).await,
-        Backend::Postgres => seed_postgres(&url, seed::start_time(), n).await,
+        Backend::Postgres => seed_postgres(&url, seed::start_time(), 0..n).await,
     }
     let seeded = seeding.elapsed();
     let (running, shutdown) = start(&dir, &url).await;

@@ -15,27 +15,27 @@
 //! measures part 2 on PostgreSQL at `AERIE_BENCH_PG_ROWS` (default 10,000,000).
 
 /// The allocator the `aerie` binary ships with, so figures match production.
+mod seed;
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::{
-    net::{IpAddr, Ipv4Addr},
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use aerie_client::{Client, Fingerprint, traffic::Traffic};
 use aerie_domain::{
-    event::{Category, CollectorType, Endpoint, EventKind, NewEvent, Source, Stage},
+    event::{Category, NewEvent},
     query::{IncidentFilter, IncidentQuery, IncidentSort},
-    risk::{Risk, Severity},
+    risk::Risk,
     status::Status,
-    text::Text,
 };
 use aerie_proto::{events::EventBatch, incidents::IncidentListParams};
 use aerie_server::{Config, ConfigLayer};
 use aerie_store::{SqlStore, Store};
-use chrono::{TimeDelta, Utc};
+use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 const BATCH: usize = 500;
@@ -222,34 +222,10 @@ async fn grow(total: usize) {
     }
 }
 
-/// One incident per event: each on its own endpoint, a second apart.
+/// One incident per event: each on its own endpoint, a second apart, from one start.
 fn seed_event(i: usize) -> NewEvent {
-    let x = (i as u64)
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let severity = [0.0, 0.1, 0.3, 0.6, 0.9][(x >> 33) as usize % 5];
-    let category = Category::ALL[(x >> 40) as usize % Category::ALL.len()];
-    let ip = Ipv4Addr::from(0x0a00_0000u32 + i as u32 + 1);
-    NewEvent {
-        kind: EventKind::Download,
-        time: Utc::now() - TimeDelta::days(30) + TimeDelta::seconds(i as i64),
-        severity: Severity::parse("s", severity).unwrap(),
-        category,
-        threat_name: Text::parse("t", &format!("TROJAN_Bench.{}", x % 997), 64).unwrap(),
-        endpoint: Endpoint {
-            ip: IpAddr::V4(ip),
-            name: None,
-            os: None,
-            user: None,
-        },
-        source: Source::default(),
-        progression: [Stage::Download].into_iter().collect(),
-        collector_id: None,
-        collector_type: CollectorType::Web,
-        file_sha256: None,
-        behaviour: Default::default(),
-        artifacts: Vec::new(),
-    }
+    static START: std::sync::OnceLock<chrono::DateTime<Utc>> = std::sync::OnceLock::new();
+    seed::seed_event(*START.get_or_init(seed::start_time), i)
 }
 
 async fn seed(store: &dyn Store, from: usize, to: usize) {
@@ -387,46 +363,10 @@ async fn measure(store: &dyn Store, s: &Server) -> Vec<[f64; 6]> {
 }
 
 /// Seeds incidents `from..to` on PostgreSQL straight in SQL (`generate_series`): the
-/// same shape as [`seed_event`]'s (five severities, every category, one endpoint each,
-/// a month of times), at the speed of a bulk load rather than of ingest.
+/// same shape as [`seed_event`]'s, at the speed of a bulk load rather than of ingest.
 async fn seed_postgres(url: &str, from: usize, to: usize) {
-    use sqlx::{Connection, Executor};
     let started = Instant::now();
-    let severities = [0.0, 0.1, 0.3, 0.6, 0.9];
-    let ranks: Vec<String> = severities
-        .iter()
-        .map(|&s| Severity::parse("s", s).unwrap().risk().rank().to_string())
-        .collect();
-    let categories: Vec<String> = Category::ALL
-        .iter()
-        .map(|c| format!("'{}'", c.as_str()))
-        .collect();
-    let progression: aerie_domain::event::Progression = [Stage::Download].into_iter().collect();
-    let start_ms = (Utc::now() - TimeDelta::days(30)).timestamp_millis();
-    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    for chunk in (from..to).step_by(1_000_000) {
-        let sql = format!(
-            "INSERT INTO incidents (first_seen_ms, last_activity_ms, severity, risk_rank, category, \
-             threat_name, endpoint_ip, endpoint_key, progression, collector_type, event_count, \
-             status, version, change_seq) \
-             SELECT {start_ms} + i * 1000, {start_ms} + i * 1000, \
-             (ARRAY[{sev}])[1 + h % 5], (ARRAY[{ranks}])[1 + h % 5], \
-             (ARRAY[{cats}])[1 + (h / 5) % {ncat}], 'TROJAN_Bench.' || (h % 997), \
-             '10.' || ((i + 1) >> 16 & 255) || '.' || ((i + 1) >> 8 & 255) || '.' || ((i + 1) & 255), \
-             '00000000000000000000ffff' || lpad(to_hex(167772160 + i + 1), 8, '0'), \
-             {bits}, '{web}', 1, 'new', 1, i + 1 \
-             FROM (SELECT i, abs(hashint8(i)::bigint) AS h FROM generate_series({chunk}::bigint, {end}::bigint - 1) AS i) AS s",
-            sev = severities.map(|s| s.to_string()).join(", "),
-            ranks = ranks.join(", "),
-            cats = categories.join(", "),
-            ncat = categories.len(),
-            bits = progression.bits(),
-            web = CollectorType::Web.as_str(),
-            end = to.min(chunk + 1_000_000),
-        );
-        conn.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
-    }
-    conn.execute("ANALYZE incidents").await.unwrap();
+    seed::seed_postgres(url, seed::start_time(), from..to).await;
     let rate = (to - from) as f64 / started.elapsed().as_secs_f64();
     println!(
         "  seeded {} incidents in SQL at {rate:.0} incidents/s",

@@ -169,7 +169,7 @@ async fn measure(name: &str, url: Option<String>, n: usize, runs: usize) {
     if url.starts_with("sqlite") {
         seed::seed_sqlite(&url, start, n).await;
     } else {
-        seed::seed_postgres(&url, start, n).await;
+        seed::seed_postgres(&url, start, 0..n).await;
     }
     let seeded = seeding.elapsed();
     let layer = ConfigLayer {

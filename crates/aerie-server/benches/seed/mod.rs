@@ -64,7 +64,8 @@ pub async fn seed_sqlite(url: &str, start: DateTime<Utc>, n: usize) {
 
 /// Incidents `0..n` straight in SQL, the shape of [`seed_event`]'s (as
 /// `benches/incidents.rs` seeds PostgreSQL).
-pub async fn seed_postgres(url: &str, start: DateTime<Utc>, n: usize) {
+/// Incidents `range` in SQL, the shape of [`seed_event`]'s.
+pub async fn seed_postgres(url: &str, start: DateTime<Utc>, range: std::ops::Range<usize>) {
     use sqlx::{Connection, Executor};
     SqlStore::open(url).await.unwrap().close().await;
     let severities = [0.0, 0.1, 0.3, 0.6, 0.9];
@@ -79,7 +80,8 @@ pub async fn seed_postgres(url: &str, start: DateTime<Utc>, n: usize) {
     let progression: aerie_domain::event::Progression = [Stage::Download].into_iter().collect();
     let start_ms = start.timestamp_millis();
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    for chunk in (0..n).step_by(1_000_000) {
+    let n = range.end;
+    for chunk in range.step_by(1_000_000) {
         let sql = format!(
             "INSERT INTO incidents (first_seen_ms, last_activity_ms, severity, risk_rank, category, \
              threat_name, endpoint_ip, endpoint_key, progression, collector_type, event_count, \

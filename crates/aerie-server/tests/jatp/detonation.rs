@@ -55,7 +55,7 @@ pub async fn submit(
 pub async fn until_done(http: &reqwest::Client, s: &TestServer, key: &str, event_id: i64) -> Value {
     for _ in 0..100 {
         let v = post_form(
-            &http,
+            http,
             s.url("/cyadmin/api.php?op=event_details"),
             key,
             &[("event_id", event_id.to_string())],
