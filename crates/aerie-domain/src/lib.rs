@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod appliance;
 pub mod artifact;
 pub mod audit;
+pub mod correlation;
 pub mod error;
 pub mod event;
 pub mod federation;

@@ -17,6 +17,7 @@ use aerie_domain::{
     analysis::{Analysis, KnownFile, Verdict},
     artifact::{ArtifactInfo, ArtifactKind},
     audit::{AuditEntry, AuditRecord},
+    correlation::{Campaign, Indicator},
     event::{Event, NewEvent},
     federation::{Cm, CmRegistration, RemoteIncident, RemotePage, SyncBatch, SyncOutcome},
     ids::{ApiKeyId, CmId, MitigationId, UserId, WhitelistId},
@@ -36,8 +37,8 @@ pub use sql::{Backend, SqlStore, open};
 /// Every capability trait, for code that calls store methods on a concrete store.
 pub mod prelude {
     pub use crate::{
-        AnalysisStore, AuditStore, BackupStore, FederationStore, IncidentStore, IngestStore,
-        InvestigationStore, SettingsStore, SsoStore, Store, UserStore,
+        AnalysisStore, AuditStore, BackupStore, CorrelationStore, FederationStore, IncidentStore,
+        IngestStore, InvestigationStore, SettingsStore, SsoStore, Store, UserStore,
     };
 }
 
@@ -56,6 +57,7 @@ pub trait Store:
     + SsoStore
     + BackupStore
     + AnalysisStore
+    + CorrelationStore
     + Send
     + Sync
     + 'static
@@ -309,6 +311,17 @@ impl StorageHealth {
 
 /// The size of an artifact's stored chunks.
 pub const ARTIFACT_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Cross-CM correlation on the MCM, kept by [`FederationStore::apply_sync`].
+#[async_trait]
+pub trait CorrelationStore: Send + Sync {
+    /// Indicators seen in incidents of two or more CMs whose last activity is at or after
+    /// `since`, latest first, at most `limit`.
+    async fn campaigns(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<Campaign>>;
+
+    /// The incident's indicators that other CMs' incidents carry too, with those CMs.
+    async fn also_seen(&self, cm_id: CmId, id: IncidentId) -> Result<Vec<(Indicator, Vec<CmId>)>>;
+}
 
 /// Events by id and by time, and the analyses of submitted files.
 #[async_trait]

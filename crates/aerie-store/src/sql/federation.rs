@@ -57,7 +57,7 @@ fn upsert_sql(backend: super::Backend, rows: usize) -> String {
 impl SqlStore {
     /// `sql` (its `CM` the first parameter) followed by `(ids…)`, bound with the CM first
     /// and then the ids.
-    fn in_ids<'q>(
+    pub(super) fn in_ids<'q>(
         &self,
         sql: &str,
         cm_id: CmId,
@@ -347,6 +347,18 @@ impl crate::FederationStore for SqlStore {
                 .rows_affected();
             added -= swept as i64;
         }
+        // The correlation follows the table: every incident the batch named, and on the
+        // end of a resync whatever it swept.
+        let touched: Vec<i64> = batch
+            .upserts
+            .iter()
+            .map(|i| i.id.get())
+            .chain(batch.removals.iter().map(|(id, _)| id.get()))
+            .collect();
+        self.resight(&mut tx, cm_id, &touched).await?;
+        if swept > 0 {
+            self.drop_orphan_sightings(&mut tx, cm_id).await?;
+        }
         let changed = !(batch.upserts.is_empty()
             && batch.removals.is_empty()
             && batch.resync.is_none()
@@ -411,6 +423,9 @@ impl crate::FederationStore for SqlStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        sqlx::query("DELETE FROM indicator_sightings")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM remote_removals")
             .execute(&mut *tx)
             .await?;

@@ -7,6 +7,7 @@ mod analysis;
 mod audit;
 pub(crate) mod backup;
 mod bulk;
+mod correlation;
 mod federation;
 mod feed;
 mod incidents;

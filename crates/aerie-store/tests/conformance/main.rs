@@ -20,12 +20,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 mod accounts;
 mod analysis;
 mod backup;
+mod correlation;
 mod federation;
 mod incidents;
 mod investigation;
 use accounts::*;
 use analysis::*;
 use backup::*;
+use correlation::*;
 use federation::*;
 use incidents::*;
 use investigation::*;
@@ -81,6 +83,7 @@ conformance!(
     sso_state_is_kept_once,
     snapshots_copy_the_whole_store,
     events_by_window_and_analyses,
+    campaigns_follow_the_table,
 );
 
 fn t0() -> DateTime<Utc> {
