@@ -27,6 +27,8 @@ pub struct IncidentFilter {
     pub source: Option<String>,
     /// Part of the threat name, endpoint name or source name (case-insensitive).
     pub text: Option<String>,
+    /// The incident's file.
+    pub file: Option<crate::text::Sha256Hex>,
     /// Last activity at or after this time.
     pub from: Option<DateTime<Utc>>,
     /// Last activity before this time.

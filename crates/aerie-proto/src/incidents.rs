@@ -287,6 +287,8 @@ pub struct IncidentListParams {
     pub source: Option<String>,
     /// Part of the threat name, endpoint name, source name or endpoint address.
     pub q: Option<String>,
+    /// The incident's file, by SHA-256.
+    pub file: Option<String>,
     /// Last activity at or after this time (RFC 3339).
     pub from: Option<String>,
     /// Last activity before this time (RFC 3339).
@@ -373,6 +375,12 @@ impl IncidentListParams {
             endpoint,
             source: search("source", &self.source)?,
             text: search("q", &self.q)?,
+            file: self
+                .file
+                .as_deref()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| aerie_domain::text::Sha256Hex::parse("file", v.trim()))
+                .transpose()?,
             from: self
                 .from
                 .as_deref()

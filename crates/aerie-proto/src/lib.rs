@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod correlation;
 pub mod device_key;
 pub mod events;
 pub mod federation;

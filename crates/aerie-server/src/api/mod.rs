@@ -2,6 +2,7 @@
 
 mod artifacts;
 mod audit_log;
+mod campaigns;
 pub(crate) mod cms;
 pub(crate) mod compat;
 mod events;
@@ -104,6 +105,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/audit", get(audit_log::list))
         .route("/api/v1/audit/verify", get(audit_log::verify))
         .route("/api/v1/cms", get(cms::list))
+        .route("/api/v1/campaigns", get(campaigns::list))
         .route("/api/v1/federation/challenge", post(federation::challenge))
         .route("/api/v1/federation/register", post(federation::register))
         .route(

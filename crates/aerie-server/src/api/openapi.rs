@@ -50,6 +50,7 @@ use utoipa::{
         super::audit_log::list,
         super::audit_log::verify,
         super::cms::list,
+        super::campaigns::list,
         super::federation::challenge,
         super::federation::register,
         super::federation::certificate,

@@ -12,6 +12,7 @@ pub mod appliance;
 pub mod backup;
 pub mod certificates;
 pub mod cms;
+pub mod correlation;
 pub mod external;
 pub mod incidents;
 pub mod ingest;

@@ -90,6 +90,7 @@ pub async fn remote_page(
     let title = format!("Incident {incident_id} · {}", cm_row.name);
     let can = Can::check(session.caller.clone())?;
     let live = remote::detail(&state, &can, &cm_row, incident_id, page_asked).await;
+    let shared = crate::ops::correlation::also_seen(&state, &can, cm, incident_id).await?;
     let body = match live {
         Ok(detail) => page(&frame, &detail.incident, Ok(&detail), &links),
         Err(e) if e.status() == StatusCode::BAD_GATEWAY => {
@@ -103,7 +104,36 @@ pub async fn remote_page(
         }
         Err(e) => return Err(e.into()),
     };
+    let body = html! { (also_seen(&shared)) (body) };
     Ok(frame.render(Tab::Incidents, &title, body))
+}
+
+/// "Also seen on": the CMs whose incidents share an indicator with this one.
+fn also_seen(shared: &[(aerie_domain::correlation::Indicator, Vec<String>)]) -> Markup {
+    let mut cms: Vec<&str> = shared
+        .iter()
+        .flat_map(|(_, cms)| cms.iter().map(String::as_str))
+        .collect();
+    cms.sort_unstable();
+    cms.dedup();
+    html! {
+        @if !shared.is_empty() {
+            section.card #also-seen aria-label="Also seen on" {
+                p { strong { "Also seen on: " } span #also-seen-cms { (cms.join(", ")) } }
+                ul {
+                    @for (indicator, on) in shared {
+                        li {
+                            (indicator.kind.as_str().replace('_', " ")) " "
+                            a href={ "/incidents?" (crate::ops::correlation::filter_query(indicator)) } {
+                                code { (indicator.value) }
+                            }
+                            " — " (on.join(", "))
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn summary(frame: &Frame, i: &IncidentOut) -> Markup {

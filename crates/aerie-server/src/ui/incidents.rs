@@ -35,6 +35,10 @@ pub struct ListForm {
     status: Option<String>,
     category: Option<String>,
     q: Option<String>,
+    /// A source IP, or part of a source name (the Campaigns view links with it).
+    source: Option<String>,
+    /// A file's SHA-256 (the Campaigns view links with it).
+    file: Option<String>,
     from: Option<String>,
     to: Option<String>,
     cm: Option<String>,
@@ -58,6 +62,8 @@ impl ListForm {
             status: given(&self.status),
             category: given(&self.category),
             q: given(&self.q),
+            source: given(&self.source),
+            file: given(&self.file),
             from: given(&self.from).map(|v| clock.form_time(&v)),
             to: given(&self.to).map(|v| clock.form_time(&v)),
             cm: given(&self.cm),
@@ -75,6 +81,8 @@ impl ListForm {
             ("status", &self.status),
             ("category", &self.category),
             ("q", &self.q),
+            ("source", &self.source),
+            ("file", &self.file),
             ("from", &self.from),
             ("to", &self.to),
             ("cm", &self.cm),
@@ -264,9 +272,16 @@ pub async fn page(
             label { span { "To (" (frame.clock.zone_name()) ")" } input type="datetime-local" name="to" id="f-to" value=(form.to.clone().unwrap_or_default()); }
             label.grow { span { "Search" } input type="search" name="q" id="f-q" placeholder="threat, host, source, IP" value=(form.q.clone().unwrap_or_default()); }
             (select("sort", "Sort", &form.sort, &["time", "risk", "endpoint"]))
+            @for (name, value) in [("source", &form.source), ("file", &form.file)] {
+                @if let Some(v) = given(value) {
+                    input type="hidden" name=(name) value=(v);
+                    p.muted.indicator-filter { "Only incidents with " (name) " " code { (v) } }
+                }
+            }
             div.buttons {
                 button.primary #apply type="submit" { "Apply" }
                 a.button href="/incidents" { "Clear" }
+                @if mcm { a.button #campaigns-link href="/incidents/campaigns" { "Campaigns" } }
             }
         }
         @if let Err(message) = &listing.list {

@@ -6,6 +6,7 @@
 //! Secure, HttpOnly and SameSite=Strict, and cookie-authenticated writes must also come
 //! from our own origin.
 
+mod campaigns;
 mod config;
 mod flash;
 mod incident;
@@ -41,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", axum::routing::post(login::logout))
         .route("/incidents", get(incidents::page))
+        .route("/incidents/campaigns", get(campaigns::page))
         .route("/ui/live", get(incidents::live))
         .route("/incidents/{id}", get(incident::local_page))
         .route(

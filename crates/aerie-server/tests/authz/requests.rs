@@ -97,7 +97,9 @@ pub(super) fn api_request(row: &Row, fx: &Fx, who: Who) -> Option<Req> {
             let (id, ip) = &me.whitelist;
             post(format!("/api/v1/incidents/{id}/whitelist"), whitelist(ip))
         }
-        ("GET", "/api/v1/mitigations" | "/api/v1/whitelist", _) => get(row.path),
+        ("GET", "/api/v1/mitigations" | "/api/v1/whitelist" | "/api/v1/campaigns", _) => {
+            get(row.path)
+        }
         ("POST", "/api/v1/whitelist", _) => post(row.path, whitelist(&me.spare_ips.0)),
         ("DELETE", "/api/v1/whitelist/{id}", _) => {
             delete(format!("/api/v1/whitelist/{}", me.entry))

@@ -74,6 +74,7 @@ pub(super) fn api_routes() -> Vec<Row> {
         // The MCM: its CMs, and their incidents live from the CM that owns them. The MCM
         // checks the permission, then the CM checks it again.
         r("GET /api/v1/cms",                                        Mcm,  Can(View)).elsewhere(THEN_404), // login only
+        r("GET /api/v1/campaigns",                                  Mcm,  Can(View)).elsewhere(THEN_404),
         r("GET /api/v1/incidents/{cm}/{id}",                        Mcm,  Can(View)).elsewhere(THEN_404), // login only
         r("POST /api/v1/incidents/{cm}/{id}/{action}",              Mcm,  Can(Triage)).variant("status").elsewhere(THEN_404),
         r("POST /api/v1/incidents/{cm}/{id}/{action}",              Mcm,  Can(Triage)).variant("comments").elsewhere(THEN_404),

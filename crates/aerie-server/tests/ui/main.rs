@@ -18,6 +18,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 mod backup;
+mod campaigns;
 mod certificates;
 mod cm;
 mod forms;

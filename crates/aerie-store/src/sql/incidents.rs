@@ -120,6 +120,12 @@ fn select_sql(
             }
         }
     }
+    if let Some(file) = &f.file {
+        conds.push(format!(
+            "file_sha256 = {}",
+            p.slot(Param::Text(file.as_str().to_owned()))
+        ));
+    }
     if let Some(text) = &f.text {
         let s = p.slot(Param::Text(contains_pattern(text)));
         conds.push(format!(

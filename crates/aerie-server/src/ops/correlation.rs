@@ -1,0 +1,105 @@
+//! Cross-CM correlation on the MCM: campaigns (indicators on two or more CMs) and what an
+//! incident shares with other CMs. The store keeps the sightings with every sync batch
+//! ([`aerie_store::CorrelationStore`]); this only reads and names.
+
+use chrono::{TimeDelta, Utc};
+
+use aerie_domain::{
+    correlation::{Campaign, Indicator, IndicatorKind},
+    ids::CmId,
+    incident::IncidentId,
+};
+use aerie_proto::correlation::{CampaignCm, CampaignOut};
+
+use crate::rights::{Can, View};
+use crate::{error::OpError, state::AppState};
+
+/// The default window, in hours.
+pub const DEFAULT_HOURS: u32 = 168;
+/// Most campaigns listed.
+pub const MAX_CAMPAIGNS: u32 = 500;
+
+/// The incident-list filter that shows an indicator's incidents (`source=` or `file=`).
+pub fn filter_query(i: &Indicator) -> String {
+    let key = match i.kind {
+        IndicatorKind::FileSha256 => "file",
+        _ => "source",
+    };
+    format!(
+        "{key}={}",
+        form_urlencoded::byte_serialize(i.value.as_bytes()).collect::<String>()
+    )
+}
+
+/// The campaigns of the last `hours`, latest first.
+pub async fn campaigns(
+    state: &AppState,
+    _can: &Can<View>,
+    hours: Option<u32>,
+) -> Result<Vec<CampaignOut>, OpError> {
+    state.appliance.on_mcm("Campaigns").await?;
+    let hours = hours.unwrap_or(DEFAULT_HOURS);
+    if !(1..=8760).contains(&hours) {
+        return Err(OpError::invalid(
+            "hours",
+            "hours must be a whole number from 1 to 8760",
+        ));
+    }
+    let since = Utc::now() - TimeDelta::hours(i64::from(hours));
+    let found = state.store.campaigns(since, MAX_CAMPAIGNS).await?;
+    let names = names(state).await?;
+    Ok(found.iter().map(|c| out(c, &names)).collect())
+}
+
+/// The incident's indicators other CMs' incidents carry too, with those CMs' names.
+pub async fn also_seen(
+    state: &AppState,
+    _can: &Can<View>,
+    cm: CmId,
+    id: IncidentId,
+) -> Result<Vec<(Indicator, Vec<String>)>, OpError> {
+    let names = names(state).await?;
+    Ok(state
+        .store
+        .also_seen(cm, id)
+        .await?
+        .into_iter()
+        .map(|(i, cms)| (i, cms.iter().map(|c| name_of(&names, *c)).collect()))
+        .collect())
+}
+
+async fn names(state: &AppState) -> Result<Vec<(CmId, String)>, OpError> {
+    Ok(state
+        .store
+        .cms()
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.name.as_str().to_owned()))
+        .collect())
+}
+
+fn name_of(names: &[(CmId, String)], id: CmId) -> String {
+    names
+        .iter()
+        .find(|(c, _)| *c == id)
+        .map_or_else(|| format!("CM {id}"), |(_, n)| n.clone())
+}
+
+fn out(c: &Campaign, names: &[(CmId, String)]) -> CampaignOut {
+    CampaignOut {
+        kind: c.indicator.kind.as_str().to_owned(),
+        value: c.indicator.value.clone(),
+        cms: c
+            .cms
+            .iter()
+            .map(|id| CampaignCm {
+                id: id.get(),
+                name: name_of(names, *id),
+            })
+            .collect(),
+        first_seen: aerie_proto::format_time(c.first_seen),
+        last_seen: aerie_proto::format_time(c.last_seen),
+        incidents: c.incidents,
+        incidents_query: filter_query(&c.indicator),
+    }
+}
