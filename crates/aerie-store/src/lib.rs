@@ -315,6 +315,10 @@ pub const ARTIFACT_CHUNK_BYTES: usize = 256 * 1024;
 /// Cross-CM correlation on the MCM, kept by [`FederationStore::apply_sync`].
 #[async_trait]
 pub trait CorrelationStore: Send + Sync {
+    /// Turns the sightings' upkeep in sync batches on (the default) or off; off, the
+    /// campaigns stop following the table (the correlation benchmark compares the two).
+    fn set_correlation(&self, on: bool);
+
     /// Indicators seen in incidents of two or more CMs whose last activity is at or after
     /// `since`, latest first, at most `limit`.
     async fn campaigns(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<Campaign>>;

@@ -31,6 +31,9 @@ impl SqlStore {
         cm_id: CmId,
         ids: &[i64],
     ) -> Result<()> {
+        if !self.correlate.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
         for chunk in ids.chunks(CHUNK) {
             self.in_ids(
                 "DELETE FROM indicator_sightings WHERE cm_id = CM AND incident_id IN",
@@ -93,6 +96,9 @@ impl SqlStore {
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         cm_id: CmId,
     ) -> Result<()> {
+        if !self.correlate.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
         sqlx::query(
             "DELETE FROM indicator_sightings WHERE cm_id = $1 AND NOT EXISTS \
              (SELECT 1 FROM remote_incidents r WHERE r.cm_id = indicator_sightings.cm_id \
@@ -116,6 +122,11 @@ fn indicator(kind: &str, value: String) -> Result<Indicator> {
 
 #[async_trait]
 impl crate::CorrelationStore for SqlStore {
+    fn set_correlation(&self, on: bool) {
+        self.correlate
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     async fn campaigns(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<Campaign>> {
         let since_ms = since.timestamp_millis();
         let heads = sqlx::query(

@@ -94,6 +94,8 @@ pub struct SqlStore {
     /// The active whitelist as ingest reads it, loaded on first use and dropped by every
     /// whitelist change (made under the same lock ingest takes, so none reads it stale).
     whitelist: std::sync::Mutex<Option<Arc<Vec<aerie_domain::whitelist::WhitelistEntry>>>>,
+    /// Whether sync batches keep the correlation's sightings (on unless turned off).
+    correlate: std::sync::atomic::AtomicBool,
     /// Tests: the most microseconds a change waits before it commits, so that concurrent
     /// writers commit in random order.
     #[cfg(feature = "testing")]
@@ -207,6 +209,7 @@ impl SqlStore {
             changes: Arc::new(tokio::sync::watch::Sender::new(0)),
             committed: tokio::sync::watch::Sender::new(0),
             whitelist: std::sync::Mutex::new(None),
+            correlate: std::sync::atomic::AtomicBool::new(true),
             #[cfg(feature = "testing")]
             commit_jitter: Default::default(),
         };
