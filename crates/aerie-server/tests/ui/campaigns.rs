@@ -38,11 +38,15 @@ async fn shared_indicators_make_campaigns_in_the_api_and_the_view() {
         let v: serde_json::Value = mcm.admin.get("/api/v1/campaigns?hours=72").await.unwrap();
         v.as_array().unwrap().clone()
     };
-    assert!(
-        eventually(15, || async { campaigns().await.len() == 3 }).await,
-        "{:?}",
-        campaigns().await
-    );
+    // Every CM's incidents have synced once the file is shared by all three.
+    let settled = || async {
+        let found = campaigns().await;
+        found.len() == 3
+            && found
+                .iter()
+                .any(|c| c["kind"] == "file_sha256" && c["cms"].as_array().unwrap().len() == 3)
+    };
+    assert!(eventually(15, settled).await, "{:?}", campaigns().await);
     let found = campaigns().await;
     let by = |kind: &str, value: &str| {
         found
