@@ -10,10 +10,9 @@ use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
 use aerie_domain::{
-    federation::Cm,
+    federation::{Cm, RemoteIncident},
     ids::CmId,
     incident::IncidentId,
-    query::{Cursor, IncidentFilter, IncidentQuery, IncidentSort},
 };
 
 use super::{Failed, codes, ok, ops::Call, rows, streamed};
@@ -65,41 +64,14 @@ pub async fn run(call: &Call<'_>, op: &str, caller: &Caller) -> Result<Option<Re
 /// `incidents`: the MCM's table, every CM's rows in the window, streamed.
 async fn incidents(call: &Call<'_>, caller: &Caller) -> Result<Response, Failed> {
     Can::<View>::check(caller.clone())?;
-    let (from, to) = call.window()?;
-    let max = call.max_severity()?;
-    let names = cm_names(call.state).await?;
-    let state = call.state.clone();
-    let filter = IncidentFilter {
-        from: chrono::DateTime::from_timestamp_millis(from),
-        to: chrono::DateTime::from_timestamp_millis(to),
-        ..Default::default()
-    };
-    let pages = futures::stream::try_unfold(Some(None::<Cursor>), move |cursor| {
-        let (state, filter, names) = (state.clone(), filter.clone(), names.clone());
-        async move {
-            let Some(after) = cursor else { return Ok(None) };
-            let query = IncidentQuery {
-                filter,
-                sort: IncidentSort::Time,
-                limit: 500,
-                after,
-            };
-            let page = state.store.remote_incidents(&query, &[]).await?;
-            let rows = page
-                .items
-                .iter()
-                .filter(|r| r.incident.facts.severity.value() <= max)
-                .map(|r| {
-                    let mut row =
-                        rows::incident(&r.incident, join_id(r.cm_id, r.incident.id.get()));
-                    name_cm(&mut row, r.cm_id, &names);
-                    row
-                })
-                .collect();
-            Ok::<_, OpError>(Some((rows, page.next.map(Some))))
-        }
-    });
-    Ok(streamed("incident_array", pages))
+    call.incident_pages(Some(cm_names(call.state).await?))
+}
+
+/// A row of the MCM's table as `incident_array` lists it.
+pub(super) fn remote_row(r: &RemoteIncident, names: &[(CmId, String)]) -> Map<String, Value> {
+    let mut row = rows::incident(&r.incident, join_id(r.cm_id, r.incident.id.get()));
+    name_cm(&mut row, r.cm_id, names);
+    row
 }
 
 /// `events`: each registered CM's events in the window, asked live, one CM after the

@@ -7,6 +7,7 @@
 //! `error_msg`) or negative with `error_msg`, always with HTTP 200. docs/jatp-api.md
 //! maps every op.
 
+mod details;
 mod mcm;
 mod ops;
 mod rows;
