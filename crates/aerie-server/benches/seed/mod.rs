@@ -9,7 +9,7 @@ use std::{
 };
 
 use aerie_domain::{
-    event::{Category, CollectorType, Endpoint, EventKind, NewEvent, Source, Stage},
+    event::{Category, CollectorType, NewEvent, Stage},
     risk::Severity,
     text::Text,
 };
@@ -29,26 +29,11 @@ pub fn seed_event(start: DateTime<Utc>, i: usize) -> NewEvent {
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407);
     let severity = [0.0, 0.1, 0.3, 0.6, 0.9][(x >> 33) as usize % 5];
-    let category = Category::ALL[(x >> 40) as usize % Category::ALL.len()];
+    let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000u32 + i as u32 + 1));
     NewEvent {
-        kind: EventKind::Download,
-        time: start + TimeDelta::seconds(i as i64),
-        severity: Severity::parse("s", severity).unwrap(),
-        category,
+        category: Category::ALL[(x >> 40) as usize % Category::ALL.len()],
         threat_name: Text::parse("t", &format!("TROJAN_Bench.{}", x % 997), 64).unwrap(),
-        endpoint: Endpoint {
-            ip: IpAddr::V4(Ipv4Addr::from(0x0a00_0000u32 + i as u32 + 1)),
-            name: None,
-            os: None,
-            user: None,
-        },
-        source: Source::default(),
-        progression: [Stage::Download].into_iter().collect(),
-        collector_id: None,
-        collector_type: CollectorType::Web,
-        file_sha256: None,
-        behaviour: Default::default(),
-        artifacts: Vec::new(),
+        ..NewEvent::sample(ip, start + TimeDelta::seconds(i as i64), severity)
     }
 }
 

@@ -96,19 +96,7 @@ impl Daemon {
 
 /// `aerie cli -c LINE…` against the daemon of `dir`.
 async fn cli(dir: &Path, lines: &[&str]) -> (bool, String) {
-    let dir = dir.to_owned();
-    let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        let result = aerie_cli::run_lines(&dir, &lines, &mut out);
-        let mut text = String::from_utf8(out).unwrap();
-        if let Err(e) = &result {
-            text.push_str(&format!("error: {e}\n"));
-        }
-        (result.is_ok(), text)
-    })
-    .await
-    .unwrap()
+    common::cli_in(dir, lines).await
 }
 
 /// `set system backup FILE passphrase P` on the daemon of `dir`; the file must appear.

@@ -114,7 +114,12 @@ pub async fn node(hostname: &str, loopback: u8) -> TestServer {
 
 /// Runs CLI lines against a daemon's admin socket; returns success and what it printed.
 pub async fn cli(server: &TestServer, lines: &[&str]) -> (bool, String) {
-    let dir = server.dir.path().to_owned();
+    cli_in(server.dir.path(), lines).await
+}
+
+/// [`cli`] against the daemon of the data dir `dir`.
+pub async fn cli_in(dir: &std::path::Path, lines: &[&str]) -> (bool, String) {
+    let dir = dir.to_owned();
     let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
     tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
