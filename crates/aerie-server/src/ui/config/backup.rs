@@ -16,7 +16,7 @@ use aerie_domain::passphrase::Passphrase;
 use super::config_page;
 use crate::ops::backup::{self, LastRun, PASSPHRASE_FILE, ScheduleForm, human_size};
 use crate::rights::{Administer, Can, Operator};
-use crate::ui::{Session, UiError, flash, layout::Frame};
+use crate::ui::{Session, UiError, layout::Frame};
 use crate::{error::OpError, state::AppState};
 
 const PAGE: &str = "/config/backup";
@@ -176,8 +176,7 @@ pub async fn action(
     Form(f): Form<Submitted>,
 ) -> Result<Response, UiError> {
     session.check_csrf(&f.csrf)?;
-    let result: Result<String, OpError> = async {
-        let can = Can::<Administer>::check(session.caller.clone())?;
+    super::as_admin(&session, PAGE, |can| async move {
         let by = Operator::Admin(&can);
         match f.action.as_str() {
             "create" => {
@@ -204,9 +203,8 @@ pub async fn action(
             }
             other => Err(OpError::malformed(format!("unknown action {other:?}"))),
         }
-    }
-    .await;
-    Ok(flash::redirect(PAGE, result.map_err(|e| e.to_string())))
+    })
+    .await
 }
 
 /// `GET /config/backup/download/{name}`: the file, streamed, as an attachment.

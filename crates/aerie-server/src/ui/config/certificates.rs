@@ -7,7 +7,7 @@ use maud::{Markup, html};
 use super::config_page;
 use crate::ops::certificates::{self, CertView};
 use crate::rights::{Administer, Can, Operator};
-use crate::ui::{Session, UiError, flash, layout::Frame};
+use crate::ui::{Session, UiError, layout::Frame};
 use crate::{error::OpError, state::AppState};
 
 const PAGE: &str = "/config/certificates";
@@ -155,8 +155,7 @@ pub async fn action(
     Form(f): Form<Submitted>,
 ) -> Result<Response, UiError> {
     session.check_csrf(&f.csrf)?;
-    let result: Result<String, OpError> = async {
-        let can = Can::<Administer>::check(session.caller.clone())?;
+    super::as_admin(&session, PAGE, |can| async move {
         let by = Operator::Admin(&can);
         match f.action.as_str() {
             "generate" => certificates::generate(&state, by).await,
@@ -169,7 +168,6 @@ pub async fn action(
             "untrust" => certificates::trust_remove(&state, by, &f.fingerprint).await,
             other => Err(OpError::invalid("action", format!("no action {other:?}"))),
         }
-    }
-    .await;
-    Ok(flash::redirect(PAGE, result.map_err(|e| e.to_string())))
+    })
+    .await
 }

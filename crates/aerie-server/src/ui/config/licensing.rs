@@ -9,8 +9,8 @@ use aerie_license::License;
 use super::config_page;
 use crate::ops::licensing::{self, Installed};
 use crate::rights::{Administer, Can, Operator};
-use crate::ui::{Session, UiError, flash, layout::Frame};
-use crate::{error::OpError, state::AppState};
+use crate::state::AppState;
+use crate::ui::{Session, UiError, layout::Frame};
 
 const PAGE: &str = "/config/licensing";
 
@@ -93,10 +93,8 @@ pub async fn install(
     Form(f): Form<Submitted>,
 ) -> Result<Response, UiError> {
     session.check_csrf(&f.csrf)?;
-    let result: Result<String, OpError> = async {
-        let can = Can::<Administer>::check(session.caller.clone())?;
+    super::as_admin(&session, PAGE, |can| async move {
         licensing::install(&state, Operator::Admin(&can), &f.license).await
-    }
-    .await;
-    Ok(flash::redirect(PAGE, result.map_err(|e| e.to_string())))
+    })
+    .await
 }

@@ -149,6 +149,27 @@ fn entries(mcm: bool) -> impl Iterator<Item = &'static Entry> {
         .map(|(_, e)| e)
 }
 
+/// An admin's form on a Config page: `act` runs with the caller's right to administer
+/// (without it, the page says which permission is missing), and its outcome is flashed
+/// on `page`. The caller checks the form's CSRF token first.
+pub(super) async fn as_admin<Fut>(
+    session: &Session,
+    page: &str,
+    act: impl FnOnce(crate::rights::Can<crate::rights::Administer>) -> Fut,
+) -> Result<Response, UiError>
+where
+    Fut: std::future::Future<Output = Result<String, crate::error::OpError>>,
+{
+    let result = match crate::rights::Can::check(session.caller.clone()) {
+        Ok(can) => act(can).await,
+        Err(e) => Err(e),
+    };
+    Ok(super::flash::redirect(
+        page,
+        result.map_err(|e| e.to_string()),
+    ))
+}
+
 pub(super) fn config_page(frame: &Frame, current: &str, title: &str, body: Markup) -> Response {
     let content = html! {
         div.config {

@@ -7,7 +7,7 @@ use maud::html;
 use super::config_page;
 use crate::ops::radius::{self, RadiusForm, RoleAttribute};
 use crate::rights::{Administer, Can};
-use crate::ui::{Session, UiError, flash, layout::Frame};
+use crate::ui::{Session, UiError, layout::Frame};
 use crate::{error::OpError, state::AppState};
 
 /// Server rows on the page.
@@ -135,8 +135,7 @@ pub async fn action(
     Form(f): Form<Submitted>,
 ) -> Result<Response, UiError> {
     session.check_csrf(&f.csrf)?;
-    let result: Result<String, OpError> = async {
-        let can = Can::<Administer>::check(session.caller.clone())?;
+    super::as_admin(&session, PAGE, |can| async move {
         match f.action.as_str() {
             "save" => {
                 let form = RadiusForm {
@@ -166,7 +165,6 @@ pub async fn action(
             "test" => radius::test(&state, &can, &f.test_user, &f.test_password).await,
             other => Err(OpError::invalid("action", format!("no action {other:?}"))),
         }
-    }
-    .await;
-    Ok(flash::redirect(PAGE, result.map_err(|e| e.to_string())))
+    })
+    .await
 }

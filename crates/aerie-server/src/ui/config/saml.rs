@@ -15,7 +15,7 @@ use maud::html;
 use super::config_page;
 use crate::ops::saml::{self, MAX_METADATA_BYTES, SamlForm};
 use crate::rights::{Administer, Can};
-use crate::ui::{Session, UiError, flash, layout::Frame};
+use crate::ui::{Session, UiError, layout::Frame};
 use crate::{error::OpError, state::AppState};
 
 const PAGE: &str = "/config/saml";
@@ -150,8 +150,7 @@ pub async fn action(
     let mut f = read_fields(multipart).await?;
     session.check_csrf(f.get("_csrf").map_or("", String::as_str))?;
     let mut take = |name: &str| f.remove(name).unwrap_or_default();
-    let result: Result<String, OpError> = async {
-        let can = Can::<Administer>::check(session.caller.clone())?;
+    super::as_admin(&session, PAGE, |can| async move {
         let pasted = take("idp_metadata");
         let uploaded = take("idp_metadata_file");
         let metadata = if uploaded.trim().is_empty() {
@@ -181,7 +180,6 @@ pub async fn action(
             "check" => saml::check(&state, &can, &metadata).await,
             other => Err(OpError::invalid("action", format!("no action {other:?}"))),
         }
-    }
-    .await;
-    Ok(flash::redirect(PAGE, result.map_err(|e| e.to_string())))
+    })
+    .await
 }

@@ -7,8 +7,8 @@ use maud::html;
 use super::config_page;
 use crate::ops::settings::{self, SystemForm};
 use crate::rights::{Administer, Can, Operator};
-use crate::ui::{Session, UiError, flash, layout::Frame};
-use crate::{error::OpError, state::AppState};
+use crate::state::AppState;
+use crate::ui::{Session, UiError, layout::Frame};
 
 const PAGE: &str = "/config/system";
 
@@ -88,8 +88,7 @@ pub async fn save(
     Form(f): Form<Submitted>,
 ) -> Result<Response, UiError> {
     session.check_csrf(&f.csrf)?;
-    let result: Result<String, OpError> = async {
-        let can = Can::<Administer>::check(session.caller.clone())?;
+    super::as_admin(&session, PAGE, |can| async move {
         let form = SystemForm {
             hostname: f.hostname,
             time_zone: f.time_zone,
@@ -99,7 +98,6 @@ pub async fn save(
             software_updates: f.software_updates.is_some(),
         };
         settings::change(&state, Operator::Admin(&can), form.parse()?).await
-    }
-    .await;
-    Ok(flash::redirect(PAGE, result.map_err(|e| e.to_string())))
+    })
+    .await
 }
