@@ -119,9 +119,9 @@ fn label(v: &str) -> String {
 
 /// The whole exposition: what was recorded, then the levels read now.
 pub async fn render(state: &AppState) -> Result<String, OpError> {
-    let mut out = state.metrics.recorded();
-    out.push_str(&census(state).await?);
     let on_mcm = state.appliance.is_mcm().await?;
+    let mut out = state.metrics.recorded();
+    out.push_str(&census(state, on_mcm).await?);
     out.push_str(&format!(
         "# HELP aerie_info This daemon's version and role.\n# TYPE aerie_info gauge\n\
          aerie_info{{version=\"{}\",role=\"{}\"}} 1\n",
@@ -142,13 +142,12 @@ pub async fn render(state: &AppState) -> Result<String, OpError> {
 }
 
 /// `aerie_incidents{risk,status}`, from a census at most [`CENSUS_EVERY`] old.
-async fn census(state: &AppState) -> Result<String, OpError> {
+async fn census(state: &AppState, remote: bool) -> Result<String, OpError> {
     if let Some((at, text)) = state.metrics.census.lock().expect("census lock").as_ref()
         && at.elapsed() < CENSUS_EVERY
     {
         return Ok(text.clone());
     }
-    let remote = state.appliance.is_mcm().await?;
     let started = Instant::now();
     let rows = state.store.incident_census(remote).await?;
     let mut text = String::from(

@@ -129,9 +129,8 @@ impl Call<'_> {
         Ok(ok(object(json!({"incident_details": details}))))
     }
 
-    /// The event `event_id` of this CM, refused when the caller may not view.
-    async fn event(&self, caller: Caller) -> Result<Event, Failed> {
-        Can::<View>::check(caller)?;
+    /// The event `event_id` of this CM (reading it takes the right to view).
+    async fn event(&self, _can: &Can<View>) -> Result<Event, Failed> {
         let id = self.event_id()?;
         self.state
             .appliance
@@ -148,8 +147,8 @@ impl Call<'_> {
     /// `event_details`: the event, and `analysis_done_time` (a submitted file's verdict
     /// time, null while its analysis runs; a sensor event's own time).
     pub(super) async fn event_details(&self, caller: Caller) -> Result<Response, Failed> {
-        let can = Can::<View>::check(caller.clone())?;
-        let e = self.event(caller).await?;
+        let can = Can::<View>::check(caller)?;
+        let e = self.event(&can).await?;
         let mut row = event_row(self.state, &e).await?;
         let done = match e.event.kind {
             EventKind::Upload => ops::uploads::analysis(self.state, &can, e.id)
@@ -166,7 +165,7 @@ impl Call<'_> {
     /// `analysis_details`: by `event_id`, or by `md5sum` (a submitted file's). A pending
     /// analysis, or an MD5 never submitted, is a negative status.
     pub(super) async fn analysis_details(&self, caller: Caller) -> Result<Response, Failed> {
-        let can = Can::<View>::check(caller.clone())?;
+        let can = Can::<View>::check(caller)?;
         if let Some(md5) = self.params.any(&["md5sum"]) {
             let md5 = md5.trim().to_ascii_lowercase();
             if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -186,7 +185,7 @@ impl Call<'_> {
                 })?;
             return analysis_reply(&a);
         }
-        let e = self.event(caller).await?;
+        let e = self.event(&can).await?;
         if e.event.kind == EventKind::Upload {
             let a = ops::uploads::analysis(self.state, &can, e.id)
                 .await?
@@ -219,7 +218,7 @@ impl Call<'_> {
 
     /// `behavior_details`: what the detonation of the event's file saw.
     pub(super) async fn behavior_details(&self, caller: Caller) -> Result<Response, Failed> {
-        let e = self.event(caller).await?;
+        let e = self.event(&Can::check(caller)?).await?;
         let b = &e.event.behaviour;
         let strings = |v: &[aerie_domain::text::Text]| -> Vec<String> {
             v.iter().map(|t| t.as_str().to_owned()).collect()
