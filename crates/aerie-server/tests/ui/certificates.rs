@@ -144,11 +144,15 @@ async fn an_mcm_certificate_change_is_followed_by_its_cms_without_operator_actio
                 .unwrap()
                 .state
         );
-        let audit = cm.running.state.store.audit_entries(0, 1000).await.unwrap();
-        assert!(
+        // The audit entry follows the new pin's setting by a moment.
+        let audited = || async {
+            let audit = cm.running.state.store.audit_entries(0, 1000).await.unwrap();
             audit
                 .iter()
-                .any(|e| e.record.action == "mcm.certificate" && e.record.detail.contains(&new)),
+                .any(|e| e.record.action == "mcm.certificate" && e.record.detail.contains(&new))
+        };
+        assert!(
+            eventually(5, audited).await,
             "the re-pin is audited on the CM"
         );
     }
