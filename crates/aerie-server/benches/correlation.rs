@@ -1,13 +1,16 @@
 //! The cost of cross-CM correlation on the MCM's side of sync. On SQLite and (when
 //! `AERIE_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`, answers)
-//! PostgreSQL, two fresh MCM stores — correlation off (the baseline) and on — take the
-//! same sync batches from three CMs whose incidents share files and source domains, and
-//! the bench prints for each, in the same run:
+//! PostgreSQL, two fresh MCM stores — correlation off (the baseline) and on (the
+//! server's follower running beside the sync, as in `aerie serve`) — take the same sync
+//! batches from three CMs whose incidents share files and source domains, and the bench
+//! prints for each, in the same run:
 //!
 //! - latency: `Store::apply_sync` of a batch of one incident (what a CM sends as an
 //!   incident happens), median and p99 of `AERIE_BENCH_SINGLES` (default 2,000);
 //! - throughput: batches of 1,000 (a resync), `AERIE_BENCH_ROWS` incidents (default
 //!   300,000) in all;
+//! - with correlation on: how long after the last batch the follower had read
+//!   everything, and its rate over the whole run;
 //!
 //! and the ratio on / off. Run: `cargo bench -p aerie-server --bench correlation`.
 
@@ -87,6 +90,9 @@ struct Figures {
     p99_ms: f64,
     rate: f64,
     campaigns: usize,
+    /// On: seconds from the last batch until the follower had read everything, and the
+    /// follower's rows per second over the whole run.
+    caught_up: Option<(f64, f64)>,
 }
 
 async fn run(
@@ -98,6 +104,14 @@ async fn run(
 ) -> Figures {
     store.set_correlation(on);
     let cms = cms(store.as_ref()).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let began = Instant::now();
+    if on {
+        tokio::spawn(aerie_server::ops::correlation::follow(
+            store.clone(),
+            stop.clone(),
+        ));
+    }
     let mut times = Vec::with_capacity(singles);
     for i in 0..singles {
         let inc = incident(t, i);
@@ -130,8 +144,20 @@ async fn run(
             .unwrap();
     }
     let rate = rows as f64 / started.elapsed().as_secs_f64();
+    let synced = Instant::now();
+    let caught_up = if on {
+        while store.correlation_behind().await.unwrap() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let all = began.elapsed().as_secs_f64();
+        Some((synced.elapsed().as_secs_f64(), (singles + rows) as f64 / all))
+    } else {
+        None
+    };
+    stop.cancel();
     let since = seed::start_time() - chrono::TimeDelta::days(1);
     Figures {
+        caught_up,
         median_ms: times[times.len() / 2],
         p99_ms: times[times.len() * 99 / 100],
         rate,
@@ -158,6 +184,12 @@ async fn measure(
             "  {label:15} apply of one: median {:6.3} ms  p99 {:6.3} ms   batches of 1,000: {:8.0} incidents/s   campaigns {}",
             f.median_ms, f.p99_ms, f.rate, f.campaigns
         );
+        if let Some((after, rate)) = f.caught_up {
+            println!(
+                "  {:15} follower caught up {after:.2} s after the last batch; {rate:.0} incidents/s over the run",
+                ""
+            );
+        }
     }
     println!(
         "  ratio on / off: latency {:.2} (median), {:.2} (p99); throughput {:.2}",

@@ -2,7 +2,9 @@
 //!
 //! 1. sync latency, CM insert → queryable on the MCM, median and p99, with
 //!    `AERIE_BENCH_CMS` CMs (default 20) each inserting `AERIE_BENCH_RATE` incidents/s
-//!    (default 100) for `AERIE_BENCH_SECS` seconds (default 10);
+//!    (default 100) for `AERIE_BENCH_SECS` seconds (default 10), with the MCM's cross-CM
+//!    correlation off (the baseline) and then on (the incidents share files and source
+//!    domains across CMs);
 //! 2. resync throughput of `AERIE_BENCH_RESYNC` incidents (default 1,000,000) from one CM
 //!    into an MCM whose copy is empty, next to the raw `Store::apply_sync` rate of the
 //!    same rows into a fresh store;
@@ -118,24 +120,32 @@ fn new_event(i: usize, cm: usize) -> NewEvent {
             os: None,
             user: None,
         },
-        source: Source::default(),
+        // Files and sources the CMs share, for the correlation to find.
+        source: Source {
+            name: Some(Text::parse("s", &format!("drop{}.evil.example", i % 300), 255).unwrap()),
+            ..Default::default()
+        },
         progression: [Stage::Download].into_iter().collect(),
         collector_id: None,
         collector_type: CollectorType::Web,
-        file_sha256: None,
+        file_sha256: Some(
+            aerie_domain::text::Sha256Hex::parse("f", &format!("{:064x}", i % 500)).unwrap(),
+        ),
         behaviour: Default::default(),
         artifacts: Vec::new(),
     }
 }
 
-/// Part 1.
-async fn latency(base: &std::path::Path) {
+/// Part 1, with the MCM's correlation on or off.
+async fn latency(base: &std::path::Path, correlate: bool) {
     let (n, rate, secs) = (
         env("AERIE_BENCH_CMS", 20),
         env("AERIE_BENCH_RATE", 100),
         env("AERIE_BENCH_SECS", 10),
     );
-    let mcm = mcm(base).await;
+    let base = base.join(if correlate { "on" } else { "off" });
+    let mcm = mcm(&base).await;
+    mcm.running.state.store.set_correlation(correlate);
     let mut cms = Vec::new();
     for i in 0..n {
         let cm = node(
@@ -238,8 +248,17 @@ async fn latency(base: &std::path::Path) {
         .collect();
     ms.sort_by(f64::total_cmp);
     let missing = sent.len() - ms.len();
+    let campaigns = mcm
+        .running
+        .state
+        .store
+        .campaigns(Utc::now() - chrono::TimeDelta::hours(1), 10_000)
+        .await
+        .unwrap()
+        .len();
     println!(
-        "sync latency: {n} CMs x {rate} incidents/s for {secs} s ({} incidents sent, {missing} not seen within 0.5 s)",
+        "sync latency, correlation {}: {n} CMs x {rate} incidents/s for {secs} s ({} incidents sent, {missing} not seen within 0.5 s; {campaigns} campaigns)",
+        if correlate { "on" } else { "off (baseline)" },
         sent.len()
     );
     println!(
@@ -510,7 +529,8 @@ fn main() {
         let parts =
             std::env::var("AERIE_BENCH_PARTS").unwrap_or_else(|_| "latency,resync,many".into());
         if parts.contains("latency") {
-            latency(base.path()).await;
+            latency(base.path(), false).await;
+            latency(base.path(), true).await;
         }
         if parts.contains("resync") {
             resync(base.path()).await;

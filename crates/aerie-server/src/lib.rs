@@ -290,6 +290,7 @@ pub async fn start_with_admin(
     admin::listen(state.clone(), shutdown.clone()).await?;
     tokio::spawn(ops::updates::run_window(state.clone(), shutdown.clone()));
     tokio::spawn(ops::backup::run_schedule(state.clone(), shutdown.clone()));
+    tokio::spawn(ops::correlation::follow(state.store.clone(), shutdown.clone()));
     let sync_worker = tokio::spawn(federation::cm::run(
         state.federation.clone(),
         shutdown.clone(),

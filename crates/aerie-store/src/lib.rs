@@ -37,8 +37,8 @@ pub use sql::{Backend, SqlStore, open};
 /// Every capability trait, for code that calls store methods on a concrete store.
 pub mod prelude {
     pub use crate::{
-        AnalysisStore, AuditStore, BackupStore, CorrelationStore, FederationStore, IncidentStore,
-        IngestStore, InvestigationStore, SettingsStore, SsoStore, Store, UserStore,
+        AnalysisStore, AuditStore, BackupStore, CorrelationStore, FeedStore, FederationStore,
+        IncidentStore, IngestStore, InvestigationStore, SettingsStore, SsoStore, Store, UserStore,
     };
 }
 
@@ -58,6 +58,7 @@ pub trait Store:
     + BackupStore
     + AnalysisStore
     + CorrelationStore
+    + FeedStore
     + Send
     + Sync
     + 'static
@@ -312,12 +313,63 @@ impl StorageHealth {
 /// The size of an artifact's stored chunks.
 pub const ARTIFACT_CHUNK_BYTES: usize = 256 * 1024;
 
-/// Cross-CM correlation on the MCM, kept by [`FederationStore::apply_sync`].
+/// A position in a feed: on the MCM's, the sync batch's position and the row's id; on
+/// the others (a CM's incidents, the audit log), their sequence number and 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FeedPosition {
+    pub seq: i64,
+    pub row: i64,
+}
+
+impl FeedPosition {
+    /// The position of sequence number `seq` in a feed with one row per number.
+    pub fn at(seq: i64) -> Self {
+        FeedPosition { seq, row: 0 }
+    }
+}
+
+/// The MCM's change feed over its copy of the CMs' incidents (every row a sync batch
+/// writes takes the batch's position), and the durable cursors of the feeds' followers.
+#[async_trait]
+pub trait FeedStore: Send + Sync {
+    /// The rows of the MCM's table written after `after`, in feed order, at most `limit`;
+    /// on PostgreSQL only what no running transaction can still precede.
+    async fn remote_changes(
+        &self,
+        after: FeedPosition,
+        limit: u32,
+    ) -> Result<Vec<(FeedPosition, RemoteIncident)>>;
+
+    /// How many rows of the MCM's table lie after `after` in its feed.
+    async fn remote_behind(&self, after: FeedPosition) -> Result<i64>;
+
+    /// Changes whenever a sync batch wrote rows of the MCM's table (in this process;
+    /// followers also poll, for other processes on one PostgreSQL).
+    fn watch_remote(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// Where follower `name` stands, if it ever moved.
+    async fn cursor(&self, name: &str) -> Result<Option<FeedPosition>>;
+
+    async fn set_cursor(&self, name: &str, at: FeedPosition) -> Result<()>;
+
+    async fn drop_cursor(&self, name: &str) -> Result<()>;
+}
+
+/// Cross-CM correlation on the MCM: a follower of the MCM's feed keeps each incident's
+/// indicators (sightings), so that no page view scans the table.
 #[async_trait]
 pub trait CorrelationStore: Send + Sync {
-    /// Turns the sightings' upkeep in sync batches on (the default) or off; off, the
-    /// campaigns stop following the table (the correlation benchmark compares the two).
+    /// Turns the follower on (the default) or off; off, the campaigns stop following
+    /// the table until it is turned on again, and then catch up.
     fn set_correlation(&self, on: bool);
+
+    /// Brings the sightings up to date with at most `limit` rows of the MCM's feed, in
+    /// one transaction with the follower's cursor; returns how many rows it read (0: up
+    /// to date, or turned off).
+    async fn correlate_next(&self, limit: u32) -> Result<usize>;
+
+    /// How many rows of the MCM's feed the follower has still to read.
+    async fn correlation_behind(&self) -> Result<i64>;
 
     /// Indicators seen in incidents of two or more CMs whose last activity is at or after
     /// `since`, latest first, at most `limit`.

@@ -1,6 +1,7 @@
 //! Cross-CM correlation on the MCM: campaigns (indicators on two or more CMs) and what an
-//! incident shares with other CMs. The store keeps the sightings with every sync batch
-//! ([`aerie_store::CorrelationStore`]); this only reads and names.
+//! incident shares with other CMs. [`follow`] keeps the store's sightings up with the
+//! MCM's feed as sync batches land ([`aerie_store::CorrelationStore`]); the rest reads
+//! and names.
 
 use chrono::{TimeDelta, Utc};
 
@@ -13,6 +14,34 @@ use aerie_proto::correlation::{CampaignCm, CampaignOut};
 
 use crate::rights::{Can, View};
 use crate::{error::OpError, state::AppState};
+
+/// Rows of the MCM's feed the follower reads per transaction: small enough that a sync
+/// batch waiting for SQLite's writer waits a few milliseconds at most.
+const FOLLOW_BATCH: u32 = 500;
+/// How often the follower looks at the feed without being woken (batches written by
+/// another process on one PostgreSQL ring no bell here).
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Keeps the correlation up with the MCM's feed until `shutdown`: woken by every sync
+/// batch that wrote rows, it reads what is new, a batch at a time, off the sync's path.
+pub async fn follow(
+    store: std::sync::Arc<dyn aerie_store::Store>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut written = store.watch_remote();
+    loop {
+        match store.correlate_next(FOLLOW_BATCH).await {
+            Ok(0) => {}
+            Ok(_) => continue,
+            Err(e) => tracing::warn!("correlation: {e}"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = written.changed() => {}
+            _ = tokio::time::sleep(FOLLOW_POLL) => {}
+        }
+    }
+}
 
 /// The default window, in hours.
 pub const DEFAULT_HOURS: u32 = 168;

@@ -229,11 +229,12 @@ pub(super) async fn insert_events(
 /// The MCM's apply of a batch's upserts for one CM, in one statement: rows at or below
 /// the CM's removal of them are left out, the removal records they pass are dropped,
 /// and the rest is upserted (a newer version or epoch wins). Returns how many incidents
-/// the MCM's copy gained.
+/// the MCM's copy gained. The rows written take the feed position `feed_seq`.
 pub(super) async fn upsert_remote(
     tx: &mut Transaction<'_, Any>,
     cm_id: CmId,
     batch: &SyncBatch,
+    feed_seq: i64,
 ) -> Result<i64> {
     if batch.upserts.is_empty() {
         return Ok(0);
@@ -252,7 +253,7 @@ pub(super) async fn upsert_remote(
     let data_cols = format!("{}, status, version, change_seq", fact_columns());
     let updates: Vec<String> = data_cols
         .split(", ")
-        .chain(["epoch"])
+        .chain(["epoch", "feed_seq"])
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
     let sql = format!(
@@ -262,8 +263,8 @@ pub(super) async fn upsert_remote(
              WHERE r.version IS NULL OR input.version > r.version), \
          lifted AS (DELETE FROM remote_removals r USING passing \
              WHERE r.cm_id = $1 AND r.incident_id = passing.incident_id), \
-         upserted AS (INSERT INTO remote_incidents (cm_id, incident_id, {data_cols}, epoch) \
-             SELECT $1, incident_id, {data_cols}, $3 FROM passing \
+         upserted AS (INSERT INTO remote_incidents (cm_id, incident_id, {data_cols}, epoch, \
+             feed_seq) SELECT $1, incident_id, {data_cols}, $3, $4 FROM passing \
              ON CONFLICT (cm_id, incident_id) DO UPDATE SET {} \
              WHERE excluded.epoch > remote_incidents.epoch \
              OR excluded.version > remote_incidents.version \
@@ -275,6 +276,7 @@ pub(super) async fn upsert_remote(
         .bind(cm_id.get())
         .bind(json(&rows)?)
         .bind(batch.epoch)
+        .bind(feed_seq)
         .fetch_one(&mut **tx)
         .await?
         .try_get(0)?;

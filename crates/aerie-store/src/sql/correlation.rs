@@ -1,7 +1,8 @@
 //! Cross-CM correlation: `indicator_sightings` holds each indicator of each incident in
-//! the MCM's table. [`SqlStore::resight`] rewrites the rows of the incidents a sync batch
-//! touched, inside that batch's transaction, so the campaigns follow the table exactly
-//! and no page view scans it.
+//! the MCM's table. A follower of the MCM's feed ([`CorrelationStore::correlate_next`])
+//! rewrites the sightings of the incidents sync batches wrote, in one transaction with
+//! its cursor, off the sync's path; a batch itself only drops the sightings of what it
+//! removed. So the campaigns follow the table (a moment behind) and no page view scans it.
 
 use std::collections::BTreeMap;
 
@@ -16,11 +17,14 @@ use aerie_domain::{
     text::{Sha256Hex, Text},
 };
 
-use super::{SqlStore, ingest::values, rows};
+use super::{Backend, SqlStore, feed, ingest::values, rows};
 use crate::Result;
 
 /// Incidents read back at a time.
 const CHUNK: usize = 400;
+
+/// The follower's cursor in `feed_cursors`.
+const FOLLOWER: &str = "correlation";
 
 impl SqlStore {
     /// Rewrites the sightings of CM `cm_id`'s incidents `ids` from their rows in the MCM's
@@ -31,17 +35,8 @@ impl SqlStore {
         cm_id: CmId,
         ids: &[i64],
     ) -> Result<()> {
-        if !self.correlate.load(std::sync::atomic::Ordering::Relaxed) {
-            return Ok(());
-        }
         for chunk in ids.chunks(CHUNK) {
-            self.in_ids(
-                "DELETE FROM indicator_sightings WHERE cm_id = CM AND incident_id IN",
-                cm_id,
-                chunk,
-            )
-            .execute(&mut **tx)
-            .await?;
+            self.unsight(tx, cm_id, chunk).await?;
             let found = self
                 .in_ids(
                     "SELECT incident_id, file_sha256, source_ip, source_name, first_seen_ms, \
@@ -90,15 +85,31 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Drops the sightings of CM `cm_id`'s incidents `ids`.
+    pub(super) async fn unsight(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        cm_id: CmId,
+        ids: &[i64],
+    ) -> Result<()> {
+        for chunk in ids.chunks(CHUNK) {
+            self.in_ids(
+                "DELETE FROM indicator_sightings WHERE cm_id = CM AND incident_id IN",
+                cm_id,
+                chunk,
+            )
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Drops the sightings of CM `cm_id`'s incidents that left the MCM's table.
     pub(super) async fn drop_orphan_sightings(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         cm_id: CmId,
     ) -> Result<()> {
-        if !self.correlate.load(std::sync::atomic::Ordering::Relaxed) {
-            return Ok(());
-        }
         sqlx::query(
             "DELETE FROM indicator_sightings WHERE cm_id = $1 AND NOT EXISTS \
              (SELECT 1 FROM remote_incidents r WHERE r.cm_id = indicator_sightings.cm_id \
@@ -125,6 +136,53 @@ impl crate::CorrelationStore for SqlStore {
     fn set_correlation(&self, on: bool) {
         self.correlate
             .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    async fn correlate_next(&self, limit: u32) -> Result<usize> {
+        if !self.correlate.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(0);
+        }
+        // Nothing new (the common case of a poll) takes no write transaction.
+        let at = crate::FeedStore::cursor(self, FOLLOWER)
+            .await?
+            .unwrap_or_default();
+        if feed::remote_changes_in(self, &self.pool, at, 1).await?.is_empty() {
+            return Ok(0);
+        }
+        let (_writer, mut tx) = self.begin_write().await?;
+        let after = feed::cursor_in(&mut tx, FOLLOWER).await?;
+        let page = feed::remote_changes_in(self, &mut *tx, after, limit).await?;
+        let Some((last, _)) = page.last() else {
+            tx.commit().await?;
+            return Ok(0);
+        };
+        let last = *last;
+        let mut by_cm: BTreeMap<CmId, Vec<i64>> = BTreeMap::new();
+        for (_, r) in &page {
+            by_cm.entry(r.cm_id).or_default().push(r.incident.id.get());
+        }
+        for (cm_id, ids) in &by_cm {
+            // PostgreSQL: the CM's row lock, which its sync batches take too, so that a
+            // batch removing one of these incidents cannot commit between the read-back
+            // and the insert (its sightings would outlive it).
+            if self.backend == Backend::Postgres {
+                sqlx::query("SELECT id FROM cms WHERE id = $1 FOR UPDATE")
+                    .bind(cm_id.get())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            }
+            self.resight(&mut tx, *cm_id, ids).await?;
+        }
+        feed::set_cursor_in(&mut *tx, FOLLOWER, last).await?;
+        tx.commit().await?;
+        Ok(page.len())
+    }
+
+    async fn correlation_behind(&self) -> Result<i64> {
+        let at = crate::FeedStore::cursor(self, FOLLOWER)
+            .await?
+            .unwrap_or_default();
+        crate::FeedStore::remote_behind(self, at).await
     }
 
     async fn campaigns(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<Campaign>> {

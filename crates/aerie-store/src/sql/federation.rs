@@ -36,7 +36,7 @@ fn upsert_sql(backend: super::Backend, rows: usize) -> String {
     let data_cols: Vec<&str> = SHARED_COLUMNS
         .split(", ")
         .chain(FACT_COLUMNS)
-        .chain(["status", "version", "change_seq", "epoch"])
+        .chain(["status", "version", "change_seq", "epoch", "feed_seq"])
         .collect();
     let per_row = data_cols.len() + 2;
     let values = values(backend, rows, per_row, |s| s.join(", "));
@@ -279,9 +279,12 @@ impl crate::FederationStore for SqlStore {
                 "a sync batch names an incident twice".into(),
             ));
         }
+        // Every row this batch writes takes one position in the MCM's feed.
+        let stamps = self.stamps(&mut tx).await?;
+        let feed_seq = stamps.nth(0);
         let mut added = 0i64;
         if self.backend == Backend::Postgres {
-            added += bulk::upsert_remote(&mut tx, cm_id, batch).await?;
+            added += bulk::upsert_remote(&mut tx, cm_id, batch, feed_seq).await?;
             added -= bulk::remove_remote(&mut tx, cm_id, batch).await?;
         }
         let sqlite = self.backend == Backend::Sqlite;
@@ -309,6 +312,7 @@ impl crate::FederationStore for SqlStore {
                     .bind(i.version)
                     .bind(i.change_seq)
                     .bind(batch.epoch)
+                    .bind(feed_seq)
                     .bind(cm_id.get())
                     .bind(i.id.get());
             }
@@ -347,15 +351,10 @@ impl crate::FederationStore for SqlStore {
                 .rows_affected();
             added -= swept as i64;
         }
-        // The correlation follows the table: every incident the batch named, and on the
-        // end of a resync whatever it swept.
-        let touched: Vec<i64> = batch
-            .upserts
-            .iter()
-            .map(|i| i.id.get())
-            .chain(batch.removals.iter().map(|(id, _)| id.get()))
-            .collect();
-        self.resight(&mut tx, cm_id, &touched).await?;
+        // The correlation's follower re-reads what the batch wrote; what left the table
+        // loses its sightings here.
+        let removed: Vec<i64> = batch.removals.iter().map(|(id, _)| id.get()).collect();
+        self.unsight(&mut tx, cm_id, &removed).await?;
         if swept > 0 {
             self.drop_orphan_sightings(&mut tx, cm_id).await?;
         }
@@ -378,7 +377,8 @@ impl crate::FederationStore for SqlStore {
         .bind(cm_id.get())
         .fetch_one(&mut *tx)
         .await?;
-        tx.commit().await?;
+        self.commit_remote(tx, stamps, !batch.upserts.is_empty())
+            .await?;
         Ok(SyncOutcome {
             acked_seq: outcome.try_get(0)?,
             epoch: outcome.try_get(1)?,

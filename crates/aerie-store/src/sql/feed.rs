@@ -17,7 +17,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use sqlx::{Any, AnyPool, Transaction};
+use aerie_domain::federation::RemoteIncident;
+use async_trait::async_trait;
+use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 use tokio::sync::watch;
 
 use super::{Backend, SqlStore};
@@ -154,6 +156,27 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Commits a sync batch's write transaction on the MCM, whose rows took the first of
+    /// `stamps` if it `wrote` any, and wakes the followers of the MCM's feed.
+    pub(super) async fn commit_remote(
+        &self,
+        mut tx: Transaction<'static, Any>,
+        stamps: Stamps,
+        wrote: bool,
+    ) -> Result<()> {
+        if wrote && self.backend == Backend::Sqlite {
+            sqlx::query("UPDATE counters SET value = $1 WHERE name = 'change_seq'")
+                .bind(stamps.nth(0))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        if wrote {
+            self.remote_feed.send_modify(|n| *n += 1);
+        }
+        Ok(())
+    }
+
     /// Orders whitelist changes (`exclusive`) against ingest, which reads the whitelist:
     /// an ingest never commits incidents judged by a whitelist that changed meanwhile.
     /// SQLite's single writer does this already.
@@ -184,6 +207,11 @@ pub(super) struct FeedSql {
     /// The highest position a reader can have read: on PostgreSQL, the highest below
     /// the horizon.
     pub last_position: String,
+    /// The MCM's feed: its rows after `($1, $2)` in `(feed_seq, id)` order, below the
+    /// horizon, at most `$3`.
+    pub remote_changes: String,
+    /// How many rows of the MCM's feed lie after `($1, $2)`.
+    pub remote_behind: String,
 }
 
 impl FeedSql {
@@ -201,7 +229,18 @@ impl FeedSql {
                 ),
             ),
         };
+        let remote_below = match backend {
+            Backend::Sqlite => String::new(),
+            Backend::Postgres => format!(" AND feed_seq < {}", horizon_sql(base)),
+        };
         FeedSql {
+            remote_changes: format!(
+                "SELECT {}, feed_seq FROM remote_incidents WHERE (feed_seq, id) > ($1, $2)\
+                 {remote_below} ORDER BY feed_seq, id LIMIT $3",
+                super::rows::REMOTE_COLUMNS
+            ),
+            remote_behind: "SELECT COUNT(*) FROM remote_incidents WHERE (feed_seq, id) > ($1, $2)"
+                .to_owned(),
             changes: format!(
                 "SELECT {} FROM incidents WHERE change_seq > $1{below} ORDER BY change_seq LIMIT $2",
                 super::rows::INCIDENT_COLUMNS
@@ -295,4 +334,116 @@ pub(super) fn spawn_horizon_watch(
             }
         }
     });
+}
+
+/// Where follower `name` stands (`(0, 0)` before it first moved), read in `tx`.
+pub(super) async fn cursor_in(
+    tx: &mut Transaction<'static, Any>,
+    name: &str,
+) -> Result<crate::FeedPosition> {
+    let row = sqlx::query("SELECT position, row_id FROM feed_cursors WHERE name = $1")
+        .bind(name.to_owned())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(match row {
+        Some(r) => crate::FeedPosition {
+            seq: r.try_get(0)?,
+            row: r.try_get(1)?,
+        },
+        None => crate::FeedPosition::default(),
+    })
+}
+
+/// Moves follower `name` to `at`, in `executor`'s transaction.
+pub(super) async fn set_cursor_in<'e>(
+    executor: impl sqlx::Executor<'e, Database = Any>,
+    name: &str,
+    at: crate::FeedPosition,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO feed_cursors (name, position, row_id) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET position = excluded.position, row_id = excluded.row_id",
+    )
+    .bind(name.to_owned())
+    .bind(at.seq)
+    .bind(at.row)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// The rows of the MCM's feed after `after`, read by `executor`.
+pub(super) async fn remote_changes_in<'e>(
+    store: &SqlStore,
+    executor: impl sqlx::Executor<'e, Database = Any>,
+    after: crate::FeedPosition,
+    limit: u32,
+) -> Result<Vec<(crate::FeedPosition, RemoteIncident)>> {
+    sqlx::query(AssertSqlSafe(store.feed.remote_changes.as_str()))
+        .bind(after.seq)
+        .bind(after.row)
+        .bind(i64::from(limit))
+        .fetch_all(executor)
+        .await?
+        .iter()
+        .map(|r| {
+            let incident = super::rows::remote_incident(r)?;
+            let at = crate::FeedPosition {
+                seq: r.try_get("feed_seq")?,
+                row: incident.row_id,
+            };
+            Ok((at, incident))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl crate::FeedStore for SqlStore {
+    async fn remote_changes(
+        &self,
+        after: crate::FeedPosition,
+        limit: u32,
+    ) -> Result<Vec<(crate::FeedPosition, RemoteIncident)>> {
+        remote_changes_in(self, &self.pool, after, limit).await
+    }
+
+    async fn remote_behind(&self, after: crate::FeedPosition) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar(AssertSqlSafe(self.feed.remote_behind.as_str()))
+                .bind(after.seq)
+                .bind(after.row)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    fn watch_remote(&self) -> watch::Receiver<u64> {
+        self.remote_feed.subscribe()
+    }
+
+    async fn cursor(&self, name: &str) -> Result<Option<crate::FeedPosition>> {
+        let row = sqlx::query("SELECT position, row_id FROM feed_cursors WHERE name = $1")
+            .bind(name.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(crate::FeedPosition {
+                seq: r.try_get(0)?,
+                row: r.try_get(1)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn set_cursor(&self, name: &str, at: crate::FeedPosition) -> Result<()> {
+        set_cursor_in(&self.pool, name, at).await
+    }
+
+    async fn drop_cursor(&self, name: &str) -> Result<()> {
+        sqlx::query("DELETE FROM feed_cursors WHERE name = $1")
+            .bind(name.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

@@ -94,8 +94,11 @@ pub struct SqlStore {
     /// The active whitelist as ingest reads it, loaded on first use and dropped by every
     /// whitelist change (made under the same lock ingest takes, so none reads it stale).
     whitelist: std::sync::Mutex<Option<Arc<Vec<aerie_domain::whitelist::WhitelistEntry>>>>,
-    /// Whether sync batches keep the correlation's sightings (on unless turned off).
+    /// Whether the correlation's follower keeps the sightings (on unless turned off).
     correlate: std::sync::atomic::AtomicBool,
+    /// Counts the sync batches that wrote rows of the MCM's feed, for its followers to
+    /// wake on.
+    remote_feed: tokio::sync::watch::Sender<u64>,
     /// Tests: the most microseconds a change waits before it commits, so that concurrent
     /// writers commit in random order.
     #[cfg(feature = "testing")]
@@ -210,6 +213,7 @@ impl SqlStore {
             committed: tokio::sync::watch::Sender::new(0),
             whitelist: std::sync::Mutex::new(None),
             correlate: std::sync::atomic::AtomicBool::new(true),
+            remote_feed: tokio::sync::watch::Sender::new(0),
             #[cfg(feature = "testing")]
             commit_jitter: Default::default(),
         };

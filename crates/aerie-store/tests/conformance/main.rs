@@ -84,6 +84,7 @@ conformance!(
     snapshots_copy_the_whole_store,
     events_by_window_and_analyses,
     campaigns_follow_the_table,
+    mcm_feed_pages_every_write_once,
 );
 
 fn t0() -> DateTime<Utc> {
