@@ -33,6 +33,12 @@ pub fn testing_client_config(
     config
 }
 
+/// The rustls configuration of a client with `trust` that speaks another protocol than
+/// HTTPS over TLS (no ALPN), FIPS-aware: the SIEM feed's syslog over TLS.
+pub fn stream_client_config(trust: Trust, fips: bool) -> rustls::ClientConfig {
+    testing_client_config(trust, provider(fips))
+}
+
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

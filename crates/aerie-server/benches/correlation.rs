@@ -150,7 +150,10 @@ async fn run(
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let all = began.elapsed().as_secs_f64();
-        Some((synced.elapsed().as_secs_f64(), (singles + rows) as f64 / all))
+        Some((
+            synced.elapsed().as_secs_f64(),
+            (singles + rows) as f64 / all,
+        ))
     } else {
         None
     };

@@ -238,6 +238,7 @@ pub async fn start_with_admin(
         tls: served,
         restart: Default::default(),
         metrics: Default::default(),
+        siem: Default::default(),
     };
 
     // Read before anything can change it: see `CmSide::started_at_seq`.
@@ -290,7 +291,11 @@ pub async fn start_with_admin(
     admin::listen(state.clone(), shutdown.clone()).await?;
     tokio::spawn(ops::updates::run_window(state.clone(), shutdown.clone()));
     tokio::spawn(ops::backup::run_schedule(state.clone(), shutdown.clone()));
-    tokio::spawn(ops::correlation::follow(state.store.clone(), shutdown.clone()));
+    tokio::spawn(ops::correlation::follow(
+        state.store.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(ops::siem::supervise(state.clone(), shutdown.clone()));
     let sync_worker = tokio::spawn(federation::cm::run(
         state.federation.clone(),
         shutdown.clone(),

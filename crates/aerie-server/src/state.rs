@@ -21,4 +21,6 @@ pub struct AppState {
     pub restart: Arc<crate::ops::updates::Restart>,
     /// This daemon's Prometheus metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The SIEM feed's forwarders.
+    pub siem: Arc<crate::ops::siem::Siem>,
 }

@@ -37,7 +37,7 @@ pub use sql::{Backend, SqlStore, open};
 /// Every capability trait, for code that calls store methods on a concrete store.
 pub mod prelude {
     pub use crate::{
-        AnalysisStore, AuditStore, BackupStore, CorrelationStore, FeedStore, FederationStore,
+        AnalysisStore, AuditStore, BackupStore, CorrelationStore, FederationStore, FeedStore,
         IncidentStore, IngestStore, InvestigationStore, SettingsStore, SsoStore, Store, UserStore,
     };
 }
@@ -508,6 +508,9 @@ pub trait AuditStore: Send + Sync {
 
     /// Audit entries after `after_seq`, in order.
     async fn audit_entries(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>>;
+
+    /// How many audit entries lie after `after_seq`.
+    async fn audit_behind(&self, after_seq: i64) -> Result<i64>;
 }
 
 /// Single sign-on state every front end shares: logins sent to the IdP and not yet

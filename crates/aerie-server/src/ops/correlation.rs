@@ -21,24 +21,50 @@ const FOLLOW_BATCH: u32 = 500;
 /// How often the follower looks at the feed without being woken (batches written by
 /// another process on one PostgreSQL ring no bell here).
 const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+/// How long the follower lets sync batches gather after one woke it: incidents as they
+/// happen then share one transaction of the follower's, not one each.
+const FOLLOW_COALESCE: std::time::Duration = std::time::Duration::from_millis(100);
+/// While sync batches keep coming, the follower works one part in this many of the time.
+const FOLLOW_SHARE: u32 = 10;
 
-/// Keeps the correlation up with the MCM's feed until `shutdown`: woken by every sync
-/// batch that wrote rows, it reads what is new, a batch at a time, off the sync's path.
+/// Keeps the correlation up with the MCM's feed until `shutdown`, off the sync's path:
+/// woken by sync batches that wrote rows, it waits [`FOLLOW_COALESCE`] for more to
+/// gather, then reads what is new a batch at a time. While sync batches keep coming (a
+/// resync, many CMs at once) it takes at most a [`FOLLOW_SHARE`] of the time, so that the
+/// sync keeps the store's writer; once they stop it catches up at full speed.
 pub async fn follow(
     store: std::sync::Arc<dyn aerie_store::Store>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let mut written = store.watch_remote();
     loop {
-        match store.correlate_next(FOLLOW_BATCH).await {
-            Ok(0) => {}
-            Ok(_) => continue,
-            Err(e) => tracing::warn!("correlation: {e}"),
-        }
+        let started = std::time::Instant::now();
+        let rest = match store.correlate_next(FOLLOW_BATCH).await {
+            Ok(0) => None,
+            Ok(_) if written.has_changed().unwrap_or(false) => {
+                written.borrow_and_update();
+                Some(started.elapsed() * (FOLLOW_SHARE - 1))
+            }
+            Ok(_) => Some(std::time::Duration::ZERO),
+            Err(e) => {
+                tracing::warn!("correlation: {e}");
+                Some(FOLLOW_POLL)
+            }
+        };
+        let wait = match rest {
+            Some(rest) => tokio::time::sleep(rest),
+            None => {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = written.changed() => {}
+                    _ = tokio::time::sleep(FOLLOW_POLL) => {}
+                }
+                tokio::time::sleep(FOLLOW_COALESCE)
+            }
+        };
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = written.changed() => {}
-            _ = tokio::time::sleep(FOLLOW_POLL) => {}
+            _ = wait => {}
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod roles;
 pub mod saml;
 pub mod sessions;
 pub mod settings;
+pub mod siem;
 pub mod updates;
 pub mod uploads;
 pub mod users;

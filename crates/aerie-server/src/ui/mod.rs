@@ -82,6 +82,10 @@ pub fn router() -> Router<AppState> {
             get(config::system::page).post(config::system::save),
         )
         .route(
+            config::syslog::PAGE,
+            get(config::syslog::page).post(config::syslog::action),
+        )
+        .route(
             "/config/certificates",
             get(config::certificates::page).post(config::certificates::action),
         )

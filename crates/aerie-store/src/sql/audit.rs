@@ -77,4 +77,13 @@ impl crate::AuditStore for SqlStore {
         .await?;
         rows.iter().map(entry).collect()
     }
+
+    async fn audit_behind(&self, after_seq: i64) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE seq > $1")
+                .bind(after_seq)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
 }

@@ -146,7 +146,10 @@ impl crate::CorrelationStore for SqlStore {
         let at = crate::FeedStore::cursor(self, FOLLOWER)
             .await?
             .unwrap_or_default();
-        if feed::remote_changes_in(self, &self.pool, at, 1).await?.is_empty() {
+        if feed::remote_changes_in(self, &self.pool, at, 1)
+            .await?
+            .is_empty()
+        {
             return Ok(0);
         }
         let (_writer, mut tx) = self.begin_write().await?;

@@ -30,7 +30,10 @@ async fn catch_up(store: &dyn Store) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while store.correlation_behind().await.unwrap() > 0 {
         if store.correlate_next(2).await.unwrap() == 0 {
-            assert!(std::time::Instant::now() < deadline, "the follower never caught up");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the follower never caught up"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
@@ -197,7 +200,10 @@ pub async fn mcm_feed_pages_every_write_once(store: Arc<dyn Store>) {
         .map(|id| incident(&base, id, 1, None, None))
         .collect();
     store.apply_sync(cm.id, &batch(first), t0()).await.unwrap();
-    assert!(watch.has_changed().unwrap(), "a written batch wakes followers");
+    assert!(
+        watch.has_changed().unwrap(),
+        "a written batch wakes followers"
+    );
     watch.borrow_and_update();
     // A newer version moves its row to the feed's end; an equal one writes nothing.
     store
@@ -215,14 +221,20 @@ pub async fn mcm_feed_pages_every_write_once(store: Arc<dyn Store>) {
     while store.remote_behind(at).await.unwrap() > 0 {
         let page = store.remote_changes(at, 2).await.unwrap();
         let Some((last, _)) = page.last() else {
-            assert!(std::time::Instant::now() < deadline, "the feed never passed the horizon");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the feed never passed the horizon"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
         assert!(*last > at);
         at = *last;
         store.set_cursor("test", at).await.unwrap();
-        seen.extend(page.iter().map(|(_, r)| (r.incident.id.get(), r.incident.version)));
+        seen.extend(
+            page.iter()
+                .map(|(_, r)| (r.incident.id.get(), r.incident.version)),
+        );
     }
     assert_eq!(seen, vec![(1, 1), (3, 1), (4, 1), (5, 1), (2, 2)]);
     assert_eq!(store.cursor("test").await.unwrap(), Some(at));

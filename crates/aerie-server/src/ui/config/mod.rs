@@ -11,6 +11,7 @@ mod password;
 pub(super) mod radius;
 mod roles;
 pub(super) mod saml;
+pub(super) mod syslog;
 pub(super) mod system;
 mod users;
 

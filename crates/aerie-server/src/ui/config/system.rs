@@ -28,6 +28,7 @@ pub async fn page(
             "The same settings are shown by " code { "show system" } " and changed by "
             code { "set system …" } " in the CLI. Every change is recorded in the audit log."
         }
+        p { a #syslog-link href=(super::syslog::PAGE) { "Syslog (SIEM feed) ›" } " — where incidents and the audit log stream as CEF." }
         form.card #system-form method="post" action=(PAGE) {
             (frame.csrf_field())
             label for="hostname" { "Host name (on the MCM, this CM's name in the CM Name column)" }
