@@ -149,6 +149,60 @@ fn execute(
             done(s, w, AdminRequest::SetSystem { setting, value })?;
         }
         Command::Rollback => done(s, w, AdminRequest::Rollback)?,
+        Command::ShowSyslog => match s.channel.call(&AdminRequest::ShowSyslog)? {
+            AdminReply::Syslog { destinations } if destinations.is_empty() => out(
+                w,
+                "No syslog server. Add one: set syslog server HOST:PORT protocol tcp|tls|udp",
+            )?,
+            AdminReply::Syslog { destinations } => {
+                out(
+                    w,
+                    &format!(
+                        "{:28}  {:10}  {:7}  {:>8}  {:>7}  {:>7}  {:24}  STATE",
+                        "SERVER", "PROTOCOL", "FORMAT", "SENT", "QUEUE", "LAG", "LAST SENT"
+                    ),
+                )?;
+                for d in destinations {
+                    out(
+                        w,
+                        &format!(
+                            "{:28}  {:10}  {:7}  {:>8}  {:>7}  {:>6}s  {:24}  {}",
+                            d.server,
+                            d.protocol,
+                            d.format,
+                            d.sent,
+                            d.queue,
+                            d.lag_secs,
+                            d.last_sent.as_deref().unwrap_or("-"),
+                            d.state
+                        ),
+                    )?;
+                }
+            }
+            other => return Err(refused(other)),
+        },
+        Command::SetSyslog => {
+            let server = p.arg("server").unwrap_or_default().to_owned();
+            let protocol = ["tcp", "tls", "udp"]
+                .into_iter()
+                .find(|w| p.has_word(w))
+                .unwrap_or_default()
+                .to_owned();
+            let pin = p.arg("pin").map(str::to_owned);
+            done(
+                s,
+                w,
+                AdminRequest::SetSyslog {
+                    server,
+                    protocol,
+                    pin,
+                },
+            )?;
+        }
+        Command::RemoveSyslog => {
+            let server = p.arg("server").unwrap_or_default().to_owned();
+            done(s, w, AdminRequest::RemoveSyslog { server })?;
+        }
         Command::SystemBackup => {
             let (Some(file), Some(Arg::Passphrase(passphrase))) =
                 (p.arg("file"), p.value("passphrase"))

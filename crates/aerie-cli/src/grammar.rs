@@ -35,6 +35,9 @@ pub enum Command {
     SetSystem,
     Rollback,
     SystemBackup,
+    ShowSyslog,
+    SetSyslog,
+    RemoveSyslog,
     Help,
     History,
     Exit,
@@ -195,6 +198,12 @@ pub static BASIC: &[Node] = &[
                 Some(Command::ShowSystem),
                 &[],
             ),
+            key(
+                "syslog",
+                "Show the SIEM feed's syslog servers: state, queue depth, lag",
+                Some(Command::ShowSyslog),
+                &[],
+            ),
         ],
     ),
     key(
@@ -250,6 +259,12 @@ pub static BASIC: &[Node] = &[
                 SYSTEM,
             ),
             key(
+                "syslog",
+                "Change the SIEM feed: incidents and the audit log as CEF over syslog",
+                None,
+                SYSLOG,
+            ),
+            key(
                 "user",
                 "Set a web UI user's password",
                 None,
@@ -271,6 +286,69 @@ pub static BASIC: &[Node] = &[
     HELP,
     HISTORY,
     key("exit", "Leave the CLI", Some(Command::Exit), &[]),
+];
+
+/// `set syslog …`.
+static SYSLOG: &[Node] = &[
+    key(
+        "server",
+        "Add a syslog server or change one",
+        None,
+        &[arg(
+            "server",
+            Value::Text,
+            "HOST:PORT, e.g. 192.0.2.10:514 ([v6]:PORT for IPv6)",
+            None,
+            &[key(
+                "protocol",
+                "How to send",
+                None,
+                &[
+                    key(
+                        "tcp",
+                        "TCP with RFC 6587 octet counting",
+                        Some(Command::SetSyslog),
+                        &[],
+                    ),
+                    key(
+                        "tls",
+                        "TLS (RFC 5425); the receiver's CA must be trusted, or pin its certificate",
+                        Some(Command::SetSyslog),
+                        &[key(
+                            "pin",
+                            "Trust exactly this receiver certificate",
+                            None,
+                            &[arg(
+                                "pin",
+                                Value::Text,
+                                "Its SHA-256 fingerprint: 64 hex digits, colons allowed",
+                                Some(Command::SetSyslog),
+                                &[],
+                            )],
+                        )],
+                    ),
+                    key(
+                        "udp",
+                        "UDP, one message per datagram (RFC 5426)",
+                        Some(Command::SetSyslog),
+                        &[],
+                    ),
+                ],
+            )],
+        )],
+    ),
+    key(
+        "remove",
+        "Stop sending to a syslog server",
+        None,
+        &[arg(
+            "server",
+            Value::Text,
+            "HOST:PORT as show syslog lists it",
+            Some(Command::RemoveSyslog),
+            &[],
+        )],
+    ),
 ];
 
 /// `set system …`: one setting and its value each.

@@ -50,6 +50,18 @@ pub enum AdminRequest {
     },
     /// `set system rollback`: back to the software before the last update.
     Rollback,
+    /// `show syslog`: the SIEM feed's destinations and their state.
+    ShowSyslog,
+    /// `set syslog server HOST:PORT protocol tcp|tls|udp [pin FINGERPRINT]`.
+    SetSyslog {
+        server: String,
+        protocol: String,
+        pin: Option<String>,
+    },
+    /// `set syslog remove HOST:PORT`.
+    RemoveSyslog {
+        server: String,
+    },
     /// `set system backup FILE passphrase P`: a backup written to `FILE` (absolute).
     Backup {
         file: String,
@@ -84,6 +96,13 @@ impl std::fmt::Debug for AdminRequest {
             AdminRequest::Incidents { count } => write!(f, "Incidents({count})"),
             AdminRequest::ShowSystem => f.write_str("ShowSystem"),
             AdminRequest::Rollback => f.write_str("Rollback"),
+            AdminRequest::ShowSyslog => f.write_str("ShowSyslog"),
+            AdminRequest::SetSyslog {
+                server,
+                protocol,
+                pin,
+            } => write!(f, "SetSyslog({server:?}, {protocol:?}, {pin:?})"),
+            AdminRequest::RemoveSyslog { server } => write!(f, "RemoveSyslog({server:?})"),
             AdminRequest::SetSystem { setting, value } => {
                 write!(f, "SetSystem({setting:?}, {value:?})")
             }
@@ -133,6 +152,24 @@ pub struct McmStatus {
     pub storage: Option<String>,
 }
 
+/// A SIEM feed destination as `show syslog` lists it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct SyslogRow {
+    /// `HOST:PORT`.
+    pub server: String,
+    /// `tcp`, `tls` (`tls pinned`) or `udp`.
+    pub protocol: String,
+    pub format: String,
+    /// `connected`, `connecting` or `failing: WHY`.
+    pub state: String,
+    pub sent: u64,
+    /// Incident changes and audit entries not yet sent.
+    pub queue: i64,
+    /// Seconds since it last had nothing left to send.
+    pub lag_secs: u64,
+    pub last_sent: Option<String>,
+}
+
 /// The daemon's answer.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(tag = "reply", rename_all = "snake_case")]
@@ -152,6 +189,10 @@ pub enum AdminReply {
     /// Named values to print as a table, in order.
     Settings {
         rows: Vec<(String, String)>,
+    },
+    /// `show syslog`.
+    Syslog {
+        destinations: Vec<SyslogRow>,
     },
     /// Refused or failed; the text says what was wrong and how to fix it.
     Error {

@@ -173,6 +173,50 @@ async fn run(state: &AppState, request: AdminRequest) -> Result<AdminReply, OpEr
             let console = crate::rights::Console::at_the_socket();
             done(ops::settings::change(state, Operator::Console(&console), vec![change]).await?)
         }
+        AdminRequest::ShowSyslog => AdminReply::Syslog {
+            destinations: ops::siem::view(state)
+                .await?
+                .into_iter()
+                .map(|v| aerie_proto::admin::SyslogRow {
+                    server: v.destination.address(),
+                    protocol: format!(
+                        "{}{}",
+                        v.destination.protocol.as_str(),
+                        if v.destination.pin.is_some() { " pinned" } else { "" }
+                    ),
+                    format: v.destination.format.as_str().to_owned(),
+                    state: v.state,
+                    sent: v.sent,
+                    queue: v.behind,
+                    lag_secs: v.lag_secs,
+                    last_sent: v
+                        .last_sent
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                })
+                .collect(),
+        },
+        AdminRequest::SetSyslog {
+            server,
+            protocol,
+            pin,
+        } => {
+            let console = crate::rights::Console::at_the_socket();
+            done(
+                ops::siem::set_server(
+                    state,
+                    Operator::Console(&console),
+                    &server,
+                    &protocol,
+                    None,
+                    pin.as_deref(),
+                )
+                .await?,
+            )
+        }
+        AdminRequest::RemoveSyslog { server } => {
+            let console = crate::rights::Console::at_the_socket();
+            done(ops::siem::remove_server(state, Operator::Console(&console), &server).await?)
+        }
         AdminRequest::Rollback => {
             let console = crate::rights::Console::at_the_socket();
             done(ops::updates::rollback(state, Operator::Console(&console)).await?)
