@@ -182,7 +182,11 @@ async fn run(state: &AppState, request: AdminRequest) -> Result<AdminReply, OpEr
                     protocol: format!(
                         "{}{}",
                         v.destination.protocol.as_str(),
-                        if v.destination.pin.is_some() { " pinned" } else { "" }
+                        if v.destination.pin.is_some() {
+                            " pinned"
+                        } else {
+                            ""
+                        }
                     ),
                     format: v.destination.format.as_str().to_owned(),
                     state: v.state,

@@ -130,7 +130,13 @@ pub async fn render(state: &AppState) -> Result<String, OpError> {
     ));
     if on_mcm {
         out.push_str(&cms(state).await?);
+        out.push_str(&format!(
+            "# HELP aerie_correlation_backlog Rows of the MCM's table the correlation has still to read.\n\
+             # TYPE aerie_correlation_backlog gauge\naerie_correlation_backlog {}\n",
+            state.store.correlation_behind().await?
+        ));
     }
+    out.push_str(&crate::ops::siem::metrics(state).await?);
     if let Some(rss) = resident_bytes() {
         out.push_str(&format!(
             "# HELP aerie_process_resident_memory_bytes Resident memory of the process.\n\

@@ -309,6 +309,15 @@ pub(super) fn ui_request(row: &Row, fx: &Fx, who: Who) -> Option<UiReq> {
             form(row.path.into(), vec![("action", s(action))])
         }
         ("/config/licensing", _) => form(row.path.into(), vec![("license", s(""))]),
+        // No address: refused by the form's own check once the right is checked.
+        ("/config/system/syslog", action) => form(
+            row.path.into(),
+            vec![
+                ("action", s(action)),
+                ("server", s("")),
+                ("protocol", s("tcp")),
+            ],
+        ),
         ("/config/system", _) => form(
             row.path.into(),
             vec![

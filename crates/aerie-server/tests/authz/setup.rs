@@ -165,6 +165,7 @@ pub(super) async fn forms_shown(fx: &Fx<'_>, http: &reqwest::Client) -> BTreeSet
         "/config/radius",
         "/config/saml",
         "/config/system",
+        "/config/system/syslog",
         "/config/licensing",
         "/config/gss",
         "/config/backup",

@@ -153,6 +153,7 @@ pub(super) fn ui_forms() -> Vec<Row> {
         admin("POST /config/gss", "rollback").then_refused(),
         admin("POST /config/licensing", "").then_refused(),
         admin("POST /config/system", "").then_refused(),
+        admin("POST /config/system/syslog", "save").then_refused(),
         // Uploads, CM only: a refused permission is a 403 page; the MCM answers 404 before
         // it looks at the permission.
         r("POST /uploads",                       Cm,   Can(SendEvents)).elsewhere(LOGIN_THEN_404),

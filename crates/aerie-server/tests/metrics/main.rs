@@ -128,6 +128,67 @@ async fn the_exposition_counts_ingest_requests_and_the_census() {
 }
 
 #[tokio::test]
+async fn the_syslog_feed_has_its_queue_lag_and_counters() {
+    let Some(r) = aerie_siem::testing::Rsyslog::start() else {
+        return;
+    };
+    let s = start().await;
+    let admin_key = key_of(&s, "admin").await;
+    let address = format!("127.0.0.1:{}", r.tcp_port);
+    let (ok, out) = common::cli(&s, &[&format!("set syslog server {address} protocol tcp")]).await;
+    assert!(ok, "{out}");
+    let events: Vec<_> = (0..4)
+        .map(|i| event(&format!("10.5.0.{}", i + 1), 60 * i, 0.9))
+        .collect();
+    s.admin.post_events(&batch(events)).await.unwrap();
+    let l = format!("{{destination=\"{address}\"}}");
+    let scrape = || async {
+        http()
+            .get(s.url("/metrics"))
+            .bearer_auth(&admin_key)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let caught_up = eventually(20, || async {
+        let text = scrape().await;
+        sample(&text, &format!("aerie_syslog_connected{l}")) == Some(1.0)
+            && sample(&text, &format!("aerie_syslog_queue_depth{l}")) == Some(0.0)
+            && sample(&text, &format!("aerie_syslog_sent_total{l}")).is_some_and(|n| n >= 4.0)
+    })
+    .await;
+    let text = scrape().await;
+    assert!(caught_up, "{text}");
+    assert_eq!(
+        sample(&text, &format!("aerie_syslog_lag_seconds{l}")),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("aerie_syslog_errors_total{l}")),
+        Some(0.0)
+    );
+    assert!(text.contains("# TYPE aerie_syslog_sent_total counter"));
+
+    // The receiver down: the queue grows and the errors count.
+    drop(r);
+    s.admin
+        .post_events(&batch(vec![event("10.5.1.1", 1, 0.9)]))
+        .await
+        .unwrap();
+    let behind = eventually(20, || async {
+        let text = scrape().await;
+        sample(&text, &format!("aerie_syslog_queue_depth{l}")).is_some_and(|n| n >= 1.0)
+            && sample(&text, &format!("aerie_syslog_errors_total{l}")).is_some_and(|n| n >= 1.0)
+            && sample(&text, &format!("aerie_syslog_connected{l}")) == Some(0.0)
+    })
+    .await;
+    assert!(behind, "{}", scrape().await);
+}
+
+#[tokio::test]
 async fn a_real_prometheus_scrapes_the_ingest_counter() {
     if std::process::Command::new("prometheus")
         .arg("--version")
@@ -276,6 +337,15 @@ async fn the_mcm_counts_each_cm_s_sync_and_live_calls() {
     assert_eq!(sample(&text, &format!("aerie_cm_up{labels}")), Some(1.0));
     assert!(sample(&text, &format!("aerie_cm_last_contact_age_seconds{labels}")).unwrap() < 60.0);
     assert!(text.contains("aerie_info{version=\"") && text.contains("role=\"mcm\""));
+    // The correlation's follower reads what the sync wrote.
+    assert!(
+        eventually(15, || async {
+            sample(&scrape().await, "aerie_correlation_backlog") == Some(0.0)
+        })
+        .await,
+        "{}",
+        scrape().await
+    );
     // A live read of the CM's incident counts as a proxy call.
     let id = placed.placements[0].incident_id;
     let _: Value = mcm

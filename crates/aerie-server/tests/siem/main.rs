@@ -51,8 +51,14 @@ async fn the_cli_configures_the_feed_and_rsyslog_gets_what_the_api_shows() {
 
     // Bad input is refused, saying what was wrong; nothing is saved.
     for (line, says) in [
-        ("set syslog server 127.0.0.1 protocol tcp", "is not HOST:PORT"),
-        ("set syslog server 127.0.0.1:0 protocol udp", "port from 1 to 65535"),
+        (
+            "set syslog server 127.0.0.1 protocol tcp",
+            "is not HOST:PORT",
+        ),
+        (
+            "set syslog server 127.0.0.1:0 protocol udp",
+            "port from 1 to 65535",
+        ),
         (
             "set syslog server bad_host:514 protocol tcp",
             "not a valid host name",
@@ -62,11 +68,17 @@ async fn the_cli_configures_the_feed_and_rsyslog_gets_what_the_api_shows() {
             "TLS needs the receiver's certificate pinned",
         ),
         (
-            &format!("set syslog server 127.0.0.1:{} protocol tls pin 12:34", r.tls_port),
+            &format!(
+                "set syslog server 127.0.0.1:{} protocol tls pin 12:34",
+                r.tls_port
+            ),
             "not a SHA-256 certificate fingerprint",
         ),
         ("set syslog server 127.0.0.1:514 protocol sctp", "sctp"),
-        ("set syslog remove 127.0.0.1:9", "is not a syslog server here"),
+        (
+            "set syslog remove 127.0.0.1:9",
+            "is not a syslog server here",
+        ),
     ] {
         let (ok, out) = cli(&s, &[line]).await;
         assert!(!ok && out.contains(says), "{line}: {out}");
@@ -80,12 +92,18 @@ async fn the_cli_configures_the_feed_and_rsyslog_gets_what_the_api_shows() {
         &s,
         &[
             &format!("set syslog server {tcp} protocol tcp"),
-            &format!("set syslog server {tls} protocol tls pin {}", r.cert_fingerprint),
+            &format!(
+                "set syslog server {tls} protocol tls pin {}",
+                r.cert_fingerprint
+            ),
         ],
     )
     .await;
     assert!(ok, "{out}");
-    assert!(out.contains(&format!("Added syslog server {tcp} tcp rfc5424")), "{out}");
+    assert!(
+        out.contains(&format!("Added syslog server {tcp} tcp rfc5424")),
+        "{out}"
+    );
 
     // Hostile text in every field an attacker writes.
     let mut hostile = event("10.20.0.1", 100, 0.9);
@@ -101,7 +119,11 @@ async fn the_cli_configures_the_feed_and_rsyslog_gets_what_the_api_shows() {
     let first = list(&s).await.items;
     assert_eq!(first.len(), 2);
     // A status change travels as the incident's next version.
-    let id = first.iter().find(|i| i.endpoint_ip == "10.20.0.1").unwrap().incident_id;
+    let id = first
+        .iter()
+        .find(|i| i.endpoint_ip == "10.20.0.1")
+        .unwrap()
+        .incident_id;
     let _: serde_json::Value = s
         .admin
         .post(
@@ -150,7 +172,11 @@ async fn the_cli_configures_the_feed_and_rsyslog_gets_what_the_api_shows() {
     let mut unique = versions.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(versions.len(), unique.len(), "nothing doubled: {versions:?}");
+    assert_eq!(
+        versions.len(),
+        unique.len(),
+        "nothing doubled: {versions:?}"
+    );
 
     // The audit log goes too: the CLI's own changes and the analyst's status change.
     let audit = r.wait_for("syslog.server", 2, WAIT).await;
@@ -168,7 +194,10 @@ async fn the_cli_configures_the_feed_and_rsyslog_gets_what_the_api_shows() {
     assert!(out.contains("tls pinned"), "{out}");
 
     let (ok, out) = cli(&s, &[&format!("set syslog remove {tcp}")]).await;
-    assert!(ok && out.contains(&format!("Removed syslog server {tcp}")), "{out}");
+    assert!(
+        ok && out.contains(&format!("Removed syslog server {tcp}")),
+        "{out}"
+    );
     let (_, out) = cli(&s, &["show syslog"]).await;
     assert!(!out.contains(&tcp) && out.contains(&tls), "{out}");
 }
@@ -186,13 +215,19 @@ async fn the_mcm_feed_carries_every_cms_incidents_with_the_cm_name() {
     }
     let (ok, out) = cli(
         &mcm,
-        &[&format!("set syslog server 127.0.0.1:{} protocol udp", r.udp_port)],
+        &[&format!(
+            "set syslog server 127.0.0.1:{} protocol udp",
+            r.udp_port
+        )],
     )
     .await;
     assert!(ok, "{out}");
     paris
         .admin
-        .post_events(&batch(vec![event("10.30.0.1", 10, 0.9), event("10.30.0.2", 20, 0.9)]))
+        .post_events(&batch(vec![
+            event("10.30.0.1", 10, 0.9),
+            event("10.30.0.2", 20, 0.9),
+        ]))
         .await
         .unwrap();
     tokyo

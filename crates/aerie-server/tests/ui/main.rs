@@ -27,6 +27,7 @@ mod licensing;
 mod mcm;
 mod radius;
 mod saml;
+mod syslog;
 mod system;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
