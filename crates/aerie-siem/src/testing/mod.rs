@@ -168,6 +168,14 @@ ruleset(name="out") {{ action(type="omfile" file="{d}/received.log" template="ra
             .collect()
     }
 
+    /// How many messages arrived so far (a count of the file's lines: cheap enough to
+    /// poll for large runs).
+    pub fn count(&self) -> usize {
+        std::fs::read(self.path("received.log"))
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0)
+    }
+
     /// Waits until at least `n` messages whose raw text contains `needle` arrived (or
     /// `within` passed), and returns those.
     pub async fn wait_for(
