@@ -38,6 +38,12 @@ pub struct ConfigLayer {
     /// TESTS ONLY: an Ed25519 public key (base64) trusted for licenses and updates
     /// instead of the vendor's. Refused in a release build and in FIPS mode.
     pub vendor_public_key_override: Option<String>,
+    /// A file holding the token a scraper may read `/metrics` with
+    /// (`Authorization: Bearer TOKEN`), at least 32 characters.
+    pub metrics_token_file: Option<PathBuf>,
+    /// Addresses or networks (`10.0.0.5`, `10.1.0.0/16`) that may read `/metrics`
+    /// without a credential.
+    pub metrics_allow: Option<Vec<String>>,
 }
 
 impl ConfigLayer {
@@ -73,6 +79,13 @@ impl ConfigLayer {
             idle_timeout_secs: number("AERIE_IDLE_TIMEOUT_SECS")?,
             max_connections: number("AERIE_MAX_CONNECTIONS")?.map(|n| n as usize),
             vendor_public_key_override: vars("AERIE_VENDOR_PUBLIC_KEY_OVERRIDE"),
+            metrics_token_file: vars("AERIE_METRICS_TOKEN_FILE").map(PathBuf::from),
+            metrics_allow: vars("AERIE_METRICS_ALLOW").map(|v| {
+                v.split(',')
+                    .map(|a| a.trim().to_owned())
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            }),
         })
     }
 
@@ -92,6 +105,8 @@ impl ConfigLayer {
             vendor_public_key_override: self
                 .vendor_public_key_override
                 .or(lower.vendor_public_key_override),
+            metrics_token_file: self.metrics_token_file.or(lower.metrics_token_file),
+            metrics_allow: self.metrics_allow.or(lower.metrics_allow),
         }
     }
 }
@@ -155,6 +170,80 @@ pub struct Config {
     pub max_connections: usize,
     /// The test override of the vendor key ([`ConfigLayer::vendor_public_key_override`]).
     pub vendor_key_override: Option<aerie_license::VendorKey>,
+    /// Who may read `/metrics` besides admins.
+    pub metrics: MetricsAccess,
+}
+
+/// The scrape token's SHA-256 and the addresses that need no credential for `/metrics`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricsAccess {
+    pub token_sha256: Option<[u8; 32]>,
+    pub allow: Vec<ipnet::IpNet>,
+}
+
+impl MetricsAccess {
+    /// The shortest scrape token accepted.
+    pub const MIN_TOKEN_CHARS: usize = 32;
+
+    fn resolve(token_file: Option<&Path>, allow: &[String]) -> Result<Self, ConfigError> {
+        let token_sha256 = match token_file {
+            None => None,
+            Some(file) => {
+                let token = std::fs::read_to_string(file)
+                    .map_err(|e| ConfigError(format!("cannot read {}: {e}", file.display())))?;
+                let token = token.trim();
+                if token.chars().count() < Self::MIN_TOKEN_CHARS {
+                    return Err(ConfigError(format!(
+                        "the metrics token in {} has {} characters; use at least {} (e.g. `openssl rand -hex 32`)",
+                        file.display(),
+                        token.chars().count(),
+                        Self::MIN_TOKEN_CHARS
+                    )));
+                }
+                Some(sha256(token))
+            }
+        };
+        let allow = allow
+            .iter()
+            .map(|a| {
+                a.parse::<ipnet::IpNet>()
+                    .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError(format!(
+                            "metrics_allow {a:?} is not an address or network, e.g. 10.0.0.5 or 10.1.0.0/16"
+                        ))
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(MetricsAccess {
+            token_sha256,
+            allow,
+        })
+    }
+
+    /// Whether `peer` may read without a credential.
+    pub fn allows(&self, peer: std::net::IpAddr) -> bool {
+        let peer = match peer {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or(peer, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        self.allow.iter().any(|n| n.contains(&peer))
+    }
+
+    /// Whether `token` is the scrape token (compared in constant time).
+    pub fn accepts(&self, token: &str) -> bool {
+        let Some(expected) = &self.token_sha256 else {
+            return false;
+        };
+        aws_lc_rs::constant_time::verify_slices_are_equal(&sha256(token), expected).is_ok()
+    }
+}
+
+fn sha256(text: &str) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    d.as_ref().try_into().expect("SHA-256 is 32 bytes")
 }
 
 impl Config {
@@ -269,8 +358,13 @@ impl Config {
                     .map_err(|e| ConfigError(format!("vendor_public_key_override: {e}")))?,
             ),
         };
+        let metrics = MetricsAccess::resolve(
+            layer.metrics_token_file.as_deref(),
+            layer.metrics_allow.as_deref().unwrap_or_default(),
+        )?;
         Ok(Config {
             vendor_key_override,
+            metrics,
             public_url: layer.public_url,
             data_dir: data_dir.to_owned(),
             listen,

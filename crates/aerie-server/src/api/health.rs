@@ -36,12 +36,27 @@ pub async fn health(State(state): State<AppState>) -> Result<Response, OpError> 
     Ok((status, Json(body)).into_response())
 }
 
-/// `GET /metrics`: this daemon's metrics in the Prometheus text format (admins: an API
-/// key as `Authorization: Bearer`, or a session).
+/// `GET /metrics`: this daemon's metrics in the Prometheus text format, to a scraper
+/// with the configured token (`Authorization: Bearer`), from an allowed address, or to
+/// an admin (an API key as Bearer, or a session).
 pub async fn metrics(
     State(state): State<AppState>,
-    _can: crate::rights::Can<crate::rights::Administer>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    request: axum::extract::Request,
 ) -> Result<Response, OpError> {
+    use axum::extract::FromRequestParts;
+    let (mut parts, _) = request.into_parts();
+    let access = &state.config.metrics;
+    let bearer = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let scraper = access.allows(peer.ip()) || bearer.is_some_and(|t| access.accepts(t.trim()));
+    if !scraper {
+        crate::rights::Can::<crate::rights::Administer>::from_request_parts(&mut parts, &state)
+            .await?;
+    }
     let text = crate::metrics::render(&state).await?;
     Ok((
         [(

@@ -128,6 +128,68 @@ async fn the_exposition_counts_ingest_requests_and_the_census() {
 }
 
 #[tokio::test]
+async fn a_scrape_token_and_listed_addresses_read_without_an_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "scrape-token-0123456789abcdef0123456789";
+    let token_file = dir.path().join("metrics.token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    // A short token is refused at start, saying why.
+    let short = dir.path().join("short.token");
+    std::fs::write(&short, "abc").unwrap();
+    let refused = aerie_server::Config::resolve(
+        dir.path(),
+        aerie_server::ConfigLayer {
+            metrics_token_file: Some(short),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(refused.to_string().contains("use at least 32"), "{refused}");
+    let bad_net = aerie_server::Config::resolve(
+        dir.path(),
+        aerie_server::ConfigLayer {
+            metrics_allow: Some(vec!["10.0.0.0/99".into()]),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(bad_net.to_string().contains("is not an address or network"), "{bad_net}");
+
+    let s = common::start_with(aerie_server::ConfigLayer {
+        metrics_token_file: Some(token_file),
+        metrics_allow: Some(vec!["127.0.0.9".into(), "127.0.1.0/24".into()]),
+        ..Default::default()
+    })
+    .await;
+    let from = |local: &str| {
+        reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .local_address(local.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap()
+    };
+    let status = |client: reqwest::Client, bearer: Option<&'static str>| {
+        let url = s.url("/metrics");
+        async move {
+            let mut req = client.get(url);
+            if let Some(b) = bearer {
+                req = req.bearer_auth(b);
+            }
+            req.send().await.unwrap().status()
+        }
+    };
+    assert_eq!(status(from("127.0.0.1"), None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status(from("127.0.0.1"), Some("scrape-token-wrong-0123456789abcdef012345")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(status(from("127.0.0.1"), Some(token)).await, StatusCode::OK);
+    assert_eq!(status(from("127.0.0.9"), None).await, StatusCode::OK);
+    assert_eq!(status(from("127.0.1.77"), None).await, StatusCode::OK);
+    assert_eq!(status(from("127.0.0.10"), None).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn the_syslog_feed_has_its_queue_lag_and_counters() {
     let Some(r) = aerie_siem::testing::Rsyslog::start() else {
         return;

@@ -436,7 +436,12 @@ impl crate::FeedStore for SqlStore {
     }
 
     async fn set_cursor(&self, name: &str, at: crate::FeedPosition) -> Result<()> {
-        set_cursor_in(&self.pool, name, at).await
+        // Through the writer's queue: on SQLite a lone write would wait in the busy
+        // handler's back-off while ingest keeps the database's lock (and starve).
+        let (_writer, mut tx) = self.begin_write().await?;
+        set_cursor_in(&mut *tx, name, at).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn drop_cursor(&self, name: &str) -> Result<()> {
