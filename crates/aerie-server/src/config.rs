@@ -224,9 +224,7 @@ impl MetricsAccess {
     /// Whether `peer` may read without a credential.
     pub fn allows(&self, peer: std::net::IpAddr) -> bool {
         let peer = match peer {
-            std::net::IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map_or(peer, std::net::IpAddr::V4),
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, std::net::IpAddr::V4),
             v4 => v4,
         };
         self.allow.iter().any(|n| n.contains(&peer))

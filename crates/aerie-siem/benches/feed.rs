@@ -46,7 +46,10 @@ fn events(from: usize, n: usize) -> Vec<NewEvent> {
 async fn ingest(store: &dyn Store, total: usize) -> f64 {
     let started = Instant::now();
     for from in (0..total).step_by(1000) {
-        store.ingest(&events(from, 1000.min(total - from))).await.unwrap();
+        store
+            .ingest(&events(from, 1000.min(total - from)))
+            .await
+            .unwrap();
     }
     started.elapsed().as_secs_f64()
 }
@@ -105,8 +108,13 @@ async fn measure(name: &str, open: &dyn Fn() -> futures_open::Opened, total: usi
     stop.cancel();
 
     let rate = |s: f64| total as f64 / s;
-    println!("SIEM feed on {name}: {total} incidents, CEF over TCP (RFC 5424, octet counting) to rsyslog");
-    println!("  raw ingest (baseline)       {:9.0} incidents/s", rate(ingest_s));
+    println!(
+        "SIEM feed on {name}: {total} incidents, CEF over TCP (RFC 5424, octet counting) to rsyslog"
+    );
+    println!(
+        "  raw ingest (baseline)       {:9.0} incidents/s",
+        rate(ingest_s)
+    );
     println!(
         "  feed alone                  {:9.0} messages/s   ratio to ingest {:.2}",
         rate(feed_s),
@@ -134,7 +142,9 @@ fn main() {
         let sqlite = || -> futures_open::Opened {
             Box::pin(async {
                 let dir = tempfile::tempdir().unwrap();
-                let store = SqlStore::open(&SqlStore::sqlite_url(dir.path())).await.unwrap();
+                let store = SqlStore::open(&SqlStore::sqlite_url(dir.path()))
+                    .await
+                    .unwrap();
                 (Arc::new(store) as Arc<dyn Store>, Some(dir))
             })
         };

@@ -153,7 +153,10 @@ async fn a_scrape_token_and_listed_addresses_read_without_an_account() {
         },
     )
     .unwrap_err();
-    assert!(bad_net.to_string().contains("is not an address or network"), "{bad_net}");
+    assert!(
+        bad_net.to_string().contains("is not an address or network"),
+        "{bad_net}"
+    );
 
     let s = common::start_with(aerie_server::ConfigLayer {
         metrics_token_file: Some(token_file),
@@ -178,15 +181,25 @@ async fn a_scrape_token_and_listed_addresses_read_without_an_account() {
             req.send().await.unwrap().status()
         }
     };
-    assert_eq!(status(from("127.0.0.1"), None).await, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        status(from("127.0.0.1"), Some("scrape-token-wrong-0123456789abcdef012345")).await,
+        status(from("127.0.0.1"), None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status(
+            from("127.0.0.1"),
+            Some("scrape-token-wrong-0123456789abcdef012345")
+        )
+        .await,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(status(from("127.0.0.1"), Some(token)).await, StatusCode::OK);
     assert_eq!(status(from("127.0.0.9"), None).await, StatusCode::OK);
     assert_eq!(status(from("127.0.1.77"), None).await, StatusCode::OK);
-    assert_eq!(status(from("127.0.0.10"), None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status(from("127.0.0.10"), None).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
