@@ -952,7 +952,7 @@ mod tests {
         assert_eq!(complete(Mode::Cm, "sh"), (0, vec!["show ".to_owned()]));
         assert_eq!(
             complete(Mode::Basic, "set ").1,
-            ["hostname ", "fips ", "system ", "user "]
+            ["hostname ", "fips ", "system ", "syslog ", "user "]
         );
         assert!(
             complete(Mode::Cm, "set mcm ip ").1.is_empty(),

@@ -74,6 +74,9 @@ impl Running {
             .context("server task panicked")?
             .context("server failed");
         self.sync_worker.await.context("sync worker panicked")?;
+        // The background tasks (correlation, SIEM feed) stop with the same token; their
+        // queries in flight finish first.
+        self.state.store.close_connections().await;
         tracing::info!("stopped");
         served
     }

@@ -559,4 +559,8 @@ pub trait BackupStore: Send + Sync {
 
     /// The store's schema version: the highest migration applied.
     async fn schema_version(&self) -> Result<i64>;
+
+    /// Closes every connection once in-flight queries finish (SQLite then folds its
+    /// WAL into the database file); later calls fail. For a daemon that has stopped.
+    async fn close_connections(&self);
 }

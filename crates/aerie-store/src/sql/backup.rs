@@ -21,6 +21,10 @@ use crate::{BackupStore, Result, StoreError};
 
 #[async_trait]
 impl BackupStore for SqlStore {
+    async fn close_connections(&self) {
+        self.close().await;
+    }
+
     async fn snapshot_into(&self, path: &Path) -> Result<()> {
         match self.backend {
             Backend::Sqlite => {

@@ -470,11 +470,11 @@ mod tests {
     #[test]
     fn upsert_keeps_newer_versions_only() {
         let sql = upsert_sql(super::super::Backend::Postgres, 2);
-        assert!(sql.contains("$25), ($26,"), "{sql}");
+        assert!(sql.contains("$26), ($27,"), "{sql}");
         assert!(sql.ends_with(
             "WHERE excluded.epoch > remote_incidents.epoch \
              OR excluded.version > remote_incidents.version"
         ));
-        assert_eq!(super::super::ingest::FACTS_COUNT + 6, 25);
+        assert_eq!(super::super::ingest::FACTS_COUNT + 7, 26);
     }
 }
