@@ -153,7 +153,9 @@ impl crate::CorrelationStore for SqlStore {
             return Ok(0);
         }
         let (_writer, mut tx) = self.begin_write().await?;
-        let after = feed::cursor_in(&mut tx, FOLLOWER).await?;
+        let after = feed::cursor_in(&mut *tx, FOLLOWER)
+            .await?
+            .unwrap_or_default();
         let page = feed::remote_changes_in(self, &mut *tx, after, limit).await?;
         let Some((last, _)) = page.last() else {
             tx.commit().await?;

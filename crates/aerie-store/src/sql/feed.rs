@@ -336,22 +336,22 @@ pub(super) fn spawn_horizon_watch(
     });
 }
 
-/// Where follower `name` stands (`(0, 0)` before it first moved), read in `tx`.
-pub(super) async fn cursor_in(
-    tx: &mut Transaction<'static, Any>,
+/// Where follower `name` stands, if it ever moved, read by `executor`.
+pub(super) async fn cursor_in<'e>(
+    executor: impl sqlx::Executor<'e, Database = Any>,
     name: &str,
-) -> Result<crate::FeedPosition> {
+) -> Result<Option<crate::FeedPosition>> {
     let row = sqlx::query("SELECT position, row_id FROM feed_cursors WHERE name = $1")
         .bind(name.to_owned())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(executor)
         .await?;
-    Ok(match row {
-        Some(r) => crate::FeedPosition {
+    row.map(|r| {
+        Ok(crate::FeedPosition {
             seq: r.try_get(0)?,
             row: r.try_get(1)?,
-        },
-        None => crate::FeedPosition::default(),
+        })
     })
+    .transpose()
 }
 
 /// Moves follower `name` to `at`, in `executor`'s transaction.
@@ -422,17 +422,7 @@ impl crate::FeedStore for SqlStore {
     }
 
     async fn cursor(&self, name: &str) -> Result<Option<crate::FeedPosition>> {
-        let row = sqlx::query("SELECT position, row_id FROM feed_cursors WHERE name = $1")
-            .bind(name.to_owned())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok(crate::FeedPosition {
-                seq: r.try_get(0)?,
-                row: r.try_get(1)?,
-            })
-        })
-        .transpose()
+        cursor_in(&self.pool, name).await
     }
 
     async fn set_cursor(&self, name: &str, at: crate::FeedPosition) -> Result<()> {
