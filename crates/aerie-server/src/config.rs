@@ -253,9 +253,15 @@ impl Config {
     pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
     pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
-    /// Layers file, environment and flags over the defaults and validates the result.
+    /// Layers file, environment and flags over the defaults and validates the result. The
+    /// file is `DIR/aerie.toml`, or `$AERIE_CONFIG_FILE` (the package's
+    /// `/etc/aerie/aerie.toml`).
     pub fn load(data_dir: &Path, flags: ConfigLayer) -> Result<Config, ConfigError> {
-        let file = ConfigLayer::from_file(&data_dir.join("aerie.toml"))?;
+        let path = match std::env::var_os("AERIE_CONFIG_FILE") {
+            Some(path) => PathBuf::from(path),
+            None => data_dir.join("aerie.toml"),
+        };
+        let file = ConfigLayer::from_file(&path)?;
         let env = ConfigLayer::from_env(|name| std::env::var(name).ok())?;
         Config::resolve(data_dir, flags.over(env).over(file))
     }

@@ -2,6 +2,7 @@
 
 mod demo;
 mod logging;
+mod notify;
 mod restore;
 mod serve;
 mod simulate;

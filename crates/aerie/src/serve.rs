@@ -33,6 +33,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Before the daemon says it listens: a SIGTERM right after must stop it cleanly.
     tokio::spawn(stop_on_signal(shutdown.clone()));
     let running = aerie_server::start(config, shutdown.clone()).await?;
+    crate::notify::notify(&format!(
+        "READY=1\nSTATUS=listening on https://{}",
+        running.addr
+    ));
+    let stopping = shutdown.clone();
+    tokio::spawn(async move {
+        stopping.cancelled().await;
+        crate::notify::notify("STOPPING=1");
+    });
     let restart = running.state.restart.clone();
     let on_restart = shutdown.clone();
     let watch = restart.clone();

@@ -424,3 +424,41 @@ fn serve_starts_a_newer_staged_binary_and_a_rollback_restarts_into_the_installed
     assert!(child.wait().unwrap().success());
     guard.disarm();
 }
+
+#[test]
+fn serve_tells_systemd_when_it_is_ready_and_when_it_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("notify.sock");
+    let systemd = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+    systemd
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mut child = Command::new(AERIE)
+        .args(["serve", "--data-dir"])
+        .arg(&data)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("AERIE_ADMIN_PASSWORD", "binary-test-password")
+        .env("AERIE_HOSTNAME", "cm-notify")
+        .env("NOTIFY_SOCKET", &socket)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut guard = KillOnDrop(Some(child.id()));
+    let mut buf = [0u8; 256];
+    let n = systemd.recv(&mut buf).expect("READY=1 within a minute");
+    let ready = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(
+        ready.starts_with("READY=1\nSTATUS=listening on https://127.0.0.1:"),
+        "{ready}"
+    );
+    // Ready means listening: the health check answers at once.
+    let addr = ready.rsplit("https://").next().unwrap().to_owned();
+    assert!(std::net::TcpStream::connect(&addr).is_ok(), "{addr}");
+    sigterm(&child);
+    let n = systemd.recv(&mut buf).expect("STOPPING=1");
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    assert!(child.wait().unwrap().success());
+    guard.disarm();
+}

@@ -111,6 +111,35 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(SqlStore::open(url).await?))
 }
 
+/// A store a newer Aerie migrated (a downgrade) is refused before anything changes: this
+/// build cannot know what its tables mean.
+async fn refuse_newer_schema(pool: &AnyPool, backend: Backend) -> Result<()> {
+    let exists = match backend {
+        Backend::Sqlite => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+        }
+        Backend::Postgres => "SELECT COUNT(*) FROM pg_tables WHERE tablename = '_sqlx_migrations'",
+    };
+    let found: i64 = sqlx::query_scalar(exists).fetch_one(pool).await?;
+    if found == 0 {
+        return Ok(());
+    }
+    let applied: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations")
+        .fetch_one(pool)
+        .await?;
+    let known = backup::latest_schema(backend);
+    if applied > known {
+        return Err(crate::StoreError::Config(format!(
+            "this store was written by a newer version of Aerie (schema {applied}; version {} \
+             knows up to {known}): install that version again, or restore a backup made by \
+             this one (an upgrade from the Debian package keeps a copy of a SQLite store in \
+             DATA_DIR/pre-upgrade)",
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
+    Ok(())
+}
+
 /// The directory of a `sqlite:PATH[?options]` URL's database file.
 fn sqlite_dir(url: &str) -> std::path::PathBuf {
     let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
@@ -190,6 +219,7 @@ impl SqlStore {
                     .await?
             }
         };
+        refuse_newer_schema(&pool, backend).await?;
         match backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
