@@ -31,7 +31,12 @@ pub async fn listen(state: AppState, shutdown: CancellationToken) -> anyhow::Res
         std::fs::remove_file(&path).with_context(|| format!("remove stale {}", path.display()))?;
     }
     let listener = UnixListener::bind(&path).with_context(|| format!("bind {}", path.display()))?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+    let mode = if owned_by_admin_group(&path) {
+        0o660
+    } else {
+        0o600
+    };
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("restrict {}", path.display()))?;
     tracing::info!(socket = %path.display(), "admin channel ready");
     tokio::spawn(async move {
@@ -47,6 +52,29 @@ pub async fn listen(state: AppState, shutdown: CancellationToken) -> anyhow::Res
         let _ = std::fs::remove_file(&path);
     });
     Ok(())
+}
+
+/// The group whose members may use the CLI besides root and the daemon's user (the
+/// Debian package runs the daemon with it as its group).
+pub const ADMIN_GROUP: &str = "aerie-admin";
+
+/// Whether `path` belongs to [`ADMIN_GROUP`] (its id read from `/etc/group`): then its
+/// members may connect.
+fn owned_by_admin_group(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(groups) = std::fs::read_to_string("/etc/group") else {
+        return false;
+    };
+    let gid = groups.lines().find_map(|l| {
+        let mut fields = l.split(':');
+        (fields.next() == Some(ADMIN_GROUP))
+            .then(|| fields.nth(1).and_then(|g| g.parse::<u32>().ok()))
+            .flatten()
+    });
+    match (gid, std::fs::metadata(path)) {
+        (Some(gid), Ok(meta)) => meta.gid() == gid,
+        _ => false,
+    }
 }
 
 async fn serve_connection(state: AppState, stream: UnixStream) {
