@@ -1,5 +1,7 @@
 //! Log output: human-readable lines on stderr (or, for the demo, in a file), filtered by
-//! `AERIE_LOG` (default `info`).
+//! `AERIE_LOG` (default `info`); under systemd, with stderr going to the journal, events
+//! go to journald natively instead, each field of an event a journal field (`F_PATH`,
+//! `F_DESTINATION`, …; `journalctl -u aerie -o json-pretty`).
 
 use std::io::IsTerminal;
 
@@ -11,6 +13,17 @@ fn filter() -> EnvFilter {
 }
 
 pub fn init() {
+    // systemd sets JOURNAL_STREAM for a service whose stderr is the journal.
+    if std::env::var_os("JOURNAL_STREAM").is_some()
+        && let Ok(journald) = tracing_journald::layer()
+    {
+        use tracing_subscriber::prelude::*;
+        tracing_subscriber::registry()
+            .with(filter())
+            .with(journald.with_syslog_identifier("aerie".to_owned()))
+            .init();
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_writer(std::io::stderr)
