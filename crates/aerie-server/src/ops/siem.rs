@@ -130,6 +130,24 @@ async fn apply(state: &AppState, shutdown: &CancellationToken) -> Result<(), OpE
         return Ok(());
     }
     stop_all(&mut running).await;
+    // A removed destination's cursors go once its forwarder has stopped: added again, it
+    // starts afresh.
+    let gone: Vec<String> = running
+        .applied
+        .as_ref()
+        .map(|a| {
+            a.destinations
+                .iter()
+                .map(Destination::address)
+                .filter(|addr| !wanted.destinations.iter().any(|d| d.address() == *addr))
+                .collect()
+        })
+        .unwrap_or_default();
+    for address in gone {
+        for name in aerie_siem::forwarder::cursor_names(&address) {
+            state.store.drop_cursor(&name).await?;
+        }
+    }
     let mut statuses = HashMap::new();
     for d in &wanted.destinations {
         let status = Arc::new(Mutex::new(Status::default()));
@@ -294,12 +312,8 @@ pub async fn remove_server(
             format!("{address:?} is not a syslog server here; `show syslog` lists them"),
         ));
     }
+    // Its forwarder stops and its cursors go when the supervisor applies this.
     save(state, &all).await?;
-    // Once its forwarder has stopped, its cursors go.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    for name in aerie_siem::forwarder::cursor_names(address.trim()) {
-        state.store.drop_cursor(&name).await?;
-    }
     audit::record(state, by.name(), "syslog.remove", address.trim(), "").await?;
     Ok(format!("Removed syslog server {}.", address.trim()))
 }

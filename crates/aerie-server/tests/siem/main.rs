@@ -200,6 +200,23 @@ async fn the_cli_configures_the_feed_and_rsyslog_gets_what_the_api_shows() {
     );
     let (_, out) = cli(&s, &["show syslog"]).await;
     assert!(!out.contains(&tcp) && out.contains(&tls), "{out}");
+
+    // Added again, a destination starts afresh: the current table once more.
+    let on_tcp = || {
+        r.received()
+            .iter()
+            .filter(|(inp, raw)| inp == "imtcp" && parse(raw).msgid.as_deref() == Some("incident"))
+            .count()
+    };
+    let before = on_tcp();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (ok, out) = cli(&s, &[&format!("set syslog server {tcp} protocol tcp")]).await;
+    assert!(ok, "{out}");
+    assert!(
+        eventually(WAIT.as_secs(), || async { on_tcp() == before + api.len() }).await,
+        "{before} then {}",
+        on_tcp()
+    );
 }
 
 #[tokio::test]
