@@ -214,19 +214,27 @@ impl Connection {
 
     /// Whether the receiver closed its end (a syslog receiver never sends, so anything
     /// readable is the close or an error). Checked before each send: a write into a
-    /// connection the peer already closed would seem to succeed and be lost.
+    /// connection the peer already closed would seem to succeed and be lost. It asks the
+    /// socket itself (a non-blocking `recv`), not tokio's readiness, which can lag the
+    /// peer's FIN by a reactor turn.
     pub fn is_closed(&self) -> bool {
         let tcp = match &self.stream {
             Stream::Tcp(s) => s,
             Stream::Tls(s) => s.get_ref().0,
             Stream::Udp(_) => return false,
         };
-        let mut buf = [0u8; 1];
-        match tcp.try_read(&mut buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
-            Ok(0) | Err(_) => true,
-            // TLS records (a close_notify, a ticket): the loop reconnects to be sure.
-            Ok(_) => !matches!(self.stream, Stream::Tls(_)),
+        let socket = socket2::SockRef::from(tcp);
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+        loop {
+            match socket.recv(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+                Ok(0) | Err(_) => return true,
+                // Records a TLS receiver sends after the handshake (session tickets): we
+                // never read the stream, so they are dropped; what follows decides.
+                Ok(_) if matches!(self.stream, Stream::Tls(_)) => continue,
+                // A plain receiver that sends is not a syslog receiver we know.
+                Ok(_) => return true,
+            }
         }
     }
 

@@ -214,20 +214,29 @@ async fn every_incident_arrives_once_over_tcp_tls_and_udp() {
 
 #[tokio::test]
 async fn a_receiver_down_for_a_while_gets_everything_once() {
+    outage(Protocol::Tcp, "imtcp").await;
+}
+
+#[tokio::test]
+async fn a_tls_receiver_down_for_a_while_gets_everything_once() {
+    outage(Protocol::Tls, "tls").await;
+}
+
+/// Stops rsyslog while incidents arrive, starts it again: each arrives once.
+async fn outage(protocol: Protocol, input: &str) {
     let Some(mut r) = Rsyslog::start() else {
         return;
     };
     let (store, _dir) = store().await;
-    let (_feed, status) = forward(
-        &store,
-        destination(r.tcp_port, Protocol::Tcp, None),
-        Role::Cm,
-        vec![],
-    );
+    let (port, pin) = match protocol {
+        Protocol::Tls => (r.tls_port, Some(r.cert_fingerprint.clone())),
+        _ => (r.tcp_port, None),
+    };
+    let (_feed, status) = forward(&store, destination(port, protocol, pin), Role::Cm, vec![]);
     for k in 0..20 {
         store.ingest(&[hostile_event(k)]).await.unwrap();
     }
-    assert_eq!(incidents(&r, "imtcp", 20).await.len(), 20);
+    assert_eq!(incidents(&r, input, 20).await.len(), 20);
 
     r.stop();
     for k in 20..70 {
@@ -246,8 +255,8 @@ async fn a_receiver_down_for_a_while_gets_everything_once() {
     assert!(behind.is_ok());
     tokio::time::sleep(Duration::from_secs(2)).await;
     r.restart();
-    let by = incidents(&r, "imtcp", 70).await;
-    assert_eq!(by.len(), 70, "nothing lost");
+    let by = incidents(&r, input, 70).await;
+    assert_eq!(by.len(), 70, "nothing lost: {:?}", status.lock().unwrap());
     assert!(by.values().all(|v| v.len() == 1), "nothing doubled");
     assert!(status.lock().unwrap().errors > 0);
 }
