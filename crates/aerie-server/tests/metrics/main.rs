@@ -46,6 +46,19 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
+/// The exposition as an admin's API key reads it.
+async fn scrape(s: &TestServer, key: &str) -> String {
+    http()
+        .get(s.url("/metrics"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// The value of the sample `name{labels…}` (labels as written) in an exposition.
 fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
@@ -217,17 +230,7 @@ async fn the_syslog_feed_has_its_queue_lag_and_counters() {
         .collect();
     s.admin.post_events(&batch(events)).await.unwrap();
     let l = format!("{{destination=\"{address}\"}}");
-    let scrape = || async {
-        http()
-            .get(s.url("/metrics"))
-            .bearer_auth(&admin_key)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let scrape = || scrape(&s, &admin_key);
     let caught_up = eventually(20, || async {
         let text = scrape().await;
         sample(&text, &format!("aerie_syslog_connected{l}")) == Some(1.0)
@@ -379,17 +382,7 @@ async fn the_mcm_counts_each_cm_s_sync_and_live_calls() {
         .collect();
     let placed = cm.admin.post_events(&batch(events)).await.unwrap();
     let key = key_of(&mcm, "admin").await;
-    let scrape = || async {
-        http()
-            .get(mcm.url("/metrics"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let scrape = || scrape(&mcm, &key);
     let labels = format!("{{cm=\"cm-metrics\",cm_id=\"{cm_id}\"}}");
     assert!(
         eventually(15, || async {
