@@ -136,7 +136,6 @@ pub async fn render(state: &AppState) -> Result<String, OpError> {
             state.store.correlation_behind().await?
         ));
     }
-    out.push_str(&crate::ops::siem::metrics(state).await?);
     if let Some(rss) = resident_bytes() {
         out.push_str(&format!(
             "# HELP aerie_process_resident_memory_bytes Resident memory of the process.\n\

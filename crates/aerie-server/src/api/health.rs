@@ -57,7 +57,10 @@ pub async fn metrics(
         crate::rights::Can::<crate::rights::Administer>::from_request_parts(&mut parts, &state)
             .await?;
     }
-    let text = crate::metrics::render(&state).await?;
+    // The SIEM feed's series come from the service layer, which records into `metrics`
+    // (so `metrics` does not call back into it).
+    let mut text = crate::metrics::render(&state).await?;
+    text.push_str(&crate::ops::siem::metrics(&state).await?);
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
