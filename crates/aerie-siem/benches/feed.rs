@@ -86,7 +86,7 @@ async fn received(r: &Rsyslog, status: &Mutex<Status>, n: usize) {
     }
 }
 
-async fn measure(name: &str, open: &dyn Fn() -> futures_open::Opened, total: usize) {
+async fn measure(name: &str, open: &dyn Fn() -> Opened, total: usize) {
     let r = Rsyslog::start().expect("rsyslog (apt-get install rsyslog rsyslog-gnutls)");
     let (store, _keep) = open().await;
     let ingest_s = ingest(store.as_ref(), total).await;
@@ -128,18 +128,16 @@ async fn measure(name: &str, open: &dyn Fn() -> futures_open::Opened, total: usi
     );
 }
 
-mod futures_open {
-    use super::*;
-    pub type Opened = std::pin::Pin<
-        Box<dyn std::future::Future<Output = (Arc<dyn Store>, Option<tempfile::TempDir>)>>,
-    >;
-}
+/// A fresh store (and the directory that must outlive it, on SQLite).
+type Opened = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (Arc<dyn Store>, Option<tempfile::TempDir>)>>,
+>;
 
 fn main() {
     let total = env_usize("AERIE_BENCH_INCIDENTS", 100_000);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let sqlite = || -> futures_open::Opened {
+        let sqlite = || -> Opened {
             Box::pin(async {
                 let dir = tempfile::tempdir().unwrap();
                 let store = SqlStore::open(&SqlStore::sqlite_url(dir.path()))
@@ -150,7 +148,7 @@ fn main() {
         };
         measure("SQLite", &sqlite, total).await;
         if aerie_store::testing::fresh_postgres_url().await.is_some() {
-            let postgres = || -> futures_open::Opened {
+            let postgres = || -> Opened {
                 Box::pin(async {
                     let url = aerie_store::testing::fresh_postgres_url().await.unwrap();
                     let store = SqlStore::open(&url).await.unwrap();

@@ -93,6 +93,15 @@ pub fn cursor_names(address: &str) -> [String; 3] {
     ]
 }
 
+/// Where a forwarder stands in its two streams. Read from the store once; only the
+/// forwarder moves them, so it keeps them here and writes each move through.
+struct Cursors {
+    incidents_name: String,
+    incidents: FeedPosition,
+    audit_name: String,
+    audit: FeedPosition,
+}
+
 /// What a forwarder needs.
 pub struct Forwarder {
     pub destination: Destination,
@@ -128,6 +137,18 @@ impl Forwarder {
         let address = self.destination.address();
         let mut local = self.store.watch_changes();
         let mut remote = self.store.watch_remote();
+        let mut cursors = loop {
+            match self.cursors(&address).await {
+                Ok(c) => break c,
+                Err(e) => {
+                    tracing::warn!(destination = %address, "SIEM feed: reading its cursors: {e}");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        };
         let mut conn: Option<Connection> = None;
         let mut names = HashMap::new();
         let mut backoff = Duration::from_millis(200);
@@ -157,7 +178,7 @@ impl Forwarder {
                 }
                 continue;
             };
-            match self.step(c, &address, &mut names).await {
+            match self.step(c, &mut cursors, &mut names).await {
                 Ok(0) => {
                     self.update(|s| s.caught_up = Instant::now());
                     tokio::select! {
@@ -187,25 +208,39 @@ impl Forwarder {
         }
     }
 
+    /// This destination's cursors for this role, as the store has them.
+    async fn cursors(&self, address: &str) -> aerie_store::Result<Cursors> {
+        let [local, mcm, audit] = cursor_names(address);
+        let incidents_name = match self.role {
+            Role::Cm => local,
+            Role::Mcm => mcm,
+        };
+        Ok(Cursors {
+            incidents: self
+                .store
+                .cursor(&incidents_name)
+                .await?
+                .unwrap_or_default(),
+            incidents_name,
+            audit: self.store.cursor(&audit).await?.unwrap_or_default(),
+            audit_name: audit,
+        })
+    }
+
     /// Sends one page of each stream; returns how many messages went.
     async fn step(
         &self,
         conn: &mut Connection,
-        address: &str,
+        at: &mut Cursors,
         names: &mut HashMap<CmId, String>,
     ) -> Result<usize, StepError> {
-        let [local, mcm, audit] = cursor_names(address);
         let max = conn.max_message();
         let format = self.destination.format;
         let mut sent = 0;
 
-        let (name, after) = match self.role {
-            Role::Cm => (&local, self.store.cursor(&local).await?.unwrap_or_default()),
-            Role::Mcm => (&mcm, self.store.cursor(&mcm).await?.unwrap_or_default()),
-        };
         let (messages, last) = match self.role {
             Role::Cm => {
-                let page = self.store.changes_since(after.seq, PAGE).await?;
+                let page = self.store.changes_since(at.incidents.seq, PAGE).await?;
                 let last = page.last().map(|i| FeedPosition::at(i.change_seq));
                 let messages = page
                     .iter()
@@ -214,7 +249,7 @@ impl Forwarder {
                 (messages, last)
             }
             Role::Mcm => {
-                let page = self.store.remote_changes(after, PAGE).await?;
+                let page = self.store.remote_changes(at.incidents, PAGE).await?;
                 let mut messages = Vec::with_capacity(page.len());
                 for (_, r) in &page {
                     if !names.contains_key(&r.cm_id) {
@@ -230,12 +265,12 @@ impl Forwarder {
         };
         if let Some(last) = last {
             self.deliver(conn, &messages).await?;
-            self.store.set_cursor(name, last).await?;
+            self.store.set_cursor(&at.incidents_name, last).await?;
+            at.incidents = last;
             sent += messages.len();
         }
 
-        let after = self.store.cursor(&audit).await?.unwrap_or_default();
-        let page = self.store.audit_entries(after.seq, PAGE).await?;
+        let page = self.store.audit_entries(at.audit.seq, PAGE).await?;
         if let Some(last) = page.last() {
             let messages: Vec<String> = page
                 .iter()
@@ -245,9 +280,9 @@ impl Forwarder {
                 })
                 .collect();
             self.deliver(conn, &messages).await?;
-            self.store
-                .set_cursor(&audit, FeedPosition::at(last.seq))
-                .await?;
+            let last = FeedPosition::at(last.seq);
+            self.store.set_cursor(&at.audit_name, last).await?;
+            at.audit = last;
             sent += messages.len();
         }
         Ok(sent)
@@ -273,11 +308,16 @@ impl Forwarder {
         self.message(format, &cef::incident(i, cm_name), "incident", max)
     }
 
-    /// The syslog message of `cef`, in at most `max` bytes where it can be.
+    /// The syslog message of `cef`, in at most `max` bytes where it can be (the header
+    /// is measured only when there is a limit: UDP).
     fn message(&self, format: Format, cef: &cef::Cef, msgid: &str, max: usize) -> String {
         let at = Utc::now();
-        let head = syslog::message(format, cef.severity, at, &self.host, msgid, "").len();
-        let body = cef.render_within(max.saturating_sub(head));
+        let body = if max == usize::MAX {
+            cef.render()
+        } else {
+            let head = syslog::message(format, cef.severity, at, &self.host, msgid, "").len();
+            cef.render_within(max.saturating_sub(head))
+        };
         syslog::message(format, cef.severity, at, &self.host, msgid, &body)
     }
 

@@ -249,20 +249,10 @@ impl Connection {
                     timed(socket.send(m.as_bytes())).await.map_err(write_err)?;
                 }
             }
-            Stream::Tcp(s) => {
-                let framed: String = messages.iter().map(|m| octet_counted(m)).collect();
-                timed(s.write_all(framed.as_bytes()))
-                    .await
-                    .map_err(write_err)?;
-                timed(s.flush()).await.map_err(write_err)?;
-            }
-            Stream::Tls(s) => {
-                let framed: String = messages.iter().map(|m| octet_counted(m)).collect();
-                timed(s.write_all(framed.as_bytes()))
-                    .await
-                    .map_err(write_err)?;
-                timed(s.flush()).await.map_err(write_err)?;
-            }
+            Stream::Tcp(s) => write_framed(s, messages).await.map_err(write_err)?,
+            Stream::Tls(s) => write_framed(s.as_mut(), messages)
+                .await
+                .map_err(write_err)?,
         }
         Ok(())
     }
@@ -274,6 +264,16 @@ impl Connection {
             _ => usize::MAX,
         }
     }
+}
+
+/// Writes `messages` octet-counted (RFC 6587) in one write, and flushes.
+async fn write_framed(
+    w: &mut (impl tokio::io::AsyncWrite + Unpin),
+    messages: &[String],
+) -> Result<(), String> {
+    let framed: String = messages.iter().map(|m| octet_counted(m)).collect();
+    timed(w.write_all(framed.as_bytes())).await?;
+    timed(w.flush()).await
 }
 
 fn tls_config(

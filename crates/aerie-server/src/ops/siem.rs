@@ -79,14 +79,19 @@ async fn save(state: &AppState, all: &[Destination]) -> Result<(), OpError> {
     Ok(())
 }
 
+/// Whose incidents this appliance's feed carries.
+async fn role(state: &AppState) -> Result<Role, OpError> {
+    Ok(if state.appliance.is_mcm().await? {
+        Role::Mcm
+    } else {
+        Role::Cm
+    })
+}
+
 async fn wanted(state: &AppState) -> Result<Wanted, OpError> {
     Ok(Wanted {
         destinations: destinations(state).await?,
-        role: if state.appliance.is_mcm().await? {
-            Role::Mcm
-        } else {
-            Role::Cm
-        },
+        role: role(state).await?,
         host: state.appliance.hostname().await?,
         fips: state.appliance.fips().await?,
         trusted: crate::ops::certificates::trust_store(state)
@@ -180,11 +185,7 @@ async fn apply(state: &AppState, shutdown: &CancellationToken) -> Result<(), OpE
 
 /// Every destination with its feed's state.
 pub async fn view(state: &AppState) -> Result<Vec<DestinationView>, OpError> {
-    let role = if state.appliance.is_mcm().await? {
-        Role::Mcm
-    } else {
-        Role::Cm
-    };
+    let role = role(state).await?;
     let mut out = Vec::new();
     for d in destinations(state).await? {
         let address = d.address();
@@ -324,8 +325,9 @@ pub async fn send_test(
     by: Operator<'_>,
     address: &str,
 ) -> Result<String, OpError> {
-    let all = destinations(state).await?;
-    let d = all
+    let w = wanted(state).await?;
+    let d = w
+        .destinations
         .iter()
         .find(|d| d.address() == address.trim())
         .ok_or_else(|| {
@@ -334,11 +336,10 @@ pub async fn send_test(
                 format!("{address:?} is not a syslog server here; add it first"),
             )
         })?;
-    let w = wanted(state).await?;
     let trusted: Vec<_> = w
         .trusted
-        .into_iter()
-        .map(rustls::pki_types::CertificateDer::from)
+        .iter()
+        .map(|c| rustls::pki_types::CertificateDer::from(c.clone()))
         .collect();
     let cef = aerie_siem::cef::Cef::new("test", "Aerie test message", 0).ext(
         "msg",

@@ -279,9 +279,13 @@ impl crate::FederationStore for SqlStore {
                 "a sync batch names an incident twice".into(),
             ));
         }
-        // Every row this batch writes takes one position in the MCM's feed.
-        let stamps = self.stamps(&mut tx).await?;
-        let feed_seq = stamps.nth(0);
+        // Every row this batch writes takes one position in the MCM's feed (a heartbeat
+        // takes none).
+        let stamps = match batch.upserts.is_empty() {
+            true => None,
+            false => Some(self.stamps(&mut tx).await?),
+        };
+        let feed_seq = stamps.map_or(0, |s| s.nth(0));
         let mut added = 0i64;
         if self.backend == Backend::Postgres {
             added += bulk::upsert_remote(&mut tx, cm_id, batch, feed_seq).await?;
@@ -377,8 +381,7 @@ impl crate::FederationStore for SqlStore {
         .bind(cm_id.get())
         .fetch_one(&mut *tx)
         .await?;
-        self.commit_remote(tx, stamps, !batch.upserts.is_empty())
-            .await?;
+        self.commit_remote(tx, stamps).await?;
         Ok(SyncOutcome {
             acked_seq: outcome.try_get(0)?,
             epoch: outcome.try_get(1)?,

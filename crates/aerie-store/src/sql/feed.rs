@@ -156,22 +156,23 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Commits a sync batch's write transaction on the MCM, whose rows took the first of
-    /// `stamps` if it `wrote` any, and wakes the followers of the MCM's feed.
+    /// Commits a sync batch's write transaction on the MCM; a batch that wrote rows took
+    /// the first of its `stamps`, and wakes the followers of the MCM's feed.
     pub(super) async fn commit_remote(
         &self,
         mut tx: Transaction<'static, Any>,
-        stamps: Stamps,
-        wrote: bool,
+        stamps: Option<Stamps>,
     ) -> Result<()> {
-        if wrote && self.backend == Backend::Sqlite {
+        if let Some(stamps) = stamps
+            && self.backend == Backend::Sqlite
+        {
             sqlx::query("UPDATE counters SET value = $1 WHERE name = 'change_seq'")
                 .bind(stamps.nth(0))
                 .execute(&mut *tx)
                 .await?;
         }
         tx.commit().await?;
-        if wrote {
+        if stamps.is_some() {
             self.remote_feed.send_modify(|n| *n += 1);
         }
         Ok(())
